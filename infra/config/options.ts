@@ -1,0 +1,40 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { LtError } from '../errors.ts';
+
+/**
+ * The environment lienthong reads, parsed once at the edge. Unset service URLs mean "the local default":
+ * a Kafka broker the project starts itself, Redis and PostgreSQL on 127.0.0.1.
+ */
+export const EnvSchema = z.object({
+  /** Comma-separated `host:port` list of an existing Kafka cluster. Unset: start a local broker. */
+  KAFKA_BROKERS: z
+    .string()
+    .optional()
+    .transform((value) => value?.split(',').map((broker) => broker.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'each broker must be host:port')).min(1).optional()),
+  /** Redis (or Redis Cluster seed) URL. */
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  /** The platform's PostgreSQL (registry, NGDB, agreements). */
+  DATABASE_URL: z.string().default('postgresql://postgres@127.0.0.1:5432/postgres'),
+  /** An external Confluent-compatible schema registry. Unset: the platform serves its own. */
+  SCHEMA_REGISTRY_URL: z.string().url().optional(),
+  /** Where fetched jars and local broker data live; never inside the repository. */
+  LIENTHONG_HOME: z.string().default(join(homedir(), '.cache', 'lienthong')),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+
+export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  const parsed = EnvSchema.safeParse(source);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new LtError('LT_CONFIG_INVALID', `environment is invalid: ${problems.join('; ')}`, {
+      details: { problems },
+      hint: 'fix or unset the variables named above',
+    });
+  }
+  return parsed.data;
+}

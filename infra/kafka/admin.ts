@@ -1,0 +1,65 @@
+import type { Kafka } from 'kafkajs';
+
+export interface TopicSpec {
+  topic: string;
+  partitions: number;
+  /** Broker topic configs, e.g. `{ 'retention.ms': '-1' }`. */
+  config?: Record<string, string>;
+}
+
+/** Creates the topics that do not exist yet; existing ones are left as they are. */
+export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<string[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = specs.filter((spec) => !existing.has(spec.topic));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((spec) => ({
+          topic: spec.topic,
+          numPartitions: spec.partitions,
+          replicationFactor: -1,
+          configEntries: Object.entries(spec.config ?? {}).map(([name, value]) => ({ name, value })),
+        })),
+      });
+    }
+    return missing.map((spec) => spec.topic);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** How many records of `topic` the group has not committed yet (0 when it has read everything). */
+export async function groupLag(kafka: Kafka, groupId: string, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [ends, [committed]] = await Promise.all([
+      admin.fetchTopicOffsets(topic),
+      admin.fetchOffsets({ groupId, topics: [topic] }),
+    ]);
+    let lag = 0;
+    for (const end of ends) {
+      const done = committed?.partitions.find((partition) => partition.partition === end.partition)?.offset ?? '-1';
+      const start = Number(done) < 0 ? Number(end.low) : Number(done);
+      lag += Math.max(0, Number(end.high) - start);
+    }
+    return lag;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Polls {@link groupLag} until it is 0 or the timeout passes; returns the last lag seen. */
+export async function waitForGroup(kafka: Kafka, groupId: string, topic: string, timeoutMs: number, onProgress?: (lag: number) => void): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let lag = await groupLag(kafka, groupId, topic);
+  while (lag > 0 && Date.now() < deadline) {
+    onProgress?.(lag);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    lag = await groupLag(kafka, groupId, topic);
+  }
+  return lag;
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Set-up shared by `npm run demo` and `npm test`: Node dependencies, then the local PostgreSQL and Redis
+# when their URLs are not set and nothing answers on the default ports. Kafka is started by the TypeScript
+# code itself (infra/kafka/local-broker.ts), which also fetches the broker jars on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing Node dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+if [ -z "${REDIS_URL:-}" ] && ! answers 6379; then
+  if command -v redis-server >/dev/null; then
+    echo "setup: starting Redis on 127.0.0.1:6379"
+    mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+      --dir /var/lib/redis --logfile /var/log/redis/ci.log
+    for _ in $(seq 1 50); do answers 6379 && break; sleep 0.1; done
+  else
+    echo "setup: Redis is not running on 127.0.0.1:6379 and redis-server is not installed;" >&2
+    echo "       install it (apt-get install -y redis-server) or set REDIS_URL" >&2
+    exit 1
+  fi
+fi
+
+if [ -z "${DATABASE_URL:-}" ] && ! answers 5432; then
+  if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+    echo "setup: starting PostgreSQL on 127.0.0.1:5432"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start
+    for _ in $(seq 1 100); do answers 5432 && break; sleep 0.1; done
+  else
+    echo "setup: PostgreSQL is not running on 127.0.0.1:5432 and no local cluster was found;" >&2
+    echo "       install it (apt-get install -y postgresql) or set DATABASE_URL" >&2
+    exit 1
+  fi
+fi

@@ -1,0 +1,24 @@
+/** The operations a change event can carry (DESIGN.md §3). */
+export const Ops = ['CREATE', 'UPDATE', 'DELETE', 'SNAPSHOT'] as const;
+export type Op = (typeof Ops)[number];
+
+/** A dataset record in memory: dates as 'YYYY-MM-DD', timestamps as Date, absent optionals as null. */
+export type DatasetRecord = Record<string, string | number | boolean | Date | null>;
+
+interface EnvelopeCommon {
+  /** UUIDv7, unique per event; the sink's dedup key. */
+  eventId: string;
+  dataset: string;
+  /** The record's identification code; also the Kafka message key. */
+  key: string;
+  /** Strictly increasing per key at the source; the sink's version guard. */
+  version: number;
+  occurredAt: Date;
+  sourceAgency: string;
+  traceId: string;
+}
+
+/** A change event: a DELETE carries no record, every other op carries the whole record after the change. */
+export type ChangeEvent<R extends DatasetRecord = DatasetRecord> =
+  | (EnvelopeCommon & { op: 'DELETE'; after: null })
+  | (EnvelopeCommon & { op: 'CREATE' | 'UPDATE' | 'SNAPSHOT'; after: R });

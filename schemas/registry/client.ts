@@ -1,0 +1,61 @@
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { LtError } from '../../infra/errors.ts';
+import { subjects, topics } from '../../infra/kafka/topics.ts';
+import { changeEventSchema, keySchema, type AvroSchema } from '../avro/generate.ts';
+import { avroTypeOptions } from '../avro/logical-types.ts';
+import type { Dataset } from '../model/dataset.ts';
+import type { CompatibilityLevel } from './compatibility.ts';
+
+export type { SchemaRegistry };
+
+/** A Confluent registry client (ours or an external one) that decodes our logical types. */
+export function createRegistryClient(url: string): SchemaRegistry {
+  return new SchemaRegistry(
+    { host: url, clientId: 'lienthong', retry: { retries: 2 } },
+    { [SchemaType.AVRO]: avroTypeOptions() },
+  );
+}
+
+/** National master data may not break any reader, past or future; everything else keeps old data readable. */
+export function compatibilityOf(dataset: Dataset): CompatibilityLevel {
+  return dataset.kind === 'national-master-data' ? 'FULL_TRANSITIVE' : 'BACKWARD_TRANSITIVE';
+}
+
+export interface RegisteredDataset {
+  topic: string;
+  keySchemaId: number;
+  valueSchemaId: number;
+}
+
+async function registerSubject(
+  registry: SchemaRegistry,
+  subject: string,
+  schema: AvroSchema,
+  compatibility: CompatibilityLevel,
+): Promise<number> {
+  try {
+    const { id } = await registry.register(
+      { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
+      { subject, compatibility: compatibility as never },
+    );
+    return id;
+  } catch (cause) {
+    const status = (cause as { status?: number }).status;
+    if (status === undefined) {
+      throw new LtError('LT_REGISTRY_UNREACHABLE', `registering ${subject} failed: ${(cause as Error).message}`, {
+        cause,
+        hint: 'is the schema registry running? (SCHEMA_REGISTRY_URL, or `lienthong registry serve`)',
+      });
+    }
+    throw cause;
+  }
+}
+
+/** Registers a dataset's source-topic key and value subjects (idempotent: the same schema keeps its id). */
+export async function registerDatasetSchemas(registry: SchemaRegistry, dataset: Dataset): Promise<RegisteredDataset> {
+  const topic = topics.source(dataset.id);
+  const compatibility = compatibilityOf(dataset);
+  const keySchemaId = await registerSubject(registry, subjects.key(topic), keySchema(dataset), compatibility);
+  const valueSchemaId = await registerSubject(registry, subjects.value(topic), changeEventSchema(dataset), compatibility);
+  return { topic, keySchemaId, valueSchemaId };
+}

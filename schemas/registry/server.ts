@@ -1,0 +1,124 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { z } from 'zod';
+import { createHttpServer } from '../../infra/http/server.ts';
+import type { Logger } from '../../infra/logging/logger.ts';
+import { RegistryError } from './errors.ts';
+import { parseCompatibilityLevel, parseVersion, type RegistryStore } from './store.ts';
+
+const CONTENT_TYPE = 'application/vnd.schemaregistry.v1+json';
+
+const SchemaBody = z.object({
+  schema: z.string({ error: 'field "schema" (a string holding the schema JSON) is required' }),
+  schemaType: z.enum(['AVRO']).optional(),
+  references: z.array(z.unknown()).max(0, 'schema references are not supported yet').optional(),
+});
+const ConfigBody = z.object({ compatibility: z.string({ error: 'field "compatibility" is required' }) });
+
+type Params = { subject: string; version: string; id: string };
+type Query = { permanent?: string; deleted?: string; defaultToGlobal?: string; verbose?: string };
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body ?? {});
+  if (!parsed.success) {
+    const message = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; ');
+    throw new RegistryError('INVALID_SCHEMA', `Invalid request: ${message}`);
+  }
+  return parsed.data;
+}
+
+function schemaId(value: string): number {
+  const id = Number(value);
+  if (!Number.isInteger(id) || id < 1) throw new RegistryError('SCHEMA_NOT_FOUND', `Schema ${value} not found`);
+  return id;
+}
+
+const flag = (value: string | undefined): boolean => value === 'true';
+
+/**
+ * The Confluent Schema Registry REST API over a {@link RegistryStore}. Responses use the registry's media
+ * type; errors are `{ error_code, message }` with Confluent's codes, so any Confluent client works as is.
+ */
+export function createRegistryServer(store: RegistryStore, log: Logger): FastifyInstance {
+  const app = createHttpServer(log.child({ component: 'registry' }));
+
+  app.addHook('onSend', async (_request, reply: FastifyReply, payload) => {
+    if (String(reply.getHeader('content-type') ?? '').startsWith('application/json')) reply.header('content-type', CONTENT_TYPE);
+    return payload;
+  });
+  app.setErrorHandler((error, _request, reply) => {
+    if (error instanceof RegistryError) {
+      return reply.status(error.status).send({ error_code: error.errorCode, message: error.message });
+    }
+    const status = (error as { statusCode?: number }).statusCode;
+    if (status && status < 500) {
+      return reply.status(status).send({ error_code: status, message: (error as Error).message });
+    }
+    log.error({ err: error }, 'registry store error');
+    return reply.status(500).send({ error_code: 50001, message: `Error in the backend data store: ${(error as Error).message}` });
+  });
+
+  app.get('/', async () => ({}));
+  app.get('/schemas/types', async () => ['AVRO']);
+
+  app.get<{ Params: Params }>('/schemas/ids/:id', async (request) => {
+    const { schema, schemaType } = await store.schemaById(schemaId(request.params.id));
+    return schemaType === 'AVRO' ? { schema } : { schema, schemaType };
+  });
+  app.get<{ Params: Params; Querystring: Query }>('/schemas/ids/:id/versions', async (request) =>
+    store.versionsOfSchema(schemaId(request.params.id), flag(request.query.deleted)),
+  );
+
+  app.get<{ Querystring: Query }>('/subjects', async (request) => store.subjects(flag(request.query.deleted)));
+  app.get<{ Params: Params; Querystring: Query }>('/subjects/:subject/versions', async (request) =>
+    store.versions(request.params.subject, flag(request.query.deleted)),
+  );
+  app.get<{ Params: Params; Querystring: Query }>('/subjects/:subject/versions/:version', async (request) =>
+    store.version(request.params.subject, parseVersion(request.params.version), flag(request.query.deleted)),
+  );
+  app.get<{ Params: Params }>('/subjects/:subject/versions/:version/schema', async (request, reply) => {
+    const { schema } = await store.version(request.params.subject, parseVersion(request.params.version));
+    return reply.type(CONTENT_TYPE).send(schema);
+  });
+  app.post<{ Params: Params }>('/subjects/:subject/versions', async (request) => {
+    const body = parseBody(SchemaBody, request.body);
+    return { id: (await store.register(request.params.subject, body.schema)).id };
+  });
+  app.post<{ Params: Params; Querystring: Query }>('/subjects/:subject', async (request) => {
+    const body = parseBody(SchemaBody, request.body);
+    return store.lookup(request.params.subject, body.schema, flag(request.query.deleted));
+  });
+  app.delete<{ Params: Params; Querystring: Query }>('/subjects/:subject', async (request) =>
+    store.deleteSubject(request.params.subject, flag(request.query.permanent)),
+  );
+  app.delete<{ Params: Params; Querystring: Query }>('/subjects/:subject/versions/:version', async (request) =>
+    store.deleteVersion(request.params.subject, parseVersion(request.params.version), flag(request.query.permanent)),
+  );
+
+  app.post<{ Params: Params; Querystring: Query }>('/compatibility/subjects/:subject/versions/:version', async (request) => {
+    const body = parseBody(SchemaBody, request.body);
+    const problems = await store.testCompatibility(request.params.subject, parseVersion(request.params.version), body.schema);
+    const result: { is_compatible: boolean; messages?: string[] } = { is_compatible: problems.length === 0 };
+    if (flag(request.query.verbose)) result.messages = problems.map((p) => `${p.type} at ${p.location}: ${p.message}`);
+    return result;
+  });
+
+  app.get('/config', async () => ({ compatibilityLevel: await store.getConfig(null) }));
+  app.put('/config', async (request) => {
+    const level = parseCompatibilityLevel(parseBody(ConfigBody, request.body).compatibility);
+    await store.setConfig(null, level);
+    return { compatibility: level };
+  });
+  app.get<{ Params: Params; Querystring: Query }>('/config/:subject', async (request) => ({
+    compatibilityLevel: await store.getConfig(request.params.subject, flag(request.query.defaultToGlobal)),
+  }));
+  app.put<{ Params: Params }>('/config/:subject', async (request) => {
+    const level = parseCompatibilityLevel(parseBody(ConfigBody, request.body).compatibility);
+    await store.setConfig(request.params.subject, level);
+    return { compatibility: level };
+  });
+  app.delete<{ Params: Params }>('/config/:subject', async (request) => ({
+    compatibilityLevel: await store.deleteConfig(request.params.subject),
+  }));
+
+  return app;
+}

@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import type { Kafka } from 'kafkajs';
+import { afterAll, inject } from 'vitest';
+import { readEnv } from '../../infra/config/options.ts';
+import { createKafka } from '../../infra/kafka/client.ts';
+import { createLogger, type Logger } from '../../infra/logging/logger.ts';
+import { migrate } from '../../infra/postgres/migrate.ts';
+import { createPool, quoteIdent, type Pool } from '../../infra/postgres/pool.ts';
+import { createRedis, type Redis } from '../../infra/redis/client.ts';
+import { listen } from '../../infra/http/server.ts';
+import { createRegistryClient, type SchemaRegistry } from '../../schemas/registry/client.ts';
+import { createRegistryServer } from '../../schemas/registry/server.ts';
+import { RegistryStore } from '../../schemas/registry/store.ts';
+
+/**
+ * Factories for tests: every one makes uniquely named resources (topic, group, PostgreSQL schema, Redis
+ * prefix, registry) and registers its own teardown, so test files can run in parallel on shared services.
+ */
+export const env = readEnv();
+export const log: Logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+}
+
+export function testKafka(): Kafka {
+  return createKafka({ brokers: inject('kafkaBrokers'), clientId: uniqueName('test-'), log });
+}
+
+/** A pool on a fresh PostgreSQL schema, dropped after the file's tests. */
+export async function testPool(): Promise<{ pool: Pool; schema: string }> {
+  const schema = uniqueName('t_');
+  const pool = await createPool({ url: env.DATABASE_URL, schema });
+  afterAll(async () => {
+    await pool.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
+    await pool.end();
+  });
+  return { pool, schema };
+}
+
+/** A Redis client whose keys all start with a unique prefix, deleted afterwards. */
+export async function testRedis(): Promise<Redis> {
+  const prefix = `${uniqueName('lt-test:')}:`;
+  const redis = await createRedis({ url: env.REDIS_URL, keyPrefix: prefix });
+  afterAll(async () => {
+    const keys = await redis.keys('*');
+    if (keys.length > 0) await redis.del(...keys.map((key) => key.slice(prefix.length)));
+    redis.disconnect();
+  });
+  return redis;
+}
+
+/** A schema registry server on its own PostgreSQL schema, with a Confluent client pointed at it. */
+export async function testRegistry(): Promise<{ url: string; client: SchemaRegistry; store: RegistryStore }> {
+  const { pool } = await testPool();
+  await migrate(pool, 'registry');
+  const store = new RegistryStore(pool);
+  const server = createRegistryServer(store, log);
+  const url = await listen(server);
+  afterAll(async () => {
+    await server.close();
+  });
+  return { url, client: createRegistryClient(url), store };
+}

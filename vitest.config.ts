@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config';
+
+// Integration and e2e tests share one local broker started by the global setup; each test makes its own
+// topics, PostgreSQL schema and Redis key prefix, so files may run in parallel.
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    teardownTimeout: 30_000,
+    pool: 'forks',
+    maxWorkers: 2,
+    reporters: ['default', './test/summary-reporter.ts'],
+  },
+});
