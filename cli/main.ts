@@ -12,7 +12,8 @@ function positiveInt(value: string): number {
 }
 function port(value: string): number {
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535) throw new InvalidArgumentError('expected a port 0–65535 (0 = any free port)');
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535)
+    throw new InvalidArgumentError('expected a port 0–65535 (0 = any free port)');
   return parsed;
 }
 
@@ -28,13 +29,17 @@ const program = new Command()
 
 program
   .command('demo')
-  .description('publish sample citizens through BCA’s Agent Node, materialize them into PostgreSQL, print what went where')
+  .description(
+    'publish sample citizens through BCA’s Agent Node, materialize them into PostgreSQL, print what went where',
+  )
   .option('--citizens <n>', 'how many citizens to create', positiveInt, 2000)
   .option('--batch <n>', 'events per publish call', positiveInt, 500)
   .addHelpText('after', '\nExample:\n  npm run demo -- --citizens 10000')
   .action(async (options: { citizens: number; batch: number }) => runDemo(options));
 
-const broker = program.command('broker').description('run Apache Kafka locally (KRaft, single node) for development');
+const broker = program
+  .command('broker')
+  .description('run Apache Kafka locally (KRaft, single node) for development');
 broker
   .command('start')
   .description('fetch the Kafka jars if needed, start a broker, stop it on Ctrl-C')
@@ -42,9 +47,13 @@ broker
   .option('--controller-port <port>', 'KRaft controller port', port, 9093)
   .option('--data-dir <dir>', 'broker storage (default $LIENTHONG_HOME/run/broker)')
   .option('--fresh', 'wipe the storage first', false)
-  .action(async (options: { port: number; controllerPort: number; dataDir?: string; fresh: boolean }) => runBroker(options));
+  .action(async (options: { port: number; controllerPort: number; dataDir?: string; fresh: boolean }) =>
+    runBroker(options),
+  );
 
-const registry = program.command('registry').description('the Shared Data Dictionary’s Confluent-compatible schema registry');
+const registry = program
+  .command('registry')
+  .description('the Shared Data Dictionary’s Confluent-compatible schema registry');
 registry
   .command('serve')
   .description('serve the registry REST API, stored in PostgreSQL')

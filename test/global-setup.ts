@@ -2,29 +2,56 @@ import type { TestProject } from 'vitest/node';
 import { readEnv } from '../infra/config/options.ts';
 import { describeError } from '../infra/errors.ts';
 import { createLogger } from '../infra/logging/logger.ts';
-import { ensureServices, type Services } from '../infra/services.ts';
+import { ensureServices } from '../infra/services.ts';
+import { dockerAvailable, startContainers } from './helpers/containers.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    kafkaBrokers: string[];
+    services: { kafkaBrokers: string[]; redisUrl: string; databaseUrl: string };
   }
 }
 
-let services: Services | undefined;
+let stop: (() => Promise<void>) | undefined;
 
-/** One broker for the whole run (KAFKA_BROKERS, or a fresh local one); tests isolate by unique names. */
+/**
+ * One set of services for the whole run; tests isolate themselves by unique topics, schemas and prefixes.
+ * Service URLs set in the environment are used as they are. Otherwise, where a Docker engine answers,
+ * testcontainers provides all three; elsewhere a local broker is started from the official jars next to
+ * the machine's Redis and PostgreSQL.
+ */
 export async function setup(project: TestProject): Promise<void> {
-  const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
+  const env = readEnv();
+  const urlsSet = Boolean(process.env.KAFKA_BROKERS || process.env.REDIS_URL || process.env.DATABASE_URL);
   try {
-    services = await ensureServices({ env: readEnv(), log, brokerDir: `test-${process.pid}` });
+    if (!urlsSet && process.env.LIENTHONG_DOCKER !== '0' && dockerAvailable()) {
+      const containers = await startContainers();
+      stop = containers.stop;
+      console.log(`services: testcontainers (kafka ${containers.kafkaBrokers.join(',')})`);
+      project.provide('services', containers);
+      return;
+    }
+    const services = await ensureServices({
+      env,
+      log: createLogger(process.env.LOG_LEVEL ?? 'warn'),
+      brokerDir: `test-${process.pid}`,
+    });
+    stop = services.stop;
+    const where = services.localBroker
+      ? `local broker, log ${services.localBroker.logFile}`
+      : 'KAFKA_BROKERS';
+    console.log(
+      `services: kafka ${services.brokers.join(',')} (${where}), redis ${env.REDIS_URL}, postgres ${env.DATABASE_URL}`,
+    );
+    project.provide('services', {
+      kafkaBrokers: services.brokers,
+      redisUrl: env.REDIS_URL,
+      databaseUrl: env.DATABASE_URL,
+    });
   } catch (error) {
     throw new Error(`test services could not start:\n${describeError(error)}`);
   }
-  const started = services.localBroker ? ` (local broker, log ${services.localBroker.logFile})` : '';
-  console.log(`kafka: ${services.brokers.join(',')}${started}`);
-  project.provide('kafkaBrokers', services.brokers);
 }
 
 export async function teardown(): Promise<void> {
-  await services?.stop();
+  await stop?.();
 }

@@ -41,7 +41,9 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
 
   step('starting services (Kafka, PostgreSQL, Redis)');
   const services = await ensureServices({ env, log, brokerDir: 'demo' });
-  console.log(`  kafka ${services.brokers.join(',')}${services.localBroker ? ` (local broker, started in ${((Date.now() - started) / 1000).toFixed(1)}s; log ${services.localBroker.logFile})` : ''}`);
+  console.log(
+    `  kafka ${services.brokers.join(',')}${services.localBroker ? ` (local broker, started in ${((Date.now() - started) / 1000).toFixed(1)}s; log ${services.localBroker.logFile})` : ''}`,
+  );
   const cleanups: (() => Promise<unknown>)[] = [() => services.stop()];
   try {
     const kafka = createKafka({ brokers: services.brokers, clientId: 'lienthong-demo', log });
@@ -60,7 +62,9 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
     step('loading the Shared Data Dictionary');
     const dictionary = loadDictionary();
     const dataset = getDataset(dictionary, DATASET);
-    console.log(`  ${dictionary.datasets.size} dataset(s), ${dictionary.codeLists.size} code lists; ${dataset.id} owned by ${dataset.owner}`);
+    console.log(
+      `  ${dictionary.datasets.size} dataset(s), ${dictionary.codeLists.size} code lists; ${dataset.id} owned by ${dataset.owner}`,
+    );
     const topic = topics.source(dataset.id);
     await ensureTopics(kafka, [{ topic, partitions: 3, config: { 'retention.ms': '-1' } }]);
 
@@ -76,14 +80,30 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
     const changes: Change[] = [
       ...citizens.map((after): Change => ({ op: 'CREATE', after, version: 1 })),
       ...movers.map((citizen): Change => ({ op: 'UPDATE', after: relocate(citizen, random), version: 2 })),
-      ...deaths.map((citizen): Change => ({ op: 'UPDATE', after: { ...citizen, death_date: '2026-10-01' }, version: 2 })),
+      ...deaths.map((citizen): Change => ({
+        op: 'UPDATE',
+        after: { ...citizen, death_date: '2026-10-01' },
+        version: 2,
+      })),
       // a wrong personal ID is corrected: DELETE the wrong key, CREATE the right one
       ...corrections.flatMap((citizen): Change[] => [
         { op: 'DELETE', key: String(citizen.personal_id), version: 2 },
-        { op: 'CREATE', after: { ...citizen, personal_id: String(citizen.personal_id).replace(/\d{6}$/, (serial) => String((Number(serial) + 1) % 1e6).padStart(6, '0')) }, version: 1 },
+        {
+          op: 'CREATE',
+          after: {
+            ...citizen,
+            personal_id: String(citizen.personal_id).replace(/\d{6}$/, (serial) =>
+              String((Number(serial) + 1) % 1e6).padStart(6, '0'),
+            ),
+          },
+          version: 1,
+        },
       ]),
     ];
-    const bar = new SingleBar({ format: '  publish |{bar}| {value}/{total} events | {rate}/s', hideCursor: true }, Presets.shades_classic);
+    const bar = new SingleBar(
+      { format: '  publish |{bar}| {value}/{total} events | {rate}/s', hideCursor: true },
+      Presets.shades_classic,
+    );
     const publishStart = Date.now();
     bar.start(changes.length, 0, { rate: 0 });
     for (let i = 0; i < changes.length; i += batch) {
@@ -97,21 +117,38 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
     step('the NGDB sink materializes the topic into PostgreSQL (schema lt_demo_ngdb)');
     const sinkPool = await createPool({ url: env.DATABASE_URL, schema: 'lt_demo_ngdb' });
     cleanups.unshift(() => sinkPool.end());
-    await sinkPool.query(`DROP SCHEMA IF EXISTS ${quoteIdent('lt_demo_ngdb')} CASCADE; CREATE SCHEMA ${quoteIdent('lt_demo_ngdb')}`);
+    await sinkPool.query(
+      `DROP SCHEMA IF EXISTS ${quoteIdent('lt_demo_ngdb')} CASCADE; CREATE SCHEMA ${quoteIdent('lt_demo_ngdb')}`,
+    );
     const redis = await createRedis({ url: env.REDIS_URL, keyPrefix: 'lt:demo:' });
     cleanups.unshift(async () => redis.disconnect());
     const groupId = consumerGroups.sink(`demo-${Date.now()}`);
-    const sink = new Sink({ kafka, registry, pool: sinkPool, dataset, topic, groupId, dedup: new Deduplicator(redis, groupId, 3600, log), log });
+    const sink = new Sink({
+      kafka,
+      registry,
+      pool: sinkPool,
+      dataset,
+      topic,
+      groupId,
+      dedup: new Deduplicator(redis, groupId, 3600, log),
+      log,
+    });
     const sinkStart = Date.now();
     await sink.start();
     cleanups.unshift(() => sink.stop());
     const total = changes.length + corrections.length; // each DELETE is followed by a tombstone
-    const sinkBar = new SingleBar({ format: '  sink    |{bar}| {value}/{total} records committed', hideCursor: true }, Presets.shades_classic);
+    const sinkBar = new SingleBar(
+      { format: '  sink    |{bar}| {value}/{total} records committed', hideCursor: true },
+      Presets.shades_classic,
+    );
     sinkBar.start(total, 0);
-    const lag = await waitForGroup(kafka, groupId, topic, 120_000, (remaining) => sinkBar.update(Math.max(0, total - remaining)));
+    const lag = await waitForGroup(kafka, groupId, topic, 120_000, (remaining) =>
+      sinkBar.update(Math.max(0, total - remaining)),
+    );
     sinkBar.update(total - lag);
     sinkBar.stop();
-    if (lag > 0) throw new Error(`the sink did not catch up within 120s (${lag} records left); see the log above`);
+    if (lag > 0)
+      throw new Error(`the sink did not catch up within 120s (${lag} records left); see the log above`);
     const sinkMs = Date.now() - sinkStart;
 
     step('summary: what went where');
@@ -121,8 +158,15 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
       ['source agency', 'dataset', 'topic', 'op', 'events'],
       [...byOp].map(([op, events]) => [dataset.owner, dataset.id, topic, op, String(events)]),
     );
-    const provinces = new Map(dictionary.codeLists.get('province')?.codes.map((code) => [code.code, code.name.en]));
-    const { rows } = await sinkPool.query<{ province_code: string | null; current: string; deceased: string; deleted: string }>(
+    const provinces = new Map(
+      dictionary.codeLists.get('province')?.codes.map((code) => [code.code, code.name.en]),
+    );
+    const { rows } = await sinkPool.query<{
+      province_code: string | null;
+      current: string;
+      deceased: string;
+      deleted: string;
+    }>(
       `SELECT province_code, count(*) FILTER (WHERE NOT _deleted) AS current,
               count(*) FILTER (WHERE death_date IS NOT NULL) AS deceased, count(*) FILTER (WHERE _deleted) AS deleted
          FROM ${quoteIdent(sink.table.name)} GROUP BY province_code ORDER BY province_code NULLS LAST`,
@@ -142,7 +186,10 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
       [
         ['events published', String(changes.length)],
         ['publish rate', `${Math.round(changes.length / (publishMs / 1000))} events/s`],
-        ['sink: rows written / skipped / stale / rejected', `${sink.stats.applied} / ${sink.stats.skipped} / ${sink.stats.stale} / ${sink.stats.rejected}`],
+        [
+          'sink: rows written / skipped / stale / rejected',
+          `${sink.stats.applied} / ${sink.stats.skipped} / ${sink.stats.stale} / ${sink.stats.rejected}`,
+        ],
         ['sink: caught up in', `${(sinkMs / 1000).toFixed(1)} s`],
         ['demo total', `${((Date.now() - started) / 1000).toFixed(1)} s`],
         ['structured log', logFile],

@@ -20,9 +20,13 @@ export interface RejectedRecord {
  * Writes rejected records to `lt.dlq.<stage>` with the reason in headers. Awaited before the source offset
  * is committed, so a rejected record is never lost: it is either in the DLQ or read again.
  */
-export async function sendToDeadLetter(producer: Producer, items: { record: RejectedRecord; rejection: Rejection }[]): Promise<void> {
+export async function sendToDeadLetter(
+  producer: Producer,
+  items: { record: RejectedRecord; rejection: Rejection }[],
+): Promise<void> {
   const byStage = new Map<string, typeof items>();
-  for (const item of items) byStage.set(item.rejection.stage, [...(byStage.get(item.rejection.stage) ?? []), item]);
+  for (const item of items)
+    byStage.set(item.rejection.stage, [...(byStage.get(item.rejection.stage) ?? []), item]);
   for (const [stage, batch] of byStage) {
     await producer.send({
       topic: topics.deadLetter(stage),

@@ -46,7 +46,8 @@ export class Deduplicator {
   }
 
   private degraded(error: unknown): void {
-    if (!this.warned) this.log.warn({ err: error }, 'redis dedup unavailable; continuing on the version guard alone');
+    if (!this.warned)
+      this.log.warn({ err: error }, 'redis dedup unavailable; continuing on the version guard alone');
     this.warned = true;
   }
 

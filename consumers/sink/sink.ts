@@ -78,15 +78,26 @@ export class Sink {
     try {
       const event = (await this.options.registry.decode(message.value as Buffer)) as ChangeEvent;
       if (event.dataset !== this.options.dataset.id) {
-        throw new LtError('LT_RECORD_INVALID', `event for dataset "${event.dataset}" on the topic of ${this.options.dataset.id}`);
+        throw new LtError(
+          'LT_RECORD_INVALID',
+          `event for dataset "${event.dataset}" on the topic of ${this.options.dataset.id}`,
+        );
       }
       return event;
     } catch (cause) {
       if (cause instanceof LtError) throw cause;
       const status = (cause as { status?: number }).status;
-      if (status === 404) throw new LtError('LT_SCHEMA_UNKNOWN', `unknown schema id: ${(cause as Error).message}`, { cause });
-      if (status === undefined && !/magic byte|invalid|truncated/i.test((cause as Error).name + (cause as Error).message)) {
-        throw new LtError('LT_REGISTRY_UNREACHABLE', `decoding needs the registry: ${(cause as Error).message}`, { cause });
+      if (status === 404)
+        throw new LtError('LT_SCHEMA_UNKNOWN', `unknown schema id: ${(cause as Error).message}`, { cause });
+      if (
+        status === undefined &&
+        !/magic byte|invalid|truncated/i.test((cause as Error).name + (cause as Error).message)
+      ) {
+        throw new LtError(
+          'LT_REGISTRY_UNREACHABLE',
+          `decoding needs the registry: ${(cause as Error).message}`,
+          { cause },
+        );
       }
       throw new LtError('LT_DECODE_FAILED', `cannot decode: ${(cause as Error).message}`, { cause });
     }
@@ -125,7 +136,10 @@ export class Sink {
 
     if (rejected.length > 0) {
       await sendToDeadLetter(this.dlq, rejected);
-      this.log.warn({ count: rejected.length, first: rejected[0]?.rejection }, 'records sent to the dead-letter topic');
+      this.log.warn(
+        { count: rejected.length, first: rejected[0]?.rejection },
+        'records sent to the dead-letter topic',
+      );
     }
     let applied = 0;
     if (latest.size > 0) {

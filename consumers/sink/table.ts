@@ -49,7 +49,8 @@ export class SinkTable {
 
   createSql(): string {
     const columns = this.columns.map(
-      (column) => `${quoteIdent(column.name)} ${column.sqlType}${column.name === this.keyColumn || column.name === '_version' || column.name === '_deleted' ? ' NOT NULL' : ''}`,
+      (column) =>
+        `${quoteIdent(column.name)} ${column.sqlType}${column.name === this.keyColumn || column.name === '_version' || column.name === '_deleted' ? ' NOT NULL' : ''}`,
     );
     return `CREATE TABLE IF NOT EXISTS ${quoteIdent(this.name)} (
   ${columns.join(',\n  ')},
@@ -81,7 +82,14 @@ WHERE ${table}."_version" < EXCLUDED."_version"`;
   }
 
   /** The row for one change event. */
-  row(event: { key: string; version: number; op: string; eventId: string; occurredAt: Date; after: Record<string, unknown> | null }): SinkRow {
+  row(event: {
+    key: string;
+    version: number;
+    op: string;
+    eventId: string;
+    occurredAt: Date;
+    after: Record<string, unknown> | null;
+  }): SinkRow {
     const values = this.dataColumns.map((column) =>
       column.name === this.keyColumn ? event.key : event.after ? (event.after[column.name] ?? null) : null,
     );

@@ -12,8 +12,18 @@ export const EnvSchema = z.object({
   KAFKA_BROKERS: z
     .string()
     .optional()
-    .transform((value) => value?.split(',').map((broker) => broker.trim()).filter(Boolean))
-    .pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'each broker must be host:port')).min(1).optional()),
+    .transform((value) =>
+      value
+        ?.split(',')
+        .map((broker) => broker.trim())
+        .filter(Boolean),
+    )
+    .pipe(
+      z
+        .array(z.string().regex(/^[^\s:]+:\d+$/, 'each broker must be host:port'))
+        .min(1)
+        .optional(),
+    ),
   /** Redis (or Redis Cluster seed) URL. */
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   /** The platform's PostgreSQL (registry, NGDB, agreements). */

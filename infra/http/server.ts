@@ -2,12 +2,20 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../logging/logger.ts';
 
 /** Media types that carry JSON besides application/json (the Confluent registry's own, among others). */
-const JSON_MEDIA_TYPES = ['application/vnd.schemaregistry.v1+json', 'application/vnd.schemaregistry+json', 'application/octet-stream'];
+const JSON_MEDIA_TYPES = [
+  'application/vnd.schemaregistry.v1+json',
+  'application/vnd.schemaregistry+json',
+  'application/octet-stream',
+];
 
 /** A fastify instance logging through our pino logger and parsing every JSON media type we speak. */
 export function createHttpServer(log: Logger): FastifyInstance {
   const app = Fastify({ loggerInstance: log as FastifyBaseLogger, bodyLimit: 8 * 1024 * 1024 });
-  app.addContentTypeParser(JSON_MEDIA_TYPES, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'ignore'));
+  app.addContentTypeParser(
+    JSON_MEDIA_TYPES,
+    { parseAs: 'string' },
+    app.getDefaultJsonParser('error', 'ignore'),
+  );
   return app;
 }
 

@@ -42,7 +42,8 @@ export async function groupLag(kafka: Kafka, groupId: string, topic: string): Pr
     ]);
     let lag = 0;
     for (const end of ends) {
-      const done = committed?.partitions.find((partition) => partition.partition === end.partition)?.offset ?? '-1';
+      const done =
+        committed?.partitions.find((partition) => partition.partition === end.partition)?.offset ?? '-1';
       const start = Number(done) < 0 ? Number(end.low) : Number(done);
       lag += Math.max(0, Number(end.high) - start);
     }
@@ -53,7 +54,13 @@ export async function groupLag(kafka: Kafka, groupId: string, topic: string): Pr
 }
 
 /** Polls {@link groupLag} until it is 0 or the timeout passes; returns the last lag seen. */
-export async function waitForGroup(kafka: Kafka, groupId: string, topic: string, timeoutMs: number, onProgress?: (lag: number) => void): Promise<number> {
+export async function waitForGroup(
+  kafka: Kafka,
+  groupId: string,
+  topic: string,
+  timeoutMs: number,
+  onProgress?: (lag: number) => void,
+): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   let lag = await groupLag(kafka, groupId, topic);
   while (lag > 0 && Date.now() < deadline) {

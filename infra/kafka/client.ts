@@ -30,7 +30,8 @@ export function createKafka({ brokers, clientId, log, overrides }: KafkaClientOp
       () =>
       ({ level, log: entry }: LogEntry) => {
         const { message, ...rest } = entry;
-        const method = level === logLevel.ERROR ? 'warn' : level === logLevel.WARN ? 'info' : (LEVELS[level] ?? 'debug');
+        const method =
+          level === logLevel.ERROR ? 'warn' : level === logLevel.WARN ? 'info' : (LEVELS[level] ?? 'debug');
         kafkaLog[method](rest, message);
       },
     ...overrides,

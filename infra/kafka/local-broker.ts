@@ -1,6 +1,15 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  closeSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,9 +58,13 @@ export function checkJavaAndMaven(): void {
   }
   const major = Number(/version "(\d+)/.exec(java.stderr)?.[1] ?? 0);
   if (major < 17) {
-    throw new LtError('LT_JAVA_MISSING', `Kafka ${KAFKA_VERSION} needs Java 17 or newer; found Java ${major || 'unknown'}`, {
-      hint: 'install Java 17+ and put it first on PATH (or set JAVA_HOME)',
-    });
+    throw new LtError(
+      'LT_JAVA_MISSING',
+      `Kafka ${KAFKA_VERSION} needs Java 17 or newer; found Java ${major || 'unknown'}`,
+      {
+        hint: 'install Java 17+ and put it first on PATH (or set JAVA_HOME)',
+      },
+    );
   }
 }
 
@@ -66,20 +79,36 @@ export function ensureKafkaJars(home: string, log: Logger): string {
       hint: 'install Maven (Debian: apt-get install -y maven) or set KAFKA_BROKERS to an existing cluster',
     });
   }
-  log.info({ libs, version: KAFKA_VERSION }, 'fetching Kafka broker jars from Maven Central (first run only)');
+  log.info(
+    { libs, version: KAFKA_VERSION },
+    'fetching Kafka broker jars from Maven Central (first run only)',
+  );
   const staging = `${libs}.partial-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   const fetched = spawnSync(
     'mvn',
-    ['-B', '-q', '-f', POM, `-Dkafka.version=${KAFKA_VERSION}`, 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${staging}`],
+    [
+      '-B',
+      '-q',
+      '-f',
+      POM,
+      `-Dkafka.version=${KAFKA_VERSION}`,
+      'dependency:copy-dependencies',
+      '-DincludeScope=runtime',
+      `-DoutputDirectory=${staging}`,
+    ],
     { encoding: 'utf8', timeout: 15 * 60_000 },
   );
   if (fetched.status !== 0) {
     rmSync(staging, { recursive: true, force: true });
-    throw new LtError('LT_KAFKA_JARS_FETCH_FAILED', `mvn dependency:copy-dependencies failed (exit ${fetched.status})`, {
-      details: { output: tail(`${fetched.stdout}\n${fetched.stderr}`, 20) },
-      hint: 'check that Maven Central is reachable (mvn -X shows the proxy in use), then run again',
-    });
+    throw new LtError(
+      'LT_KAFKA_JARS_FETCH_FAILED',
+      `mvn dependency:copy-dependencies failed (exit ${fetched.status})`,
+      {
+        details: { output: tail(`${fetched.stdout}\n${fetched.stderr}`, 20) },
+        hint: 'check that Maven Central is reachable (mvn -X shows the proxy in use), then run again',
+      },
+    );
   }
   writeFileSync(join(staging, '.complete'), `${KAFKA_VERSION}\n`);
   rmSync(libs, { recursive: true, force: true });
@@ -95,7 +124,9 @@ export async function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -186,14 +217,25 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
   writeFileSync(propertiesFile, brokerProperties(dataDir, port, controllerPort, options.partitions ?? 3));
   writeFileSync(log4jFile, LOG4J2);
   const classpath = `${libs}/*`;
-  const jvm = [`-Xms256m`, `-Xmx${options.heap ?? '1g'}`, '-XX:+UseG1GC', `-Dlog4j2.configurationFile=${log4jFile}`, '-cp', classpath];
+  const jvm = [
+    `-Xms256m`,
+    `-Xmx${options.heap ?? '1g'}`,
+    '-XX:+UseG1GC',
+    `-Dlog4j2.configurationFile=${log4jFile}`,
+    '-cp',
+    classpath,
+  ];
 
   if (!existsSync(join(dataDir, 'segments', 'meta.properties'))) {
     const clusterId = randomBytes(16).toString('base64url');
-    const formatted = spawnSync('java', [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propertiesFile], {
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
+    const formatted = spawnSync(
+      'java',
+      [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propertiesFile],
+      {
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
     if (formatted.status !== 0) {
       throw new LtError('LT_KAFKA_START_FAILED', 'formatting the broker storage failed', {
         details: { dataDir, output: tail(`${formatted.stdout}\n${formatted.stderr}`, 20) },
@@ -203,7 +245,9 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
   }
 
   const out = openSync(logFile, 'w');
-  const child: ChildProcess = spawn('java', [...jvm, 'kafka.Kafka', propertiesFile], { stdio: ['ignore', out, out] });
+  const child: ChildProcess = spawn('java', [...jvm, 'kafka.Kafka', propertiesFile], {
+    stdio: ['ignore', out, out],
+  });
   closeSync(out);
   const brokers = [`127.0.0.1:${port}`];
   log.info({ brokers, dataDir, pid: child.pid }, 'local Kafka broker starting');
@@ -226,17 +270,25 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
   const started = Date.now();
   while (!readTail(logFile, 400).includes('Kafka Server started')) {
     if (exited !== null) {
-      throw new LtError('LT_KAFKA_START_FAILED', `the local Kafka broker exited with code ${exited} while starting`, {
-        details: { logFile, logTail: readTail(logFile) },
-        hint: `read ${logFile}; the last lines were:\n${readTail(logFile, 15)}`,
-      });
+      throw new LtError(
+        'LT_KAFKA_START_FAILED',
+        `the local Kafka broker exited with code ${exited} while starting`,
+        {
+          details: { logFile, logTail: readTail(logFile) },
+          hint: `read ${logFile}; the last lines were:\n${readTail(logFile, 15)}`,
+        },
+      );
     }
     if (Date.now() - started > START_TIMEOUT_MS) {
       await stop();
-      throw new LtError('LT_KAFKA_START_FAILED', `the local Kafka broker did not start within ${START_TIMEOUT_MS / 1000}s`, {
-        details: { logFile, logTail: readTail(logFile) },
-        hint: `read ${logFile}; the last lines were:\n${readTail(logFile, 15)}`,
-      });
+      throw new LtError(
+        'LT_KAFKA_START_FAILED',
+        `the local Kafka broker did not start within ${START_TIMEOUT_MS / 1000}s`,
+        {
+          details: { logFile, logTail: readTail(logFile) },
+          hint: `read ${logFile}; the last lines were:\n${readTail(logFile, 15)}`,
+        },
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }

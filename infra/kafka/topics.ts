@@ -6,7 +6,8 @@ const DATASET_ID = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$/;
 const SIMPLE_ID = /^[a-z0-9][a-z0-9-]*$/;
 
 function check(kind: string, value: string, pattern: RegExp): string {
-  if (!pattern.test(value)) throw new Error(`invalid ${kind} "${value}" for a topic name (expected ${pattern})`);
+  if (!pattern.test(value))
+    throw new Error(`invalid ${kind} "${value}" for a topic name (expected ${pattern})`);
   return value;
 }
 

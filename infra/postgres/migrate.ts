@@ -19,8 +19,12 @@ export async function migrate(pool: Pool, set: MigrationSet): Promise<string[]> 
     .sort();
   return inTransaction(pool, async (client) => {
     await client.query(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.lt_migration'))`);
-    await client.query(`CREATE TABLE IF NOT EXISTS lt_migration (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
-    const done = new Set((await client.query<{ name: string }>('SELECT name FROM lt_migration')).rows.map((row) => row.name));
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS lt_migration (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    const done = new Set(
+      (await client.query<{ name: string }>('SELECT name FROM lt_migration')).rows.map((row) => row.name),
+    );
     const applied: string[] = [];
     for (const file of files) {
       if (done.has(file)) continue;

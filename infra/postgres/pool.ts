@@ -34,10 +34,14 @@ export async function createPool({ url, schema, max = 8 }: PoolOptions): Promise
     else await pool.query('SELECT 1');
   } catch (cause) {
     await pool.end().catch(() => undefined);
-    throw new LtError('LT_POSTGRES_UNREACHABLE', `cannot reach PostgreSQL at ${redactUrl(url)}: ${(cause as Error).message}`, {
-      cause,
-      hint: 'start PostgreSQL (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) or set DATABASE_URL',
-    });
+    throw new LtError(
+      'LT_POSTGRES_UNREACHABLE',
+      `cannot reach PostgreSQL at ${redactUrl(url)}: ${(cause as Error).message}`,
+      {
+        cause,
+        hint: 'start PostgreSQL (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) or set DATABASE_URL',
+      },
+    );
   }
   return pool;
 }

@@ -6,7 +6,11 @@ import type { Logger } from '../../infra/logging/logger.ts';
 import type { ChangeEvent, DatasetRecord, Op } from '../../schemas/envelope/change-event.ts';
 import type { Dataset } from '../../schemas/model/dataset.ts';
 import { getDataset, type Dictionary } from '../../schemas/model/dictionary.ts';
-import { registerDatasetSchemas, type RegisteredDataset, type SchemaRegistry } from '../../schemas/registry/client.ts';
+import {
+  registerDatasetSchemas,
+  type RegisteredDataset,
+  type SchemaRegistry,
+} from '../../schemas/registry/client.ts';
 
 /** One change as an agency states it; the publisher adds the envelope (eventId, traceId, …). */
 export type Change =
@@ -40,7 +44,11 @@ export class Publisher {
     this.log = options.log.child({ component: 'publisher', agency: options.agency });
     // Idempotence keeps per-partition order under retries; one request in flight per broker connection
     // is kafkajs's only order-safe setting with retries.
-    this.producer = options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.producer = options.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
   }
 
   async connect(): Promise<void> {
@@ -74,9 +82,13 @@ export class Publisher {
     if (change.op === 'DELETE') return { ...common, op: 'DELETE', key: change.key, after: null };
     const key = change.after[dataset.key.field];
     if (typeof key !== 'string' || key.length === 0) {
-      throw new LtError('LT_RECORD_INVALID', `${dataset.id}: key field "${dataset.key.field}" is missing or not a string`, {
-        details: { dataset: dataset.id, field: dataset.key.field },
-      });
+      throw new LtError(
+        'LT_RECORD_INVALID',
+        `${dataset.id}: key field "${dataset.key.field}" is missing or not a string`,
+        {
+          details: { dataset: dataset.id, field: dataset.key.field },
+        },
+      );
     }
     return { ...common, op: change.op, key, after: change.after };
   }
@@ -85,10 +97,14 @@ export class Publisher {
   async publish(datasetId: string, changes: Change[]): Promise<PublishResult> {
     const dataset = getDataset(this.options.dictionary, datasetId);
     if (dataset.owner !== this.options.agency) {
-      throw new LtError('LT_NOT_OWNER', `agency ${this.options.agency} does not own ${dataset.id} (its owner is ${dataset.owner})`, {
-        details: { dataset: dataset.id, owner: dataset.owner, agency: this.options.agency },
-        hint: 'only the owner agency’s Agent Node may publish a dataset: its single source of truth',
-      });
+      throw new LtError(
+        'LT_NOT_OWNER',
+        `agency ${this.options.agency} does not own ${dataset.id} (its owner is ${dataset.owner})`,
+        {
+          details: { dataset: dataset.id, owner: dataset.owner, agency: this.options.agency },
+          hint: 'only the owner agency’s Agent Node may publish a dataset: its single source of truth',
+        },
+      );
     }
     const { topic, keySchemaId, valueSchemaId } = await this.schemasFor(dataset);
     const events = changes.map((change) => this.envelope(dataset, change));
@@ -99,10 +115,14 @@ export class Publisher {
       try {
         value = await this.options.registry.encode(valueSchemaId, event);
       } catch (cause) {
-        throw new LtError('LT_RECORD_INVALID', `${dataset.id} ${event.key}: the record does not match the dataset schema: ${(cause as Error).message}`, {
-          cause,
-          details: { dataset: dataset.id, key: event.key },
-        });
+        throw new LtError(
+          'LT_RECORD_INVALID',
+          `${dataset.id} ${event.key}: the record does not match the dataset schema: ${(cause as Error).message}`,
+          {
+            cause,
+            details: { dataset: dataset.id, key: event.key },
+          },
+        );
       }
       const headers = { 'lt-trace-id': event.traceId };
       messages.push({ key, value, headers });
@@ -111,11 +131,15 @@ export class Publisher {
     try {
       await this.producer.send({ topic, acks: -1, messages });
     } catch (cause) {
-      throw new LtError('LT_PUBLISH_FAILED', `publishing ${events.length} ${dataset.id} events failed: ${(cause as Error).message}`, {
-        cause,
-        details: { topic, count: events.length },
-        hint: 'the events were not acknowledged; publishing them again is safe (the sinks keep the highest version)',
-      });
+      throw new LtError(
+        'LT_PUBLISH_FAILED',
+        `publishing ${events.length} ${dataset.id} events failed: ${(cause as Error).message}`,
+        {
+          cause,
+          details: { topic, count: events.length },
+          hint: 'the events were not acknowledged; publishing them again is safe (the sinks keep the highest version)',
+        },
+      );
     }
     this.log.debug({ topic, count: events.length }, 'published');
     return { topic, events };

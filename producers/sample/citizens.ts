@@ -13,11 +13,61 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-const SURNAMES = ['Nguyễn', 'Trần', 'Lê', 'Phạm', 'Hoàng', 'Huỳnh', 'Phan', 'Vũ', 'Võ', 'Đặng', 'Bùi', 'Đỗ', 'Hồ', 'Ngô', 'Dương', 'Lý'];
-const MIDDLE: Record<Gender, string[]> = { M: ['Văn', 'Hữu', 'Đức', 'Minh', 'Quang', 'Thành'], F: ['Thị', 'Ngọc', 'Thu', 'Thanh', 'Mai', 'Kim'] };
+const SURNAMES = [
+  'Nguyễn',
+  'Trần',
+  'Lê',
+  'Phạm',
+  'Hoàng',
+  'Huỳnh',
+  'Phan',
+  'Vũ',
+  'Võ',
+  'Đặng',
+  'Bùi',
+  'Đỗ',
+  'Hồ',
+  'Ngô',
+  'Dương',
+  'Lý',
+];
+const MIDDLE: Record<Gender, string[]> = {
+  M: ['Văn', 'Hữu', 'Đức', 'Minh', 'Quang', 'Thành'],
+  F: ['Thị', 'Ngọc', 'Thu', 'Thanh', 'Mai', 'Kim'],
+};
 const GIVEN: Record<Gender, string[]> = {
-  M: ['An', 'Bình', 'Cường', 'Dũng', 'Hải', 'Hùng', 'Khoa', 'Long', 'Nam', 'Phong', 'Quân', 'Sơn', 'Tuấn', 'Việt'],
-  F: ['Anh', 'Chi', 'Dung', 'Hà', 'Hạnh', 'Hoa', 'Hương', 'Lan', 'Linh', 'Nga', 'Phương', 'Thảo', 'Trang', 'Yến'],
+  M: [
+    'An',
+    'Bình',
+    'Cường',
+    'Dũng',
+    'Hải',
+    'Hùng',
+    'Khoa',
+    'Long',
+    'Nam',
+    'Phong',
+    'Quân',
+    'Sơn',
+    'Tuấn',
+    'Việt',
+  ],
+  F: [
+    'Anh',
+    'Chi',
+    'Dung',
+    'Hà',
+    'Hạnh',
+    'Hoa',
+    'Hương',
+    'Lan',
+    'Linh',
+    'Nga',
+    'Phương',
+    'Thảo',
+    'Trang',
+    'Yến',
+  ],
 };
 
 /** Provinces and communes the sample draws from; each commune belongs to its province (commune.yaml). */

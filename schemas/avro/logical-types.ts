@@ -33,7 +33,8 @@ export class TimestampMillisType extends avro.types.LogicalType {
     return undefined;
   }
   protected override _resolve(type: avro.Type): unknown {
-    if (avro.Type.isType(type, 'long', 'logical:timestamp-millis')) return (ms: number) => this._fromValue(ms);
+    if (avro.Type.isType(type, 'long', 'logical:timestamp-millis'))
+      return (ms: number) => this._fromValue(ms);
     return undefined;
   }
 }

@@ -22,7 +22,14 @@ const FieldCommon = {
 
 /** One field of a dataset record. `type` picks the shape; everything is explicit, nothing inferred. */
 export const FieldSchema = z.discriminatedUnion('type', [
-  z.object({ ...FieldCommon, type: z.literal('string'), identifier: z.enum(IdentifierRules).optional(), maxLength: z.number().int().positive().optional() }).strict(),
+  z
+    .object({
+      ...FieldCommon,
+      type: z.literal('string'),
+      identifier: z.enum(IdentifierRules).optional(),
+      maxLength: z.number().int().positive().optional(),
+    })
+    .strict(),
   z.object({ ...FieldCommon, type: z.literal('int') }).strict(),
   z.object({ ...FieldCommon, type: z.literal('long') }).strict(),
   z.object({ ...FieldCommon, type: z.literal('boolean') }).strict(),
@@ -35,12 +42,17 @@ export type FieldType = Field['type'];
 
 export const DatasetSchema = z
   .object({
-    id: z.string().regex(/^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$/, 'dataset ids look like "population.citizen"'),
+    id: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$/, 'dataset ids look like "population.citizen"'),
     owner: z.string().regex(/^[A-Z][A-Z0-9-]*$/, 'owner is an agency code such as "BCA"'),
     kind: z.enum(DatasetKinds),
     description: Text,
     key: z.object({ field: FieldName }).strict(),
-    retention: z.union([z.literal('unlimited'), z.string().regex(/^\d+d$/, 'retention is "unlimited" or "<days>d"')]),
+    retention: z.union([
+      z.literal('unlimited'),
+      z.string().regex(/^\d+d$/, 'retention is "unlimited" or "<days>d"'),
+    ]),
     fields: z.array(FieldSchema).min(1),
   })
   .strict();
@@ -63,6 +75,7 @@ export type CodeList = z.infer<typeof CodeListSchema>;
 /** The key field of a dataset: always present, required and a string (identification codes are text). */
 export function keyField(dataset: Dataset): Field {
   const field = dataset.fields.find((candidate) => candidate.name === dataset.key.field);
-  if (!field) throw new Error(`dataset ${dataset.id}: key field "${dataset.key.field}" is not among its fields`);
+  if (!field)
+    throw new Error(`dataset ${dataset.id}: key field "${dataset.key.field}" is not among its fields`);
   return field;
 }

@@ -23,9 +23,13 @@ function parseFile<T>(file: string, schema: z.ZodType<T>): T {
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;
     const line = first.linePos?.[0].line ?? 0;
-    throw new LtError('LT_DICTIONARY_INVALID', `${where}:${line}: YAML syntax: ${first.message.split('\n')[0]}`, {
-      details: { file: where, line },
-    });
+    throw new LtError(
+      'LT_DICTIONARY_INVALID',
+      `${where}:${line}: YAML syntax: ${first.message.split('\n')[0]}`,
+      {
+        details: { file: where, line },
+      },
+    );
   }
   const parsed = schema.safeParse(doc.toJS());
   if (parsed.success) return parsed.data;
@@ -57,14 +61,17 @@ export function loadDictionary(dir: string = DICTIONARY_DIR): Dictionary {
     if (datasets.has(dataset.id)) problems.push(`dataset id "${dataset.id}" is defined twice`);
     const key = dataset.fields.find((field) => field.name === dataset.key.field);
     if (!key) problems.push(`key field "${dataset.key.field}" is not among the fields`);
-    else if (!key.required || key.type !== 'string') problems.push(`key field "${key.name}" must be a required string`);
+    else if (!key.required || key.type !== 'string')
+      problems.push(`key field "${key.name}" must be a required string`);
     for (const field of dataset.fields) {
       if (field.type === 'code' && !codeLists.has(field.codeList)) {
         problems.push(`field "${field.name}" uses unknown code list "${field.codeList}"`);
       }
     }
     if (problems.length > 0) {
-      throw new LtError('LT_DICTIONARY_INVALID', `dataset ${dataset.id}: ${problems.join('; ')}`, { details: { problems } });
+      throw new LtError('LT_DICTIONARY_INVALID', `dataset ${dataset.id}: ${problems.join('; ')}`, {
+        details: { problems },
+      });
     }
     keyField(dataset);
     datasets.set(dataset.id, dataset);

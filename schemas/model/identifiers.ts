@@ -18,7 +18,12 @@ export function centuryGenderDigit(birthYear: number, gender: Gender): number {
 }
 
 /** Builds a personal ID from its parts; `serial` is the 6-digit random part. */
-export function formatPersonalId(provinceCode: string, birthDate: string, gender: Gender, serial: number): string {
+export function formatPersonalId(
+  provinceCode: string,
+  birthDate: string,
+  gender: Gender,
+  serial: number,
+): string {
   const year = Number(birthDate.slice(0, 4));
   return `0${provinceCode.padStart(2, '0')}${centuryGenderDigit(year, gender)}${String(year % 100).padStart(2, '0')}${String(serial % 1_000_000).padStart(6, '0')}`;
 }

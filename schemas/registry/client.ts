@@ -42,20 +42,32 @@ async function registerSubject(
   } catch (cause) {
     const status = (cause as { status?: number }).status;
     if (status === undefined) {
-      throw new LtError('LT_REGISTRY_UNREACHABLE', `registering ${subject} failed: ${(cause as Error).message}`, {
-        cause,
-        hint: 'is the schema registry running? (SCHEMA_REGISTRY_URL, or `lienthong registry serve`)',
-      });
+      throw new LtError(
+        'LT_REGISTRY_UNREACHABLE',
+        `registering ${subject} failed: ${(cause as Error).message}`,
+        {
+          cause,
+          hint: 'is the schema registry running? (SCHEMA_REGISTRY_URL, or `lienthong registry serve`)',
+        },
+      );
     }
     throw cause;
   }
 }
 
 /** Registers a dataset's source-topic key and value subjects (idempotent: the same schema keeps its id). */
-export async function registerDatasetSchemas(registry: SchemaRegistry, dataset: Dataset): Promise<RegisteredDataset> {
+export async function registerDatasetSchemas(
+  registry: SchemaRegistry,
+  dataset: Dataset,
+): Promise<RegisteredDataset> {
   const topic = topics.source(dataset.id);
   const compatibility = compatibilityOf(dataset);
   const keySchemaId = await registerSubject(registry, subjects.key(topic), keySchema(dataset), compatibility);
-  const valueSchemaId = await registerSubject(registry, subjects.value(topic), changeEventSchema(dataset), compatibility);
+  const valueSchemaId = await registerSubject(
+    registry,
+    subjects.value(topic),
+    changeEventSchema(dataset),
+    compatibility,
+  );
   return { topic, keySchemaId, valueSchemaId };
 }

@@ -604,7 +604,7 @@ function describeFinding(item: Finding, labels: RoleLabels): string {
     case 'READER_FIELD_MATCHES_MULTIPLE_WRITER_FIELDS':
       return `${capitalise(place)} in the ${reader} matches several fields of the ${writer} (${quoteAll(detail.writerFieldNames)}) through its name and aliases`;
     case 'TYPE_MISMATCH':
-      return `${capitalise(place)} is ${detail.readerType} in the ${reader} but ${detail.writerType} in the ${writer}, and ${detail.writerType} cannot be promoted to ${detail.readerType}`;
+      return `The type of ${place} is ${detail.readerType} in the ${reader} but ${detail.writerType} in the ${writer}, and ${detail.writerType} cannot be promoted to ${detail.readerType}`;
     case 'MISSING_ENUM_SYMBOLS': {
       const symbols = `symbol${detail.symbols.length === 1 ? '' : 's'} ${quoteAll(detail.symbols)}`;
       return `Enum '${detail.enumName}' (${place}) in the ${reader} lacks the ${symbols} that the ${writer} can write, and has no default symbol to fall back on`;
@@ -617,9 +617,9 @@ function describeFinding(item: Finding, labels: RoleLabels): string {
       return `The union at ${unionPlace} in the ${reader} has no branch that can read the ${detail.writerType} values the ${writer} writes${branch}`;
     }
     case 'NAME_MISMATCH':
-      return `${capitalise(place)} is the ${detail.kind} '${detail.readerName}' in the ${reader} but '${detail.writerName}' in the ${writer}, and neither its name nor an alias matches`;
+      return `The type of ${place} is the ${detail.kind} '${detail.readerName}' in the ${reader} but '${detail.writerName}' in the ${writer}, and neither its name nor an alias matches`;
     case 'FIXED_SIZE_MISMATCH':
-      return `${capitalise(place)} is the fixed type '${detail.fixedName}' of ${detail.readerSize} bytes in the ${reader} but ${detail.writerSize} bytes in the ${writer}`;
+      return `The type of ${place} is the fixed type '${detail.fixedName}' of ${detail.readerSize} bytes in the ${reader} but ${detail.writerSize} bytes in the ${writer}`;
   }
 }
 

@@ -20,7 +20,9 @@ type Query = { permanent?: string; deleted?: string; defaultToGlobal?: string; v
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const parsed = schema.safeParse(body ?? {});
   if (!parsed.success) {
-    const message = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; ');
+    const message = parsed.error.issues
+      .map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`)
+      .join('; ');
     throw new RegistryError('INVALID_SCHEMA', `Invalid request: ${message}`);
   }
   return parsed.data;
@@ -28,7 +30,8 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
 
 function schemaId(value: string): number {
   const id = Number(value);
-  if (!Number.isInteger(id) || id < 1) throw new RegistryError('SCHEMA_NOT_FOUND', `Schema ${value} not found`);
+  if (!Number.isInteger(id) || id < 1)
+    throw new RegistryError('SCHEMA_NOT_FOUND', `Schema ${value} not found`);
   return id;
 }
 
@@ -42,7 +45,8 @@ export function createRegistryServer(store: RegistryStore, log: Logger): Fastify
   const app = createHttpServer(log.child({ component: 'registry' }));
 
   app.addHook('onSend', async (_request, reply: FastifyReply, payload) => {
-    if (String(reply.getHeader('content-type') ?? '').startsWith('application/json')) reply.header('content-type', CONTENT_TYPE);
+    if (String(reply.getHeader('content-type') ?? '').startsWith('application/json'))
+      reply.header('content-type', CONTENT_TYPE);
     return payload;
   });
   app.setErrorHandler((error, _request, reply) => {
@@ -54,7 +58,9 @@ export function createRegistryServer(store: RegistryStore, log: Logger): Fastify
       return reply.status(status).send({ error_code: status, message: (error as Error).message });
     }
     log.error({ err: error }, 'registry store error');
-    return reply.status(500).send({ error_code: 50001, message: `Error in the backend data store: ${(error as Error).message}` });
+    return reply
+      .status(500)
+      .send({ error_code: 50001, message: `Error in the backend data store: ${(error as Error).message}` });
   });
 
   app.get('/', async () => ({}));
@@ -68,7 +74,9 @@ export function createRegistryServer(store: RegistryStore, log: Logger): Fastify
     store.versionsOfSchema(schemaId(request.params.id), flag(request.query.deleted)),
   );
 
-  app.get<{ Querystring: Query }>('/subjects', async (request) => store.subjects(flag(request.query.deleted)));
+  app.get<{ Querystring: Query }>('/subjects', async (request) =>
+    store.subjects(flag(request.query.deleted)),
+  );
   app.get<{ Params: Params; Querystring: Query }>('/subjects/:subject/versions', async (request) =>
     store.versions(request.params.subject, flag(request.query.deleted)),
   );
@@ -90,17 +98,33 @@ export function createRegistryServer(store: RegistryStore, log: Logger): Fastify
   app.delete<{ Params: Params; Querystring: Query }>('/subjects/:subject', async (request) =>
     store.deleteSubject(request.params.subject, flag(request.query.permanent)),
   );
-  app.delete<{ Params: Params; Querystring: Query }>('/subjects/:subject/versions/:version', async (request) =>
-    store.deleteVersion(request.params.subject, parseVersion(request.params.version), flag(request.query.permanent)),
+  app.delete<{ Params: Params; Querystring: Query }>(
+    '/subjects/:subject/versions/:version',
+    async (request) =>
+      store.deleteVersion(
+        request.params.subject,
+        parseVersion(request.params.version),
+        flag(request.query.permanent),
+      ),
   );
 
-  app.post<{ Params: Params; Querystring: Query }>('/compatibility/subjects/:subject/versions/:version', async (request) => {
-    const body = parseBody(SchemaBody, request.body);
-    const problems = await store.testCompatibility(request.params.subject, parseVersion(request.params.version), body.schema);
-    const result: { is_compatible: boolean; messages?: string[] } = { is_compatible: problems.length === 0 };
-    if (flag(request.query.verbose)) result.messages = problems.map((p) => `${p.type} at ${p.location}: ${p.message}`);
-    return result;
-  });
+  app.post<{ Params: Params; Querystring: Query }>(
+    '/compatibility/subjects/:subject/versions/:version',
+    async (request) => {
+      const body = parseBody(SchemaBody, request.body);
+      const problems = await store.testCompatibility(
+        request.params.subject,
+        parseVersion(request.params.version),
+        body.schema,
+      );
+      const result: { is_compatible: boolean; messages?: string[] } = {
+        is_compatible: problems.length === 0,
+      };
+      if (flag(request.query.verbose))
+        result.messages = problems.map((p) => `${p.type} at ${p.location}: ${p.message}`);
+      return result;
+    },
+  );
 
   app.get('/config', async () => ({ compatibilityLevel: await store.getConfig(null) }));
   app.put('/config', async (request) => {

@@ -1,6 +1,11 @@
 import avro from 'avsc';
 import { inTransaction, type Pool, type PoolClient } from '../../infra/postgres/pool.ts';
-import { checkCompatibility, CompatibilityLevels, type CompatibilityLevel, type Incompatibility } from './compatibility.ts';
+import {
+  checkCompatibility,
+  CompatibilityLevels,
+  type CompatibilityLevel,
+  type Incompatibility,
+} from './compatibility.ts';
 import { RegistryError } from './errors.ts';
 
 /** One registered version of a subject, as the REST API returns it. */
@@ -33,7 +38,11 @@ export function schemaIdentity(json: unknown): string {
     Array.isArray(value)
       ? value.map(sort)
       : value && typeof value === 'object'
-        ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, sort(v)]))
+        ? Object.fromEntries(
+            Object.entries(value)
+              .sort(([a], [b]) => a.localeCompare(b))
+              .map(([k, v]) => [k, sort(v)]),
+          )
         : value;
   return JSON.stringify(sort(json));
 }
@@ -54,7 +63,10 @@ export function parseVersion(value: string): number | 'latest' {
   if (value === 'latest' || value === '-1') return 'latest';
   const version = Number(value);
   if (!Number.isInteger(version) || version < 1 || version > 2 ** 31 - 1) {
-    throw new RegistryError('INVALID_VERSION', `The specified version '${value}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string "latest"`);
+    throw new RegistryError(
+      'INVALID_VERSION',
+      `The specified version '${value}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string "latest"`,
+    );
   }
   return version;
 }
@@ -106,7 +118,10 @@ export class RegistryStore {
       [subject],
     );
     if (!rows[0]) {
-      throw new RegistryError('SUBJECT_CONFIG_NOT_FOUND', `Subject '${subject}' does not have subject-level compatibility configured`);
+      throw new RegistryError(
+        'SUBJECT_CONFIG_NOT_FOUND',
+        `Subject '${subject}' does not have subject-level compatibility configured`,
+      );
     }
     return rows[0].compatibility;
   }
@@ -141,7 +156,11 @@ export class RegistryStore {
       if (same) return { id: same.schema_id, version: same.version };
 
       const level = await this.compatibilityFor(subject, db);
-      const problems = checkCompatibility(level, json, live.map((row) => JSON.parse(row.schema_text) as unknown));
+      const problems = checkCompatibility(
+        level,
+        json,
+        live.map((row) => JSON.parse(row.schema_text) as unknown),
+      );
       if (problems.length > 0) throw incompatible(problems, level);
 
       let id = knownId;
@@ -159,7 +178,10 @@ export class RegistryStore {
         [subject],
       );
       const version = next.rows[0]!.version;
-      await db.query('INSERT INTO registry_subject_version (subject, version, schema_id) VALUES ($1, $2, $3)', [subject, version, id]);
+      await db.query(
+        'INSERT INTO registry_subject_version (subject, version, schema_id) VALUES ($1, $2, $3)',
+        [subject, version, id],
+      );
       return { id, version };
     });
   }
@@ -186,7 +208,10 @@ export class RegistryStore {
     return { schema: rows[0].schema_text, schemaType: rows[0].schema_type };
   }
 
-  async versionsOfSchema(id: number, includeDeleted = false): Promise<{ subject: string; version: number }[]> {
+  async versionsOfSchema(
+    id: number,
+    includeDeleted = false,
+  ): Promise<{ subject: string; version: number }[]> {
     await this.schemaById(id);
     const { rows } = await this.pool.query<{ subject: string; version: number }>(
       `SELECT subject, version FROM registry_subject_version WHERE schema_id = $1 AND ($2 OR NOT deleted) ORDER BY subject, version`,
@@ -207,7 +232,11 @@ export class RegistryStore {
     return (await requireVersions(this.pool, subject, includeDeleted)).map((row) => row.version);
   }
 
-  async version(subject: string, version: number | 'latest', includeDeleted = false): Promise<SubjectVersion> {
+  async version(
+    subject: string,
+    version: number | 'latest',
+    includeDeleted = false,
+  ): Promise<SubjectVersion> {
     const rows = await requireVersions(this.pool, subject, includeDeleted);
     const row = version === 'latest' ? rows.at(-1) : rows.find((candidate) => candidate.version === version);
     if (!row) throw new RegistryError('VERSION_NOT_FOUND', `Version ${version} not found.`);
@@ -220,12 +249,19 @@ export class RegistryStore {
       const all = await requireVersions(db, subject, true);
       if (!permanent) {
         const live = all.filter((row) => !row.deleted);
-        if (live.length === 0) throw new RegistryError('SUBJECT_SOFT_DELETED', `Subject '${subject}' was soft deleted. Set permanent=true to delete permanently`);
+        if (live.length === 0)
+          throw new RegistryError(
+            'SUBJECT_SOFT_DELETED',
+            `Subject '${subject}' was soft deleted. Set permanent=true to delete permanently`,
+          );
         await db.query('UPDATE registry_subject_version SET deleted = true WHERE subject = $1', [subject]);
         return live.map((row) => row.version);
       }
       if (all.some((row) => !row.deleted)) {
-        throw new RegistryError('SUBJECT_NOT_SOFT_DELETED', `Subject '${subject}' was not deleted first before being permanently deleted`);
+        throw new RegistryError(
+          'SUBJECT_NOT_SOFT_DELETED',
+          `Subject '${subject}' was not deleted first before being permanently deleted`,
+        );
       }
       await db.query('DELETE FROM registry_subject_version WHERE subject = $1', [subject]);
       await db.query('DELETE FROM registry_config WHERE subject = $1', [subject]);
@@ -238,34 +274,62 @@ export class RegistryStore {
       const all = await requireVersions(db, subject, true);
       const live = all.filter((row) => !row.deleted);
       const row =
-        version === 'latest' ? (permanent ? all.at(-1) : live.at(-1)) : all.find((candidate) => candidate.version === version);
+        version === 'latest'
+          ? permanent
+            ? all.at(-1)
+            : live.at(-1)
+          : all.find((candidate) => candidate.version === version);
       if (!row) throw new RegistryError('VERSION_NOT_FOUND', `Version ${version} not found.`);
       if (!permanent) {
-        if (row.deleted) throw new RegistryError('VERSION_SOFT_DELETED', `Version ${row.version} of subject '${subject}' was soft deleted. Set permanent=true to delete permanently`);
-        await db.query('UPDATE registry_subject_version SET deleted = true WHERE subject = $1 AND version = $2', [subject, row.version]);
+        if (row.deleted)
+          throw new RegistryError(
+            'VERSION_SOFT_DELETED',
+            `Version ${row.version} of subject '${subject}' was soft deleted. Set permanent=true to delete permanently`,
+          );
+        await db.query(
+          'UPDATE registry_subject_version SET deleted = true WHERE subject = $1 AND version = $2',
+          [subject, row.version],
+        );
       } else {
-        if (!row.deleted) throw new RegistryError('VERSION_NOT_SOFT_DELETED', `Version ${row.version} of subject '${subject}' was not deleted first before being permanently deleted`);
-        await db.query('DELETE FROM registry_subject_version WHERE subject = $1 AND version = $2', [subject, row.version]);
+        if (!row.deleted)
+          throw new RegistryError(
+            'VERSION_NOT_SOFT_DELETED',
+            `Version ${row.version} of subject '${subject}' was not deleted first before being permanently deleted`,
+          );
+        await db.query('DELETE FROM registry_subject_version WHERE subject = $1 AND version = $2', [
+          subject,
+          row.version,
+        ]);
       }
       return row.version;
     });
   }
 
   /** Would `schemaText` be accepted as the next version? Checked against one version, or all for "latest" in a transitive mode. */
-  async testCompatibility(subject: string, version: number | 'latest', schemaText: string): Promise<Incompatibility[]> {
+  async testCompatibility(
+    subject: string,
+    version: number | 'latest',
+    schemaText: string,
+  ): Promise<Incompatibility[]> {
     const json = parseAvroSchema(schemaText);
     const level = await this.compatibilityFor(subject);
     const rows = await versionsOf(this.pool, subject, false);
     if (rows.length === 0) return [];
-    const against =
-      version === 'latest' ? rows : rows.filter((row) => row.version === version);
+    const against = version === 'latest' ? rows : rows.filter((row) => row.version === version);
     if (against.length === 0) throw new RegistryError('VERSION_NOT_FOUND', `Version ${version} not found.`);
-    return checkCompatibility(level, json, against.map((row) => JSON.parse(row.schema_text) as unknown));
+    return checkCompatibility(
+      level,
+      json,
+      against.map((row) => JSON.parse(row.schema_text) as unknown),
+    );
   }
 }
 
 function incompatible(problems: Incompatibility[], level: CompatibilityLevel): RegistryError {
-  const list = problems.map((problem) => `{errorType:'${problem.type}', description:'${problem.message}', location:'${problem.location}'}`);
+  const list = problems.map(
+    (problem) =>
+      `{errorType:'${problem.type}', description:'${problem.message}', location:'${problem.location}'}`,
+  );
   return new RegistryError(
     'INCOMPATIBLE_SCHEMA',
     `Schema being registered is incompatible with an earlier schema for subject (compatibility ${level}); details: [${list.join(', ')}]`,

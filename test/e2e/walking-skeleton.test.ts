@@ -63,7 +63,9 @@ describe('walking skeleton: BCA publishes citizens, a sink materializes them int
 
     // 150 move house (v2); 50 of them also change name (v3), and v3 is sent before v2.
     const moved = citizens.slice(0, 150).map((citizen) => relocate(citizen, random));
-    const renamed = moved.slice(0, 50).map((citizen) => ({ ...citizen, full_name: `${citizen.full_name} Mới` }));
+    const renamed = moved
+      .slice(0, 50)
+      .map((citizen) => ({ ...citizen, full_name: `${citizen.full_name} Mới` }));
     await publish(renamed.map((after) => ({ op: 'UPDATE', after, version: 3 })));
     await publish(moved.map((after) => ({ op: 'UPDATE', after, version: 2 })));
 

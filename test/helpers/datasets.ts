@@ -6,7 +6,10 @@ import { uniqueName } from './services.ts';
  * The real dictionary with one dataset copied under a unique id (`t<random>.citizen`), so that each test
  * gets its own source topic, subjects and sink table while using the real definition.
  */
-export function isolatedDataset(dictionary: Dictionary, id: string): { dictionary: Dictionary; dataset: Dataset } {
+export function isolatedDataset(
+  dictionary: Dictionary,
+  id: string,
+): { dictionary: Dictionary; dataset: Dataset } {
   const original = getDataset(dictionary, id);
   const dataset: Dataset = { ...original, id: `${uniqueName('t')}.${id.split('.').slice(1).join('.')}` };
   const datasets = new Map(dictionary.datasets);

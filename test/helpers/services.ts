@@ -17,6 +17,7 @@ import { RegistryStore } from '../../schemas/registry/store.ts';
  * prefix, registry) and registers its own teardown, so test files can run in parallel on shared services.
  */
 export const env = readEnv();
+const services = inject('services');
 export const log: Logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
 
 export function uniqueName(prefix: string): string {
@@ -24,13 +25,13 @@ export function uniqueName(prefix: string): string {
 }
 
 export function testKafka(): Kafka {
-  return createKafka({ brokers: inject('kafkaBrokers'), clientId: uniqueName('test-'), log });
+  return createKafka({ brokers: services.kafkaBrokers, clientId: uniqueName('test-'), log });
 }
 
 /** A pool on a fresh PostgreSQL schema, dropped after the file's tests. */
 export async function testPool(): Promise<{ pool: Pool; schema: string }> {
   const schema = uniqueName('t_');
-  const pool = await createPool({ url: env.DATABASE_URL, schema });
+  const pool = await createPool({ url: services.databaseUrl, schema });
   afterAll(async () => {
     await pool.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
     await pool.end();
@@ -41,7 +42,7 @@ export async function testPool(): Promise<{ pool: Pool; schema: string }> {
 /** A Redis client whose keys all start with a unique prefix, deleted afterwards. */
 export async function testRedis(): Promise<Redis> {
   const prefix = `${uniqueName('lt-test:')}:`;
-  const redis = await createRedis({ url: env.REDIS_URL, keyPrefix: prefix });
+  const redis = await createRedis({ url: services.redisUrl, keyPrefix: prefix });
   afterAll(async () => {
     const keys = await redis.keys('*');
     if (keys.length > 0) await redis.del(...keys.map((key) => key.slice(prefix.length)));

@@ -25,8 +25,16 @@ describe('set-up failures give one clear message', () => {
     const port = await freePort();
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     try {
-      const failure = startLocalBroker({ home: env.LIENTHONG_HOME, dataDir: mkdtempSync(join(tmpdir(), 'lt-b-')), port, log });
-      await expect(failure).rejects.toMatchObject({ code: 'LT_PORT_TAKEN', message: expect.stringContaining(`port ${port}`) });
+      const failure = startLocalBroker({
+        home: env.LIENTHONG_HOME,
+        dataDir: mkdtempSync(join(tmpdir(), 'lt-b-')),
+        port,
+        log,
+      });
+      await expect(failure).rejects.toMatchObject({
+        code: 'LT_PORT_TAKEN',
+        message: expect.stringContaining(`port ${port}`),
+      });
     } finally {
       server.close();
     }
@@ -36,15 +44,22 @@ describe('set-up failures give one clear message', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'lt-b-'));
     mkdirSync(join(dataDir, 'segments'));
     // storage formatted for another node id: the broker refuses to start
-    writeFileSync(join(dataDir, 'segments', 'meta.properties'), 'version=1\nnode.id=7\ncluster.id=AAAAAAAAAAAAAAAAAAAAAA\ndirectory.id=AAAAAAAAAAAAAAAAAAAAAA\n');
-    const error = await startLocalBroker({ home: env.LIENTHONG_HOME, dataDir, log }).catch((caught: unknown) => caught);
+    writeFileSync(
+      join(dataDir, 'segments', 'meta.properties'),
+      'version=1\nnode.id=7\ncluster.id=AAAAAAAAAAAAAAAAAAAAAA\ndirectory.id=AAAAAAAAAAAAAAAAAAAAAA\n',
+    );
+    const error = await startLocalBroker({ home: env.LIENTHONG_HOME, dataDir, log }).catch(
+      (caught: unknown) => caught,
+    );
     expect(isLtError(error, 'LT_KAFKA_START_FAILED')).toBe(true);
     expect((error as Error & { hint: string }).hint).toMatch(/broker\.log; the last lines were:\n/);
   }, 60_000);
 
   it('says PostgreSQL is unreachable and how to start it', async () => {
     const port = await freePort();
-    await expect(createPool({ url: `postgresql://postgres@127.0.0.1:${port}/postgres` })).rejects.toMatchObject({
+    await expect(
+      createPool({ url: `postgresql://postgres@127.0.0.1:${port}/postgres` }),
+    ).rejects.toMatchObject({
       code: 'LT_POSTGRES_UNREACHABLE',
       hint: expect.stringContaining('DATABASE_URL'),
     });

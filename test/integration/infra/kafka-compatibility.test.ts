@@ -43,7 +43,11 @@ describe(`kafkajs 2.2.4 against the shipped broker (Kafka ${KAFKA_VERSION} when 
     await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
-    await producer.send({ topic, acks: -1, messages: Array.from({ length: 50 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })) });
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: Array.from({ length: 50 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })),
+    });
 
     const consumer = kafka.consumer({ groupId });
     await consumer.connect();
@@ -58,7 +62,14 @@ describe(`kafkajs 2.2.4 against the shipped broker (Kafka ${KAFKA_VERSION} when 
     const total = committed?.partitions.reduce((sum, partition) => sum + Number(partition.offset), 0);
     expect(total).toBe(50);
 
-    await admin.setOffsets({ groupId, topic, partitions: [{ partition: 0, offset: '0' }, { partition: 1, offset: '0' }] });
+    await admin.setOffsets({
+      groupId,
+      topic,
+      partitions: [
+        { partition: 0, offset: '0' },
+        { partition: 1, offset: '0' },
+      ],
+    });
     const [reset] = await admin.fetchOffsets({ groupId, topics: [topic] });
     expect(reset?.partitions.map((partition) => partition.offset)).toEqual(['0', '0']);
     const groups = await admin.describeGroups([groupId]);

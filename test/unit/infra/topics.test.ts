@@ -15,7 +15,9 @@ describe('topic and subject names', () => {
 
   it('gives every job its own consumer group', () => {
     expect(consumerGroups.sink('UBND-HN')).toBe('lt.sink.ubnd-hn');
-    expect(new Set([consumerGroups.coordinator, consumerGroups.ngdb, consumerGroups.sink('BHXH')]).size).toBe(3);
+    expect(new Set([consumerGroups.coordinator, consumerGroups.ngdb, consumerGroups.sink('BHXH')]).size).toBe(
+      3,
+    );
   });
 
   it('refuses names that would smuggle another topic in', () => {

@@ -9,8 +9,14 @@ const citizen = getDataset(loadDictionary(), 'population.citizen');
 
 describe('Avro schemas generated from the dictionary', () => {
   it('names records after the dataset id, with Avro-safe namespaces', () => {
-    expect(avroNames('population.citizen')).toEqual({ namespace: 'vn.lienthong.population', record: 'Citizen' });
-    expect(avroNames('civil-status.birth')).toEqual({ namespace: 'vn.lienthong.civil_status', record: 'Birth' });
+    expect(avroNames('population.citizen')).toEqual({
+      namespace: 'vn.lienthong.population',
+      record: 'Citizen',
+    });
+    expect(avroNames('civil-status.birth')).toEqual({
+      namespace: 'vn.lienthong.civil_status',
+      record: 'Birth',
+    });
   });
 
   it('round-trips a change event with dates as YYYY-MM-DD and timestamps as Date', () => {
@@ -33,7 +39,16 @@ describe('Avro schemas generated from the dictionary', () => {
   it('refuses an impossible date and a missing required field', () => {
     const type = avro.Type.forSchema(changeEventSchema(citizen) as avro.Schema, avroTypeOptions());
     const after = sampleCitizens(1)[0]!;
-    const base = { eventId: 'e', dataset: 'd', op: 'UPDATE', key: 'k', version: 2, occurredAt: new Date(), sourceAgency: 'BCA', traceId: 't' };
+    const base = {
+      eventId: 'e',
+      dataset: 'd',
+      op: 'UPDATE',
+      key: 'k',
+      version: 2,
+      occurredAt: new Date(),
+      sourceAgency: 'BCA',
+      traceId: 't',
+    };
     expect(type.isValid({ ...base, after })).toBe(true);
     expect(type.isValid({ ...base, after: { ...after, birth_date: '2001-02-30' } })).toBe(false);
     expect(type.isValid({ ...base, after: { ...after, full_name: undefined } })).toBe(false);

@@ -66,6 +66,8 @@ describe('the Shared Data Dictionary loader', () => {
   });
 
   it('says which datasets exist when asked for an unknown one', () => {
-    expect(() => getDataset(loadDictionary(), 'population.citizens')).toThrow(/unknown dataset "population.citizens"/);
+    expect(() => getDataset(loadDictionary(), 'population.citizens')).toThrow(
+      /unknown dataset "population.citizens"/,
+    );
   });
 });
