@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { describeError } from '../infra/errors.ts';
 import { runBroker } from './commands/broker.ts';
 import { runDemo } from './commands/demo.ts';
-import { serveRegistry } from './commands/registry.ts';
+import * as dictionary from './commands/dictionary.ts';
 
 function positiveInt(value: string): number {
   const parsed = Number(value);
@@ -51,16 +51,50 @@ broker
     runBroker(options),
   );
 
-const registry = program
-  .command('registry')
-  .description('the Shared Data Dictionary’s Confluent-compatible schema registry');
-registry
+const dict = program
+  .command('dictionary')
+  .description(
+    'the Shared Data Dictionary: datasets, code lists, agencies (schemas/dictionary/), their schemas and catalog',
+  );
+dict
+  .command('lint')
+  .description('check every dictionary file against every rule; lists file:line for each problem')
+  .option('--dir <dir>', 'dictionary folder', 'schemas/dictionary')
+  .action((options: { dir: string }) => dictionary.lint(options.dir));
+dict
+  .command('diff')
+  .description('explain which schema changes break which readers, and whether the registry would refuse them')
+  .argument('<old>', 'dictionary folder, or git:<revision> (e.g. git:HEAD~1)')
+  .argument('[new]', 'dictionary folder, or git:<revision>', 'schemas/dictionary')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  npm run lienthong -- dictionary diff git:HEAD\n  npm run lienthong -- dictionary diff /tmp/old-dictionary schemas/dictionary',
+  )
+  .action((oldWhere: string, newWhere: string) => dictionary.diff(oldWhere, newWhere));
+dict
+  .command('publish')
+  .description('register every dataset’s key and value subjects in the schema registry (idempotent)')
+  .option('--registry <url>', 'registry URL (default SCHEMA_REGISTRY_URL)')
+  .action(async (options: { registry?: string }) => dictionary.publish(options.registry));
+dict
+  .command('show')
+  .description('print the catalog: datasets, fields and classifications, owners, connection results')
+  .argument('[dataset]', 'one dataset id, e.g. population.citizen')
+  .option('--json', 'machine-readable output', false)
+  .action(async (datasetId: string | undefined, options: { json: boolean }) =>
+    dictionary.show(datasetId, options.json),
+  );
+dict
+  .command('generate')
+  .description('regenerate the TypeScript record types (schemas/generated/datasets.ts)')
+  .action(() => dictionary.generate());
+dict
   .command('serve')
-  .description('serve the registry REST API, stored in PostgreSQL')
+  .description('serve the schema registry (Confluent REST API, stored in PostgreSQL) and the catalog API')
   .option('--port <port>', 'HTTP port', port, 8081)
   .option('--host <host>', 'interface to bind', '127.0.0.1')
   .option('--schema <name>', 'PostgreSQL schema holding the registry', 'lt_registry')
-  .action(async (options: { port: number; host: string; schema: string }) => serveRegistry(options));
+  .action(async (options: { port: number; host: string; schema: string }) => dictionary.serve(options));
 
 try {
   await program.parseAsync();

@@ -47,8 +47,12 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
   const cleanups: (() => Promise<unknown>)[] = [() => services.stop()];
   try {
     const kafka = createKafka({ brokers: services.brokers, clientId: 'lienthong-demo', log });
-    const registryPool = await createPool({ url: env.DATABASE_URL, schema: 'lt_registry' });
+    // The demo's broker starts empty, so its registry does too (schema lt_demo_registry).
+    const registryPool = await createPool({ url: env.DATABASE_URL, schema: 'lt_demo_registry' });
     cleanups.unshift(() => registryPool.end());
+    await registryPool.query(
+      `DROP SCHEMA ${quoteIdent('lt_demo_registry')} CASCADE; CREATE SCHEMA ${quoteIdent('lt_demo_registry')}`,
+    );
     await migrate(registryPool, 'registry');
     let registryUrl = env.SCHEMA_REGISTRY_URL;
     if (!registryUrl) {

@@ -1,21 +1,36 @@
 import { quoteIdent } from '../../infra/postgres/pool.ts';
-import type { Dataset, FieldType } from '../../schemas/model/dataset.ts';
+import type { Dataset, Field } from '../../schemas/model/dataset.ts';
 
 /** One column of a sink table and the array type its values travel in for `unnest`. */
 interface Column {
   name: string;
   sqlType: string;
+  /** Nested records and arrays are stored as jsonb and travel as JSON text. */
+  json?: boolean;
 }
 
-const SQL_TYPES: Record<FieldType, string> = {
-  string: 'text',
-  code: 'text',
-  int: 'integer',
-  long: 'bigint',
-  boolean: 'boolean',
-  date: 'date',
-  timestamp: 'timestamptz',
-};
+function column(field: Field): Column {
+  switch (field.type) {
+    case 'string':
+    case 'code':
+      return { name: field.name, sqlType: 'text' };
+    case 'int':
+      return { name: field.name, sqlType: 'integer' };
+    case 'long':
+      return { name: field.name, sqlType: 'bigint' };
+    case 'boolean':
+      return { name: field.name, sqlType: 'boolean' };
+    case 'date':
+      return { name: field.name, sqlType: 'date' };
+    case 'timestamp':
+      return { name: field.name, sqlType: 'timestamptz' };
+    case 'decimal':
+      return { name: field.name, sqlType: `numeric(${field.precision},${field.scale})` };
+    case 'record':
+    case 'array':
+      return { name: field.name, sqlType: 'jsonb', json: true };
+  }
+}
 
 /** Bookkeeping columns every sink table has, after the dataset's own. */
 const META: Column[] = [
@@ -43,7 +58,7 @@ export class SinkTable {
   constructor(readonly dataset: Dataset) {
     this.name = dataset.id.replace(/[.-]/g, '_');
     this.keyColumn = dataset.key.field;
-    this.dataColumns = dataset.fields.map((field) => ({ name: field.name, sqlType: SQL_TYPES[field.type] }));
+    this.dataColumns = dataset.fields.map(column);
     this.columns = [...this.dataColumns, ...META];
   }
 
@@ -66,7 +81,10 @@ export class SinkTable {
   upsertSql(): string {
     const table = quoteIdent(this.name);
     const names = this.columns.map((column) => quoteIdent(column.name));
-    const arrays = this.columns.map((column, index) => `$${index + 1}::${column.sqlType}[]`);
+    // numeric(p,s)[] is not a valid cast target; the column's own type applies on insert
+    const arrays = this.columns.map(
+      (column, index) => `$${index + 1}::${column.sqlType.replace(/\(.*\)$/, '')}[]`,
+    );
     const updates = this.columns
       .filter((column) => column.name !== this.keyColumn)
       .map((column) => `${quoteIdent(column.name)} = EXCLUDED.${quoteIdent(column.name)}`);
@@ -90,9 +108,11 @@ WHERE ${table}."_version" < EXCLUDED."_version"`;
     occurredAt: Date;
     after: Record<string, unknown> | null;
   }): SinkRow {
-    const values = this.dataColumns.map((column) =>
-      column.name === this.keyColumn ? event.key : event.after ? (event.after[column.name] ?? null) : null,
-    );
+    const values = this.dataColumns.map((column) => {
+      if (column.name === this.keyColumn) return event.key;
+      const value = event.after ? (event.after[column.name] ?? null) : null;
+      return column.json && value !== null ? JSON.stringify(value) : value;
+    });
     return [...values, event.version, event.op === 'DELETE', event.eventId, event.op, event.occurredAt];
   }
 }

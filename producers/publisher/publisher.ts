@@ -6,6 +6,7 @@ import type { Logger } from '../../infra/logging/logger.ts';
 import type { ChangeEvent, DatasetRecord, Op } from '../../schemas/envelope/change-event.ts';
 import type { Dataset } from '../../schemas/model/dataset.ts';
 import { getDataset, type Dictionary } from '../../schemas/model/dictionary.ts';
+import { createRecordValidator, type RecordValidation } from '../../schemas/model/validator.ts';
 import {
   registerDatasetSchemas,
   type RegisteredDataset,
@@ -38,6 +39,7 @@ export interface PublishResult {
 export class Publisher {
   private readonly producer: Producer;
   private readonly registered = new Map<string, Promise<RegisteredDataset>>();
+  private readonly validators = new Map<string, (input: unknown) => RecordValidation>();
   private readonly log: Logger;
 
   constructor(private readonly options: PublisherOptions) {
@@ -69,7 +71,26 @@ export class Publisher {
     return registered;
   }
 
-  /** Builds the change event; refuses a dataset the agency does not own. */
+  private validate(dataset: Dataset, record: unknown): DatasetRecord {
+    let validator = this.validators.get(dataset.id);
+    if (!validator) {
+      validator = createRecordValidator(dataset, this.options.dictionary);
+      this.validators.set(dataset.id, validator);
+    }
+    const result = validator(record);
+    if (result.ok) return result.record;
+    const key = (record as Record<string, unknown> | null)?.[dataset.key.field];
+    const where = `${dataset.id}${typeof key === 'string' ? ` ${key}` : ''}`;
+    throw new LtError(
+      'LT_RECORD_INVALID',
+      `${where}: ${result.problems.map((problem) => `${problem.path}: ${problem.message}`).join('; ')}`,
+      {
+        details: { dataset: dataset.id, key, problems: result.problems },
+      },
+    );
+  }
+
+  /** Validates the record against the dictionary and builds the change event around it. */
   envelope(dataset: Dataset, change: Change): ChangeEvent {
     const common = {
       eventId: uuidv7(),
@@ -80,7 +101,8 @@ export class Publisher {
       traceId: change.traceId ?? randomUUID(),
     };
     if (change.op === 'DELETE') return { ...common, op: 'DELETE', key: change.key, after: null };
-    const key = change.after[dataset.key.field];
+    const after = this.validate(dataset, change.after);
+    const key = after[dataset.key.field];
     if (typeof key !== 'string' || key.length === 0) {
       throw new LtError(
         'LT_RECORD_INVALID',
@@ -90,7 +112,7 @@ export class Publisher {
         },
       );
     }
-    return { ...common, op: change.op, key, after: change.after };
+    return { ...common, op: change.op, key, after };
   }
 
   /** Publishes the changes of one dataset in the given order; resolves once the broker acknowledged all. */

@@ -114,10 +114,12 @@ export function sampleCitizens(count: number, seed = 278): DatasetRecord[] {
       full_name: `${pick(random, SURNAMES)} ${pick(random, MIDDLE[gender])} ${pick(random, GIVEN[gender])}`,
       birth_date: birthDate,
       gender,
+      birth_registration_province: birthPlace.province,
       province_code: residence.province,
       commune_code: pick(random, residence.communes),
       permanent_address: `${1 + Math.floor(random() * 300)} ${residence.street}`,
       ethnicity: random() < 0.85 ? '01' : null,
+      nationalities: random() < 0.98 ? ['VN'] : ['VN', pick(random, ['LA', 'KH', 'FR', 'US'] as const)],
       death_date: null,
     });
   }

@@ -1,38 +1,59 @@
-import type { Dataset, Field } from '../model/dataset.ts';
+import type { Dataset, Field, TypeSpec } from '../model/dataset.ts';
 
 /** The Avro schema JSON we emit: plain objects, serialisable as they are. */
 export type AvroSchema = string | { [key: string]: unknown } | AvroSchema[];
+
+const pascal = (text: string): string =>
+  text
+    .split(/[_-]/)
+    .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
+    .join('');
 
 /** `population.citizen` → namespace `vn.lienthong.population`, name `Citizen` (Avro names allow no '-'). */
 export function avroNames(datasetId: string): { namespace: string; record: string } {
   const parts = datasetId.split('.').map((part) => part.replace(/-/g, '_'));
   const last = parts.pop() ?? datasetId;
-  const record = last
-    .split('_')
-    .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
-    .join('');
-  return { namespace: ['vn', 'lienthong', ...parts].join('.'), record };
+  return { namespace: ['vn', 'lienthong', ...parts].join('.'), record: pascal(last) };
 }
 
-function fieldType(field: Field): AvroSchema {
-  switch (field.type) {
+/**
+ * The Avro type of a value. Code-list values are strings checked against the list (adding a code never
+ * breaks a reader, unlike an Avro enum symbol); nested records are named `<Parent><Field>`.
+ */
+function avroType(spec: TypeSpec, name: string): AvroSchema {
+  switch (spec.type) {
     case 'string':
-    case 'code': // code-list values are strings, checked against the list: adding a code never breaks a reader
+    case 'code':
       return 'string';
     case 'int':
-      return 'int';
     case 'long':
-      return 'long';
     case 'boolean':
-      return 'boolean';
+      return spec.type;
     case 'date':
       return { type: 'int', logicalType: 'date' };
     case 'timestamp':
       return { type: 'long', logicalType: 'timestamp-millis' };
+    case 'decimal':
+      return { type: 'bytes', logicalType: 'decimal', precision: spec.precision, scale: spec.scale };
+    case 'record':
+      return { type: 'record', name, fields: spec.fields.map((field) => avroField(field, name)) };
+    case 'array':
+      return { type: 'array', items: avroType(spec.items, `${name}Item`) };
   }
 }
 
-/** The dataset's record schema: required fields are plain, optional ones `["null", T]` with default null. */
+/** Required fields are plain; optional ones are unions with null, defaulting to null unless told otherwise. */
+function avroField(field: Field, parent: string): AvroSchema {
+  const type = avroType(field, `${parent}${pascal(field.name)}`);
+  const base = { name: field.name, doc: field.description.en };
+  if (field.required)
+    return field.default === undefined ? { ...base, type } : { ...base, type, default: field.default };
+  if (field.default === undefined || field.default === null)
+    return { ...base, type: ['null', type], default: null };
+  return { ...base, type: [type, 'null'], default: field.default };
+}
+
+/** The dataset's record schema. */
 export function recordSchema(dataset: Dataset): AvroSchema {
   const { namespace, record } = avroNames(dataset.id);
   return {
@@ -40,11 +61,7 @@ export function recordSchema(dataset: Dataset): AvroSchema {
     name: record,
     namespace,
     doc: dataset.description.en,
-    fields: dataset.fields.map((field) =>
-      field.required
-        ? { name: field.name, type: fieldType(field), doc: field.description.en }
-        : { name: field.name, type: ['null', fieldType(field)], default: null, doc: field.description.en },
-    ),
+    fields: dataset.fields.map((field) => avroField(field, record)),
   };
 }
 

@@ -2,8 +2,12 @@
 export const Ops = ['CREATE', 'UPDATE', 'DELETE', 'SNAPSHOT'] as const;
 export type Op = (typeof Ops)[number];
 
-/** A dataset record in memory: dates as 'YYYY-MM-DD', timestamps as Date, absent optionals as null. */
-export type DatasetRecord = Record<string, string | number | boolean | Date | null>;
+/** A field value in memory: dates as 'YYYY-MM-DD', timestamps as Date, decimals as strings, absent as null. */
+export type RecordValue =
+  string | number | boolean | Date | null | RecordValue[] | { [field: string]: RecordValue };
+
+/** A dataset record in memory. */
+export type DatasetRecord = Record<string, RecordValue>;
 
 interface EnvelopeCommon {
   /** UUIDv7, unique per event; the sink's dedup key. */

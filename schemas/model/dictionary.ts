@@ -1,82 +1,161 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LineCounter, parseDocument } from 'yaml';
+import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { LtError } from '../../infra/errors.ts';
-import { CodeListSchema, DatasetSchema, keyField, type CodeList, type Dataset } from './dataset.ts';
+import {
+  AgenciesFileSchema,
+  CodeListSchema,
+  DatasetSchema,
+  type Agency,
+  type CodeList,
+  type Dataset,
+} from './dataset.ts';
+import { lintDictionary, type LintProblem } from './lint.ts';
 
 /** `schemas/dictionary/` in this repository: the Shared Data Dictionary as data. */
 export const DICTIONARY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'dictionary');
 
+/** Where a definition came from, so that every problem can name its file and line. */
+export interface SourceFile {
+  file: string;
+  /** The 1-based line of a path inside the file's YAML, or of its nearest ancestor. */
+  lineOf(path: readonly (string | number)[]): number;
+}
+
 export interface Dictionary {
+  agencies: ReadonlyMap<string, Agency>;
   datasets: ReadonlyMap<string, Dataset>;
   codeLists: ReadonlyMap<string, CodeList>;
+  /** Keys: `agencies`, `dataset:<id>`, `code-list:<id>`. */
+  sources: ReadonlyMap<string, SourceFile>;
+}
+
+function sourceOf(file: string, doc: Document, lineCounter: LineCounter): SourceFile {
+  return {
+    file,
+    lineOf(path) {
+      for (let depth = path.length; depth >= 0; depth--) {
+        const node = doc.getIn(path.slice(0, depth), true) as
+          { range?: [number, number, number] } | undefined;
+        if (node?.range) return lineCounter.linePos(node.range[0]).line;
+      }
+      return 1;
+    },
+  };
 }
 
 /** Parses one YAML file against a zod schema; errors name the file, line and field path. */
-function parseFile<T>(file: string, schema: z.ZodType<T>): T {
+function parseFile<T>(path: string, schema: z.ZodType<T>): { value: T; source: SourceFile } {
   const lineCounter = new LineCounter();
-  const text = readFileSync(file, 'utf8');
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true });
-  const where = relative(process.cwd(), file);
+  const doc = parseDocument(readFileSync(path, 'utf8'), { lineCounter, prettyErrors: true });
+  const file = relative(process.cwd(), path);
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;
     const line = first.linePos?.[0].line ?? 0;
     throw new LtError(
       'LT_DICTIONARY_INVALID',
-      `${where}:${line}: YAML syntax: ${first.message.split('\n')[0]}`,
+      `${file}:${line}: YAML syntax: ${first.message.split('\n')[0]}`,
       {
-        details: { file: where, line },
+        details: { file, line },
       },
     );
   }
+  const source = sourceOf(file, doc, lineCounter);
   const parsed = schema.safeParse(doc.toJS());
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((issue) => {
-    const path = issue.path.map(String);
-    let line = 0;
-    for (let depth = path.length; depth >= 0 && line === 0; depth--) {
-      const node = doc.getIn(path.slice(0, depth), true) as { range?: [number, number, number] } | undefined;
-      if (node?.range) line = lineCounter.linePos(node.range[0]).line;
-    }
-    return `${where}:${line}: ${path.join('.') || '(root)'}: ${issue.message}`;
-  });
-  throw new LtError('LT_DICTIONARY_INVALID', problems.join('\n'), { details: { file: where, problems } });
+  if (parsed.success) return { value: parsed.data, source };
+  const problems = parsed.error.issues.map(
+    (issue) =>
+      `${file}:${source.lineOf(issue.path as (string | number)[])}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
+  );
+  throw new LtError('LT_DICTIONARY_INVALID', problems.join('\n'), { details: { file, problems } });
 }
 
-function readAll<T>(dir: string, schema: z.ZodType<T>): T[] {
-  return readdirSync(dir)
-    .filter((file) => file.endsWith('.yaml'))
-    .sort()
-    .map((file) => parseFile(join(dir, file), schema));
+function yamlFiles(dir: string): string[] {
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((file) => file.endsWith('.yaml'))
+        .sort()
+        .map((file) => join(dir, file))
+    : [];
 }
 
-/** Loads and cross-checks every dataset and code list under `dir`. */
-export function loadDictionary(dir: string = DICTIONARY_DIR): Dictionary {
-  const codeLists = new Map(readAll(join(dir, 'code-lists'), CodeListSchema).map((list) => [list.id, list]));
-  const datasets = new Map<string, Dataset>();
-  for (const dataset of readAll(join(dir, 'datasets'), DatasetSchema)) {
-    const problems: string[] = [];
-    if (datasets.has(dataset.id)) problems.push(`dataset id "${dataset.id}" is defined twice`);
-    const key = dataset.fields.find((field) => field.name === dataset.key.field);
-    if (!key) problems.push(`key field "${dataset.key.field}" is not among the fields`);
-    else if (!key.required || key.type !== 'string')
-      problems.push(`key field "${key.name}" must be a required string`);
-    for (const field of dataset.fields) {
-      if (field.type === 'code' && !codeLists.has(field.codeList)) {
-        problems.push(`field "${field.name}" uses unknown code list "${field.codeList}"`);
+/**
+ * Reads every file of a dictionary folder (`agencies.yaml`, `datasets/*.yaml`, `code-lists/*.yaml`) and
+ * lints the whole. Malformed files throw; rule violations across files are returned as problems.
+ */
+export function readDictionary(dir: string = DICTIONARY_DIR): {
+  dictionary: Dictionary;
+  problems: LintProblem[];
+} {
+  const sources = new Map<string, SourceFile>();
+  const duplicates: LintProblem[] = [];
+  const agencies = new Map<string, Agency>();
+  const agencyFile = join(dir, 'agencies.yaml');
+  if (existsSync(agencyFile)) {
+    const { value, source } = parseFile(agencyFile, AgenciesFileSchema);
+    sources.set('agencies', source);
+    value.agencies.forEach((agency, index) => {
+      if (agencies.has(agency.code)) {
+        duplicates.push({
+          rule: 'duplicate-agency',
+          file: source.file,
+          line: source.lineOf(['agencies', index]),
+          message: `agency code "${agency.code}" is defined twice`,
+        });
       }
-    }
-    if (problems.length > 0) {
-      throw new LtError('LT_DICTIONARY_INVALID', `dataset ${dataset.id}: ${problems.join('; ')}`, {
-        details: { problems },
+      agencies.set(agency.code, agency);
+    });
+  }
+  const codeLists = new Map<string, CodeList>();
+  for (const path of yamlFiles(join(dir, 'code-lists'))) {
+    const { value, source } = parseFile(path, CodeListSchema);
+    if (codeLists.has(value.id)) {
+      duplicates.push({
+        rule: 'duplicate-code-list',
+        file: source.file,
+        line: 1,
+        message: `code list id "${value.id}" is defined twice`,
       });
     }
-    keyField(dataset);
-    datasets.set(dataset.id, dataset);
+    codeLists.set(value.id, value);
+    sources.set(`code-list:${value.id}`, source);
   }
-  return { datasets, codeLists };
+  const datasets = new Map<string, Dataset>();
+  for (const path of yamlFiles(join(dir, 'datasets'))) {
+    const { value, source } = parseFile(path, DatasetSchema);
+    if (datasets.has(value.id)) {
+      duplicates.push({
+        rule: 'duplicate-dataset',
+        file: source.file,
+        line: source.lineOf(['id']),
+        message: `dataset id "${value.id}" is defined twice`,
+      });
+    }
+    datasets.set(value.id, value);
+    sources.set(`dataset:${value.id}`, source);
+  }
+  const dictionary: Dictionary = { agencies, datasets, codeLists, sources };
+  return { dictionary, problems: [...duplicates, ...lintDictionary(dictionary)] };
+}
+
+/** Loads the dictionary and refuses it if any lint rule fails; the error lists every problem. */
+export function loadDictionary(dir: string = DICTIONARY_DIR): Dictionary {
+  const { dictionary, problems } = readDictionary(dir);
+  if (problems.length > 0) {
+    throw new LtError(
+      'LT_DICTIONARY_INVALID',
+      problems
+        .map((problem) => `${problem.file}:${problem.line}: ${problem.message} [${problem.rule}]`)
+        .join('\n'),
+      {
+        details: { problems },
+        hint: 'run `npm run lienthong -- dictionary lint` for the full list',
+      },
+    );
+  }
+  return dictionary;
 }
 
 export function getDataset(dictionary: Dictionary, id: string): Dataset {

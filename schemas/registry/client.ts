@@ -3,7 +3,7 @@ import { LtError } from '../../infra/errors.ts';
 import { subjects, topics } from '../../infra/kafka/topics.ts';
 import { changeEventSchema, keySchema, type AvroSchema } from '../avro/generate.ts';
 import { avroTypeOptions } from '../avro/logical-types.ts';
-import type { Dataset } from '../model/dataset.ts';
+import { compatibilityOf, type Dataset } from '../model/dataset.ts';
 import type { CompatibilityLevel } from './compatibility.ts';
 
 export type { SchemaRegistry };
@@ -14,11 +14,6 @@ export function createRegistryClient(url: string): SchemaRegistry {
     { host: url, clientId: 'lienthong', retry: { retries: 2 } },
     { [SchemaType.AVRO]: avroTypeOptions() },
   );
-}
-
-/** National master data may not break any reader, past or future; everything else keeps old data readable. */
-export function compatibilityOf(dataset: Dataset): CompatibilityLevel {
-  return dataset.kind === 'national-master-data' ? 'FULL_TRANSITIVE' : 'BACKWARD_TRANSITIVE';
 }
 
 export interface RegisteredDataset {

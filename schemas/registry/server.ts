@@ -44,8 +44,12 @@ const flag = (value: string | undefined): boolean => value === 'true';
 export function createRegistryServer(store: RegistryStore, log: Logger): FastifyInstance {
   const app = createHttpServer(log.child({ component: 'registry' }));
 
-  app.addHook('onSend', async (_request, reply: FastifyReply, payload) => {
-    if (String(reply.getHeader('content-type') ?? '').startsWith('application/json'))
+  // Registry routes answer in the registry's media type; other APIs mounted on this server (/v1/…) keep JSON.
+  app.addHook('onSend', async (request, reply: FastifyReply, payload) => {
+    if (
+      !request.url.startsWith('/v1/') &&
+      String(reply.getHeader('content-type') ?? '').startsWith('application/json')
+    )
       reply.header('content-type', CONTENT_TYPE);
     return payload;
   });
@@ -111,17 +115,21 @@ export function createRegistryServer(store: RegistryStore, log: Logger): Fastify
   app.post<{ Params: Params; Querystring: Query }>(
     '/compatibility/subjects/:subject/versions/:version',
     async (request) => {
+      const version = parseVersion(request.params.version);
       const body = parseBody(SchemaBody, request.body);
-      const problems = await store.testCompatibility(
-        request.params.subject,
-        parseVersion(request.params.version),
-        body.schema,
-      );
+      const verbose = flag(request.query.verbose);
+      let messages: string[];
+      try {
+        messages = await store.testCompatibility(request.params.subject, version, body.schema);
+      } catch (error) {
+        // Confluent answers an invalid schema with is_compatible false when verbose, a 42201 otherwise
+        if (!(verbose && error instanceof RegistryError && error.kind === 'INVALID_SCHEMA')) throw error;
+        messages = [error.message];
+      }
       const result: { is_compatible: boolean; messages?: string[] } = {
-        is_compatible: problems.length === 0,
+        is_compatible: messages.length === 0,
       };
-      if (flag(request.query.verbose))
-        result.messages = problems.map((p) => `${p.type} at ${p.location}: ${p.message}`);
+      if (verbose) result.messages = messages;
       return result;
     },
   );

@@ -58,10 +58,11 @@ export function parseCompatibilityLevel(value: unknown): CompatibilityLevel {
   return level as CompatibilityLevel;
 }
 
-/** `latest`, `-1` or a positive integer; anything else is a 42202. */
+/** `latest` (any case), `-1` or a positive integer, as Confluent's `VersionId` parses them; anything else is a 42202. */
 export function parseVersion(value: string): number | 'latest' {
-  if (value === 'latest' || value === '-1') return 'latest';
-  const version = Number(value);
+  const trimmed = value.trim();
+  if (trimmed.toLowerCase() === 'latest' || trimmed === '-1') return 'latest';
+  const version = /^[+-]?\d+$/.test(trimmed) ? Number(trimmed) : NaN;
   if (!Number.isInteger(version) || version < 1 || version > 2 ** 31 - 1) {
     throw new RegistryError(
       'INVALID_VERSION',
@@ -134,10 +135,14 @@ export class RegistryStore {
     );
   }
 
+  /** Removes the subject-level level and returns it; 40401 when the subject has none (as Confluent answers). */
   async deleteConfig(subject: string): Promise<CompatibilityLevel> {
-    const level = await this.getConfig(subject);
-    await this.pool.query('DELETE FROM registry_config WHERE subject = $1', [subject]);
-    return level;
+    const { rows } = await this.pool.query<{ compatibility: CompatibilityLevel }>(
+      'DELETE FROM registry_config WHERE subject = $1 RETURNING compatibility',
+      [subject],
+    );
+    if (!rows[0]) throw new RegistryError('SUBJECT_NOT_FOUND', `Subject '${subject}' not found.`);
+    return rows[0].compatibility;
   }
 
   /** Registers `schemaText` under `subject`; the same schema returns the same id and version again. */
@@ -161,7 +166,7 @@ export class RegistryStore {
         json,
         live.map((row) => JSON.parse(row.schema_text) as unknown),
       );
-      if (problems.length > 0) throw incompatible(problems, level);
+      if (problems.length > 0) throw incompatible(subject, problems, level);
 
       let id = knownId;
       if (id === undefined) {
@@ -182,6 +187,11 @@ export class RegistryStore {
         'INSERT INTO registry_subject_version (subject, version, schema_id) VALUES ($1, $2, $3)',
         [subject, version, id],
       );
+      // Confluent tombstones earlier soft-deleted versions of the same schema in the subject
+      await db.query(
+        'DELETE FROM registry_subject_version WHERE subject = $1 AND schema_id = $2 AND deleted AND version < $3',
+        [subject, id, version],
+      );
       return { id, version };
     });
   }
@@ -199,9 +209,11 @@ export class RegistryStore {
     return { subject, version: match.version, id: match.schema_id, schema: match.schema_text };
   }
 
+  /** A schema by id while some subject version (soft-deleted included) uses it: a hard delete removes the id. */
   async schemaById(id: number): Promise<{ schema: string; schemaType: string }> {
     const { rows } = await this.pool.query<{ schema_text: string; schema_type: string }>(
-      'SELECT schema_text, schema_type FROM registry_schema WHERE id = $1',
+      `SELECT schema_text, schema_type FROM registry_schema s
+        WHERE id = $1 AND EXISTS (SELECT 1 FROM registry_subject_version v WHERE v.schema_id = s.id)`,
       [id],
     );
     if (!rows[0]) throw new RegistryError('SCHEMA_NOT_FOUND', `Schema ${id} not found`);
@@ -232,18 +244,25 @@ export class RegistryStore {
     return (await requireVersions(this.pool, subject, includeDeleted)).map((row) => row.version);
   }
 
+  /** One version; `latest` is always the latest live version, even with `includeDeleted` (as in Confluent). */
   async version(
     subject: string,
     version: number | 'latest',
     includeDeleted = false,
   ): Promise<SubjectVersion> {
     const rows = await requireVersions(this.pool, subject, includeDeleted);
-    const row = version === 'latest' ? rows.at(-1) : rows.find((candidate) => candidate.version === version);
+    const row =
+      version === 'latest'
+        ? rows.filter((candidate) => !candidate.deleted).at(-1)
+        : rows.find((candidate) => candidate.version === version);
     if (!row) throw new RegistryError('VERSION_NOT_FOUND', `Version ${version} not found.`);
     return { subject, version: row.version, id: row.schema_id, schema: row.schema_text };
   }
 
-  /** Soft delete first; `permanent` only removes what was soft-deleted before (Confluent's two steps). */
+  /**
+   * Soft delete first; `permanent` only removes what was soft-deleted before (Confluent's two steps). A soft
+   * delete also drops the subject-level compatibility level, as Confluent's does.
+   */
   async deleteSubject(subject: string, permanent: boolean): Promise<number[]> {
     return inTransaction(this.pool, async (db) => {
       const all = await requireVersions(db, subject, true);
@@ -255,6 +274,7 @@ export class RegistryStore {
             `Subject '${subject}' was soft deleted. Set permanent=true to delete permanently`,
           );
         await db.query('UPDATE registry_subject_version SET deleted = true WHERE subject = $1', [subject]);
+        await db.query('DELETE FROM registry_config WHERE subject = $1', [subject]);
         return live.map((row) => row.version);
       }
       if (all.some((row) => !row.deleted)) {
@@ -264,21 +284,20 @@ export class RegistryStore {
         );
       }
       await db.query('DELETE FROM registry_subject_version WHERE subject = $1', [subject]);
-      await db.query('DELETE FROM registry_config WHERE subject = $1', [subject]);
       return all.map((row) => row.version);
     });
   }
 
+  /**
+   * Soft or permanent delete of one version; `latest` is the latest live version in both cases (so a permanent
+   * delete of `latest` is refused with 40407, as in Confluent). Soft-deleting the last live version also drops
+   * the subject-level compatibility level.
+   */
   async deleteVersion(subject: string, version: number | 'latest', permanent: boolean): Promise<number> {
     return inTransaction(this.pool, async (db) => {
       const all = await requireVersions(db, subject, true);
       const live = all.filter((row) => !row.deleted);
-      const row =
-        version === 'latest'
-          ? permanent
-            ? all.at(-1)
-            : live.at(-1)
-          : all.find((candidate) => candidate.version === version);
+      const row = version === 'latest' ? live.at(-1) : all.find((candidate) => candidate.version === version);
       if (!row) throw new RegistryError('VERSION_NOT_FOUND', `Version ${version} not found.`);
       if (!permanent) {
         if (row.deleted)
@@ -290,6 +309,7 @@ export class RegistryStore {
           'UPDATE registry_subject_version SET deleted = true WHERE subject = $1 AND version = $2',
           [subject, row.version],
         );
+        if (live.length === 1) await db.query('DELETE FROM registry_config WHERE subject = $1', [subject]);
       } else {
         if (!row.deleted)
           throw new RegistryError(
@@ -305,33 +325,47 @@ export class RegistryStore {
     });
   }
 
-  /** Would `schemaText` be accepted as the next version? Checked against one version, or all for "latest" in a transitive mode. */
+  /**
+   * Confluent's `POST /compatibility/subjects/{s}/versions/{v}`: is `schemaText` compatible, at the subject's
+   * level, with that one live version (`latest`: the latest live one, none at all counting as compatible)?
+   * A missing numeric version is a 40402 before the schema is parsed. Returns the incompatibility messages.
+   */
   async testCompatibility(
     subject: string,
     version: number | 'latest',
     schemaText: string,
-  ): Promise<Incompatibility[]> {
+  ): Promise<string[]> {
+    const rows = await versionsOf(this.pool, subject, false);
+    const against = version === 'latest' ? rows.at(-1) : rows.find((row) => row.version === version);
+    if (!against && version !== 'latest')
+      throw new RegistryError('VERSION_NOT_FOUND', `Version ${version} not found.`);
     const json = parseAvroSchema(schemaText);
     const level = await this.compatibilityFor(subject);
-    const rows = await versionsOf(this.pool, subject, false);
-    if (rows.length === 0) return [];
-    const against = version === 'latest' ? rows : rows.filter((row) => row.version === version);
-    if (against.length === 0) throw new RegistryError('VERSION_NOT_FOUND', `Version ${version} not found.`);
-    return checkCompatibility(
-      level,
-      json,
-      against.map((row) => JSON.parse(row.schema_text) as unknown),
-    );
+    const problems = against
+      ? checkCompatibility(level, json, [JSON.parse(against.schema_text) as unknown])
+      : [];
+    return problems.length > 0 ? describeIncompatibilities(problems, level) : [];
   }
 }
 
-function incompatible(problems: Incompatibility[], level: CompatibilityLevel): RegistryError {
-  const list = problems.map(
-    (problem) =>
-      `{errorType:'${problem.type}', description:'${problem.message}', location:'${problem.location}'}`,
-  );
+/** Confluent's incompatibility messages: one `{errorType:…}` entry per problem, then the level applied. */
+export function describeIncompatibilities(problems: Incompatibility[], level: CompatibilityLevel): string[] {
+  return [
+    ...problems.map(
+      (problem) =>
+        `{errorType:'${problem.type}', description:'${problem.message}', location:'${problem.location}'}`,
+    ),
+    `{compatibility: '${level}'}`,
+  ];
+}
+
+function incompatible(
+  subject: string,
+  problems: Incompatibility[],
+  level: CompatibilityLevel,
+): RegistryError {
   return new RegistryError(
     'INCOMPATIBLE_SCHEMA',
-    `Schema being registered is incompatible with an earlier schema for subject (compatibility ${level}); details: [${list.join(', ')}]`,
+    `Schema being registered is incompatible with an earlier schema for subject "${subject}", details: [${describeIncompatibilities(problems, level).join(', ')}]`,
   );
 }
