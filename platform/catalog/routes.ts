@@ -14,13 +14,11 @@ export function registerCatalogRoutes(app: FastifyInstance, catalog: Catalog, di
   app.get<{ Params: { id: string } }>('/v1/catalog/datasets/:id', async (request, reply) => {
     const dataset = await catalog.dataset(request.params.id);
     if (!dataset) {
-      return reply
-        .status(404)
-        .send({
-          error: 'LT_DATASET_UNKNOWN',
-          message: `unknown dataset "${request.params.id}"`,
-          known: [...dictionary.datasets.keys()],
-        });
+      return reply.status(404).send({
+        error: 'LT_DATASET_UNKNOWN',
+        message: `unknown dataset "${request.params.id}"`,
+        known: [...dictionary.datasets.keys()],
+      });
     }
     return dataset;
   });
@@ -28,13 +26,11 @@ export function registerCatalogRoutes(app: FastifyInstance, catalog: Catalog, di
   app.get<{ Params: { id: string } }>('/v1/catalog/code-lists/:id', async (request, reply) => {
     const list = dictionary.codeLists.get(request.params.id);
     if (!list) {
-      return reply
-        .status(404)
-        .send({
-          error: 'LT_CODE_LIST_UNKNOWN',
-          message: `unknown code list "${request.params.id}"`,
-          known: [...dictionary.codeLists.keys()],
-        });
+      return reply.status(404).send({
+        error: 'LT_CODE_LIST_UNKNOWN',
+        message: `unknown code list "${request.params.id}"`,
+        known: [...dictionary.codeLists.keys()],
+      });
     }
     return list;
   });

@@ -493,10 +493,22 @@ function compareSameKind(reader: SchemaNode, writer: SchemaNode, memo: PairMemo)
     return [...checkNames(reader, writer), ...checkRecordFields(reader, writer, memo)];
   }
   if (reader.kind === 'union' && writer.kind === 'union') {
-    // Every writer branch must be readable; Avro Java reports the branch, not the reasons inside it.
-    return writer.branches.flatMap((branch, index) =>
-      compare(reader, branch, memo).length > 0 ? [missingUnionBranch(branch, index)] : [],
-    );
+    // Every writer branch must be readable. Like Avro Java we report the branch; where the reader has a
+    // branch of the same name (the usual evolving record inside ["null", Record]), we add the reasons
+    // inside it, so that a message names the field that broke and not only the union around it.
+    return writer.branches.flatMap((branch, index) => {
+      if (compare(reader, branch, memo).length === 0) return [];
+      const namesake = reader.branches.findIndex(
+        (candidate) =>
+          candidate.kind === branch.kind &&
+          isNamed(candidate) &&
+          isNamed(branch) &&
+          namesMatch(candidate, branch),
+      );
+      const reasons =
+        namesake < 0 ? [] : underToken(String(namesake), compare(reader.branches[namesake]!, branch, memo));
+      return [missingUnionBranch(branch, index), ...reasons];
+    });
   }
   return []; // identical primitives
 }

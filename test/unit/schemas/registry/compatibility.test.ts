@@ -845,3 +845,25 @@ describe('properties', () => {
     );
   });
 });
+
+describe('reasons inside a nullable record', () => {
+  const envelope = (fields: unknown[]) => ({
+    type: 'record',
+    name: 'ChangeEvent',
+    fields: [{ name: 'after', type: ['null', { type: 'record', name: 'Citizen', fields }], default: null }],
+  });
+
+  it('names the nested field that broke, not only the union around it', () => {
+    const writer = envelope([{ name: 'id', type: 'string' }]);
+    const reader = envelope([
+      { name: 'id', type: 'string' },
+      { name: 'blood_type', type: 'string' },
+    ]);
+    const problems = checkReaderWriter(reader, writer);
+    expect(problems.map((problem) => problem.type)).toEqual([
+      'MISSING_UNION_BRANCH',
+      'READER_FIELD_MISSING_DEFAULT_VALUE',
+    ]);
+    expect(problems[1]?.message).toContain("field 'after.blood_type' without a default value");
+  });
+});
