@@ -20,7 +20,18 @@ export const ErrorCodes = {
   // records
   LT_RECORD_INVALID: { retriable: false, summary: 'the record does not match its dataset' },
   LT_NOT_OWNER: { retriable: false, summary: 'the agency does not own the dataset it tried to publish' },
-  LT_PUBLISH_FAILED: { retriable: true, summary: 'the broker did not acknowledge the events' },
+  LT_VERSION_STALE: {
+    retriable: false,
+    summary: 'the version is not higher than the last one published for the key',
+  },
+  LT_RECORD_TOO_LARGE: { retriable: false, summary: 'the encoded record exceeds the size limit' },
+  LT_BATCH_REJECTED: {
+    retriable: false,
+    summary: 'not published: another record of the all-or-nothing batch was refused',
+  },
+  LT_MALFORMED_INPUT: { retriable: false, summary: 'the request body could not be parsed' },
+  LT_UNAUTHORIZED: { retriable: false, summary: 'missing or unknown credentials' },
+  LT_PUBLISH_FAILED: { retriable: true, summary: 'the broker did not acknowledge the events in time' },
   LT_DECODE_FAILED: { retriable: false, summary: 'the record could not be decoded' },
   LT_SCHEMA_UNKNOWN: { retriable: false, summary: 'the record names a schema id the registry does not know' },
 } as const;

@@ -12,7 +12,7 @@ import { createRedis } from '../../infra/redis/client.ts';
 import { ensureServices } from '../../infra/services.ts';
 import { Deduplicator } from '../../consumers/sink/dedup.ts';
 import { Sink } from '../../consumers/sink/sink.ts';
-import { Publisher, type Change } from '../../producers/publisher/publisher.ts';
+import { Publisher, VersionLedger, type Change } from '../../producers/publisher/index.ts';
 import { relocate, sampleCitizens, seededRandom } from '../../producers/sample/citizens.ts';
 import { getDataset, loadDictionary } from '../../schemas/model/dictionary.ts';
 import { createRegistryClient } from '../../schemas/registry/client.ts';
@@ -73,7 +73,21 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
     await ensureTopics(kafka, [{ topic, partitions: 3, config: { 'retention.ms': '-1' } }]);
 
     step(`BCA publishes ${count} citizens and their later changes to ${topic}`);
-    const publisher = new Publisher({ kafka, registry, dictionary, agency: dataset.owner, log });
+    // BCA's Agent Node keeps its ledger of published versions in BCA's own database (here schema lt_demo_agent_bca).
+    const agentPool = await createPool({ url: env.DATABASE_URL, schema: 'lt_demo_agent_bca' });
+    cleanups.unshift(() => agentPool.end());
+    await agentPool.query(
+      `DROP SCHEMA ${quoteIdent('lt_demo_agent_bca')} CASCADE; CREATE SCHEMA ${quoteIdent('lt_demo_agent_bca')}`,
+    );
+    await migrate(agentPool, 'agent');
+    const publisher = new Publisher({
+      kafka,
+      registry,
+      dictionary,
+      agency: dataset.owner,
+      ledger: new VersionLedger(agentPool),
+      log,
+    });
     await publisher.connect();
     cleanups.unshift(() => publisher.close());
     const random = seededRandom(278);
@@ -111,7 +125,10 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
     const publishStart = Date.now();
     bar.start(changes.length, 0, { rate: 0 });
     for (let i = 0; i < changes.length; i += batch) {
-      await publisher.publish(dataset.id, changes.slice(i, i + batch));
+      const result = await publisher.publishBatch(dataset.id, changes.slice(i, i + batch));
+      const refused = result.outcomes.find((outcome) => outcome.status === 'rejected');
+      if (refused)
+        throw new Error(`BCA's Agent Node refused a sample record: ${refused.code}: ${refused.message}`);
       const done = Math.min(i + batch, changes.length);
       bar.update(done, { rate: Math.round(done / ((Date.now() - publishStart) / 1000)) });
     }

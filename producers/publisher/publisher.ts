@@ -1,51 +1,82 @@
 import { randomUUID } from 'node:crypto';
-import type { Kafka, Message, Producer } from 'kafkajs';
+import type avro from 'avsc';
+import type { IHeaders, Message, Producer } from 'kafkajs';
 import { v7 as uuidv7 } from 'uuid';
-import { LtError } from '../../infra/errors.ts';
+import { LtError, type ErrorCode } from '../../infra/errors.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
-import type { ChangeEvent, DatasetRecord, Op } from '../../schemas/envelope/change-event.ts';
+import type { ChangeEvent, DatasetRecord } from '../../schemas/envelope/change-event.ts';
 import type { Dataset } from '../../schemas/model/dataset.ts';
-import { getDataset, type Dictionary } from '../../schemas/model/dictionary.ts';
+import { getDataset } from '../../schemas/model/dictionary.ts';
 import { createRecordValidator, type RecordValidation } from '../../schemas/model/validator.ts';
-import {
-  registerDatasetSchemas,
-  type RegisteredDataset,
-  type SchemaRegistry,
-} from '../../schemas/registry/client.ts';
+import { registerDatasetSchemas } from '../../schemas/registry/client.ts';
+import { encodeWire } from '../../schemas/registry/wire.ts';
+import { parseChange, type Change } from './change.ts';
+import { Compressions, PUBLISHER_DEFAULTS, type PublisherOptions } from './options.ts';
 
-/** One change as an agency states it; the publisher adds the envelope (eventId, traceId, …). */
-export type Change =
-  | { op: 'DELETE'; key: string; version: number; occurredAt?: Date; traceId?: string }
-  | { op: Exclude<Op, 'DELETE'>; after: DatasetRecord; version: number; occurredAt?: Date; traceId?: string };
+/** What happened to one record of a batch, by its position in the batch. */
+export type RecordOutcome =
+  | { index: number; status: 'accepted'; key: string; version: number; eventId: string }
+  | { index: number; status: 'rejected'; key: string | null; code: ErrorCode; message: string };
 
-export interface PublisherOptions {
-  kafka: Kafka;
-  registry: SchemaRegistry;
-  dictionary: Dictionary;
-  /** The agency this Agent Node speaks for; it may publish only the datasets it owns. */
-  agency: string;
-  log: Logger;
-}
-
-export interface PublishResult {
+export interface BatchResult {
   topic: string;
+  accepted: number;
+  rejected: number;
+  outcomes: RecordOutcome[];
+  /** The events published (empty when the batch was refused). */
   events: ChangeEvent[];
 }
 
+export interface BatchOptions {
+  /** Publish the valid records even when others are refused. Default: all-or-nothing. */
+  partial?: boolean;
+}
+
+/** Everything the publish path needs per dataset, resolved once. */
+interface DatasetChannel {
+  dataset: Dataset;
+  topic: string;
+  keySchemaId: number;
+  keyType: avro.Type;
+  valueSchemaId: number;
+  valueType: avro.Type;
+  validate: (input: unknown) => RecordValidation;
+}
+
+/** A change that passed every check, ready to produce. */
+interface Prepared {
+  index: number;
+  event: ChangeEvent;
+  messages: Message[];
+}
+
+function refusal(index: number, key: string | null, error: unknown): RecordOutcome {
+  if (error instanceof LtError)
+    return { index, status: 'rejected', key, code: error.code, message: error.message };
+  return { index, status: 'rejected', key, code: 'LT_RECORD_INVALID', message: (error as Error).message };
+}
+
 /**
- * The Agent Node's source-side publish path: owner check → envelope → Confluent wire format → idempotent
- * producer (acks=all). A DELETE is followed by a tombstone for its key.
+ * The Agent Node's source-side publish path, shared by the SDK, HTTP ingest, the outbox relay and the
+ * snapshot: shape check → dictionary validation (zod, then Avro) → owner check → version above the last
+ * published for the key → envelope (UUIDv7 eventId, traceId) → Confluent wire format → idempotent producer,
+ * acks=all, order kept per partition, batched and compressed. A DELETE is followed by a tombstone.
  */
 export class Publisher {
   private readonly producer: Producer;
-  private readonly registered = new Map<string, Promise<RegisteredDataset>>();
-  private readonly validators = new Map<string, (input: unknown) => RecordValidation>();
+  private readonly channels = new Map<string, Promise<DatasetChannel>>();
+  /** One batch at a time per dataset, so the version check and the ledger update cannot interleave. */
+  private readonly queues = new Map<string, Promise<unknown>>();
   private readonly log: Logger;
+  private readonly settings: Required<
+    Pick<PublisherOptions, 'maxRecordBytes' | 'sendTimeoutMs' | 'compression'>
+  >;
 
   constructor(private readonly options: PublisherOptions) {
     this.log = options.log.child({ component: 'publisher', agency: options.agency });
-    // Idempotence keeps per-partition order under retries; one request in flight per broker connection
-    // is kafkajs's only order-safe setting with retries.
+    this.settings = { ...PUBLISHER_DEFAULTS, ...definedOnly(options) };
+    // Idempotence keeps per-partition order under retries; one request in flight is kafkajs's only
+    // order-safe setting with retries.
     this.producer = options.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
@@ -61,62 +92,8 @@ export class Publisher {
     await this.producer.disconnect();
   }
 
-  private schemasFor(dataset: Dataset): Promise<RegisteredDataset> {
-    let registered = this.registered.get(dataset.id);
-    if (!registered) {
-      registered = registerDatasetSchemas(this.options.registry, dataset);
-      registered.catch(() => this.registered.delete(dataset.id));
-      this.registered.set(dataset.id, registered);
-    }
-    return registered;
-  }
-
-  private validate(dataset: Dataset, record: unknown): DatasetRecord {
-    let validator = this.validators.get(dataset.id);
-    if (!validator) {
-      validator = createRecordValidator(dataset, this.options.dictionary);
-      this.validators.set(dataset.id, validator);
-    }
-    const result = validator(record);
-    if (result.ok) return result.record;
-    const key = (record as Record<string, unknown> | null)?.[dataset.key.field];
-    const where = `${dataset.id}${typeof key === 'string' ? ` ${key}` : ''}`;
-    throw new LtError(
-      'LT_RECORD_INVALID',
-      `${where}: ${result.problems.map((problem) => `${problem.path}: ${problem.message}`).join('; ')}`,
-      {
-        details: { dataset: dataset.id, key, problems: result.problems },
-      },
-    );
-  }
-
-  /** Validates the record against the dictionary and builds the change event around it. */
-  envelope(dataset: Dataset, change: Change): ChangeEvent {
-    const common = {
-      eventId: uuidv7(),
-      dataset: dataset.id,
-      version: change.version,
-      occurredAt: change.occurredAt ?? new Date(),
-      sourceAgency: this.options.agency,
-      traceId: change.traceId ?? randomUUID(),
-    };
-    if (change.op === 'DELETE') return { ...common, op: 'DELETE', key: change.key, after: null };
-    const after = this.validate(dataset, change.after);
-    const key = after[dataset.key.field];
-    if (typeof key !== 'string' || key.length === 0) {
-      throw new LtError(
-        'LT_RECORD_INVALID',
-        `${dataset.id}: key field "${dataset.key.field}" is missing or not a string`,
-        {
-          details: { dataset: dataset.id, field: dataset.key.field },
-        },
-      );
-    }
-    return { ...common, op: change.op, key, after };
-  }
-
-  /** Publishes the changes of one dataset in the given order; resolves once the broker acknowledged all. */
-  async publish(datasetId: string, changes: Change[]): Promise<PublishResult> {
+  /** The dataset, refused unless this agency owns it (single source of truth). */
+  datasetFor(datasetId: string): Dataset {
     const dataset = getDataset(this.options.dictionary, datasetId);
     if (dataset.owner !== this.options.agency) {
       throw new LtError(
@@ -124,46 +101,267 @@ export class Publisher {
         `agency ${this.options.agency} does not own ${dataset.id} (its owner is ${dataset.owner})`,
         {
           details: { dataset: dataset.id, owner: dataset.owner, agency: this.options.agency },
-          hint: 'only the owner agency’s Agent Node may publish a dataset: its single source of truth',
+          hint: 'only the owner agency’s Agent Node may publish a dataset: it is the single source of truth',
         },
       );
     }
-    const { topic, keySchemaId, valueSchemaId } = await this.schemasFor(dataset);
-    const events = changes.map((change) => this.envelope(dataset, change));
-    const messages: Message[] = [];
-    for (const event of events) {
-      const key = await this.options.registry.encode(keySchemaId, { [dataset.key.field]: event.key });
-      let value: Buffer;
-      try {
-        value = await this.options.registry.encode(valueSchemaId, event);
-      } catch (cause) {
+    return dataset;
+  }
+
+  private channel(dataset: Dataset): Promise<DatasetChannel> {
+    let channel = this.channels.get(dataset.id);
+    if (!channel) {
+      channel = (async () => {
+        const registered = await registerDatasetSchemas(this.options.registry, dataset);
+        const [keyType, valueType] = await Promise.all([
+          this.options.registry.getSchema(registered.keySchemaId),
+          this.options.registry.getSchema(registered.valueSchemaId),
+        ]);
+        return {
+          dataset,
+          topic: registered.topic,
+          keySchemaId: registered.keySchemaId,
+          keyType: keyType as unknown as avro.Type,
+          valueSchemaId: registered.valueSchemaId,
+          valueType: valueType as unknown as avro.Type,
+          validate: createRecordValidator(dataset, this.options.dictionary),
+        };
+      })();
+      channel.catch(() => this.channels.delete(dataset.id));
+      this.channels.set(dataset.id, channel);
+    }
+    return channel;
+  }
+
+  /** Checks one change and encodes it; throws an LtError naming what is wrong. */
+  private prepare(channel: DatasetChannel, input: unknown, index: number): Prepared {
+    const shape = parseChange(input);
+    if (!shape.ok) throw new LtError('LT_RECORD_INVALID', shape.message);
+    const change = shape.change;
+    const { dataset } = channel;
+    let key: string;
+    let after: DatasetRecord | null = null;
+    if (change.op === 'DELETE') key = change.key;
+    else {
+      const result = channel.validate(change.after);
+      if (!result.ok) {
+        const named = change.after[dataset.key.field];
         throw new LtError(
           'LT_RECORD_INVALID',
-          `${dataset.id} ${event.key}: the record does not match the dataset schema: ${(cause as Error).message}`,
+          `${typeof named === 'string' ? `${named}: ` : ''}${result.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`,
           {
-            cause,
-            details: { dataset: dataset.id, key: event.key },
+            details: { problems: result.problems },
           },
         );
       }
-      const headers = { 'lt-trace-id': event.traceId };
-      messages.push({ key, value, headers });
-      if (event.op === 'DELETE') messages.push({ key, value: null, headers });
+      after = result.record;
+      key = String(after[dataset.key.field]);
     }
+    const common = {
+      eventId: uuidv7(),
+      dataset: dataset.id,
+      key,
+      version: change.version,
+      occurredAt: change.occurredAt ?? new Date(),
+      sourceAgency: this.options.agency,
+      traceId: change.traceId ?? randomUUID(),
+    };
+    const event: ChangeEvent =
+      after === null
+        ? { ...common, op: 'DELETE', after: null }
+        : { ...common, op: change.op as 'CREATE', after };
+    const keyBytes = encodeWire(channel.keySchemaId, channel.keyType, { [dataset.key.field]: key });
+    let value: Buffer;
     try {
-      await this.producer.send({ topic, acks: -1, messages });
+      value = encodeWire(channel.valueSchemaId, channel.valueType, event);
     } catch (cause) {
       throw new LtError(
-        'LT_PUBLISH_FAILED',
-        `publishing ${events.length} ${dataset.id} events failed: ${(cause as Error).message}`,
+        'LT_RECORD_INVALID',
+        `${key}: the record does not fit the ${dataset.id} Avro schema: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
+    if (value.length > this.settings.maxRecordBytes) {
+      throw new LtError(
+        'LT_RECORD_TOO_LARGE',
+        `${key}: encoded record is ${value.length} bytes; the limit is ${this.settings.maxRecordBytes}`,
         {
-          cause,
-          details: { topic, count: events.length },
-          hint: 'the events were not acknowledged; publishing them again is safe (the sinks keep the highest version)',
+          details: { bytes: value.length, limit: this.settings.maxRecordBytes },
         },
       );
     }
-    this.log.debug({ topic, count: events.length }, 'published');
-    return { topic, events };
+    const headers = this.headersFor(event);
+    const messages: Message[] = [{ key: keyBytes, value, headers }];
+    if (event.op === 'DELETE') messages.push({ key: keyBytes, value: null, headers });
+    return { index, event, messages };
   }
+
+  /**
+   * Kafka headers of a published event. SECURITY: the security issue signs here — `lt-signature`
+   * (Ed25519 over the canonical digest of dataset, key, version, eventId and the record) and `lt-key-id`.
+   */
+  private headersFor(event: ChangeEvent): IHeaders {
+    return { 'lt-trace-id': event.traceId };
+  }
+
+  /**
+   * Publishes a batch of changes to one dataset in the given order. Each record is accepted or refused with
+   * a code and a message; by default the batch is all-or-nothing (nothing is published if one is refused).
+   * Throws for the whole request: unknown dataset, not the owner, broker not acknowledging in time.
+   */
+  async publishBatch(
+    datasetId: string,
+    changes: readonly unknown[],
+    { partial = false }: BatchOptions = {},
+  ): Promise<BatchResult> {
+    const dataset = this.datasetFor(datasetId);
+    const previous = this.queues.get(dataset.id) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(() => this.publishSerially(dataset, changes, partial));
+    this.queues.set(dataset.id, run);
+    return run;
+  }
+
+  private async publishSerially(
+    dataset: Dataset,
+    changes: readonly unknown[],
+    partial: boolean,
+  ): Promise<BatchResult> {
+    const channel = await this.channel(dataset);
+    const outcomes: RecordOutcome[] = [];
+    const prepared: Prepared[] = [];
+    const newest = new Map<string, number>();
+    changes.forEach((input, index) => {
+      try {
+        const item = this.prepare(channel, input, index);
+        const earlier = newest.get(item.event.key);
+        if (earlier !== undefined && item.event.version <= earlier) {
+          throw new LtError(
+            'LT_VERSION_STALE',
+            `${item.event.key}: version ${item.event.version} is not higher than version ${earlier} earlier in this batch`,
+          );
+        }
+        newest.set(item.event.key, item.event.version);
+        prepared.push(item);
+      } catch (error) {
+        const key = (input as { key?: unknown; after?: Record<string, unknown> } | null) ?? null;
+        const named = key?.key ?? key?.after?.[dataset.key.field];
+        outcomes[index] = refusal(index, typeof named === 'string' ? named : null, error);
+      }
+    });
+
+    const published = await this.options.ledger.lastVersions(dataset.id, [...newest.keys()]);
+    const fresh = prepared.filter((item) => {
+      const last = published.get(item.event.key);
+      if (last === undefined || item.event.version > last) return true;
+      outcomes[item.index] = refusal(
+        item.index,
+        item.event.key,
+        new LtError(
+          'LT_VERSION_STALE',
+          `${item.event.key}: version ${item.event.version} is not higher than the last published version ${last}`,
+        ),
+      );
+      return false;
+    });
+
+    const refused = fresh.length < changes.length;
+    const toSend = refused && !partial ? [] : fresh;
+    for (const item of fresh) {
+      outcomes[item.index] = toSend.includes(item)
+        ? {
+            index: item.index,
+            status: 'accepted',
+            key: item.event.key,
+            version: item.event.version,
+            eventId: item.event.eventId,
+          }
+        : refusal(
+            item.index,
+            item.event.key,
+            new LtError(
+              'LT_BATCH_REJECTED',
+              `${item.event.key}: not published because another record of this all-or-nothing batch was refused`,
+            ),
+          );
+    }
+    const topic = channel.topic;
+    if (toSend.length > 0) {
+      await this.send(
+        topic,
+        toSend.flatMap((item) => item.messages),
+      );
+      const advanced = new Map<string, number>();
+      for (const item of toSend)
+        advanced.set(item.event.key, Math.max(advanced.get(item.event.key) ?? 0, item.event.version));
+      await this.options.ledger.advance(dataset.id, advanced);
+    }
+    const accepted = toSend.length;
+    this.log.debug({ topic, accepted, rejected: changes.length - accepted }, 'batch published');
+    return {
+      topic,
+      accepted,
+      rejected: changes.length - accepted,
+      outcomes,
+      events: toSend.map((item) => item.event),
+    };
+  }
+
+  private async send(topic: string, messages: Message[]): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new LtError(
+              'LT_PUBLISH_FAILED',
+              `the broker did not acknowledge ${messages.length} messages for ${topic} within ${this.settings.sendTimeoutMs} ms`,
+              {
+                details: { topic },
+                hint: 'the broker may be down or unreachable; retry later — publishing the same changes again is safe',
+              },
+            ),
+          ),
+        this.settings.sendTimeoutMs,
+      );
+    });
+    try {
+      await Promise.race([
+        this.producer.send({
+          topic,
+          acks: -1,
+          compression: Compressions[this.settings.compression],
+          messages,
+        }),
+        timeout,
+      ]);
+    } catch (cause) {
+      if (cause instanceof LtError) throw cause;
+      throw new LtError('LT_PUBLISH_FAILED', `publishing to ${topic} failed: ${(cause as Error).message}`, {
+        cause,
+        details: { topic },
+        hint: 'nothing was acknowledged; retrying the same changes is safe',
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Publishes one change; throws the refusal as an LtError. */
+  async publish(datasetId: string, change: Change): Promise<RecordOutcome & { status: 'accepted' }> {
+    const result = await this.publishBatch(datasetId, [change]);
+    const outcome = result.outcomes[0]!;
+    if (outcome.status === 'rejected')
+      throw new LtError(outcome.code, outcome.message, { details: { dataset: datasetId, key: outcome.key } });
+    return outcome;
+  }
+}
+
+function definedOnly(
+  options: PublisherOptions,
+): Partial<Pick<PublisherOptions, 'maxRecordBytes' | 'sendTimeoutMs' | 'compression'>> {
+  const picked: Partial<Pick<PublisherOptions, 'maxRecordBytes' | 'sendTimeoutMs' | 'compression'>> = {};
+  if (options.maxRecordBytes !== undefined) picked.maxRecordBytes = options.maxRecordBytes;
+  if (options.sendTimeoutMs !== undefined) picked.sendTimeoutMs = options.sendTimeoutMs;
+  if (options.compression !== undefined) picked.compression = options.compression;
+  return picked;
 }

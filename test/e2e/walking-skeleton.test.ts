@@ -3,12 +3,20 @@ import { consumerGroups, topics } from '../../infra/kafka/topics.ts';
 import { ensureTopics, waitForGroup } from '../../infra/kafka/admin.ts';
 import { Deduplicator } from '../../consumers/sink/dedup.ts';
 import { Sink } from '../../consumers/sink/sink.ts';
-import { Publisher, type Change } from '../../producers/publisher/publisher.ts';
+import { Publisher, type Change } from '../../producers/publisher/index.ts';
 import { relocate, sampleCitizens, seededRandom } from '../../producers/sample/citizens.ts';
 import type { DatasetRecord } from '../../schemas/envelope/change-event.ts';
 import { loadDictionary } from '../../schemas/model/dictionary.ts';
 import { isolatedDataset } from '../helpers/datasets.ts';
-import { log, testKafka, testPool, testRedis, testRegistry, uniqueName } from '../helpers/services.ts';
+import {
+  log,
+  testAgentDb,
+  testKafka,
+  testPool,
+  testRedis,
+  testRegistry,
+  uniqueName,
+} from '../helpers/services.ts';
 
 const CITIZENS = 300;
 
@@ -18,6 +26,9 @@ describe('walking skeleton: BCA publishes citizens, a sink materializes them int
   const topic = topics.source(dataset.id);
   const expected = new Map<string, { version: number; after: DatasetRecord | null }>();
   let publisher: Publisher;
+  // A second Agent Node of BCA with its own ledger, as after a failover that lost the first one's state:
+  // the only way versions of one key reach the topic out of order once the source checks them.
+  let failover: Publisher;
   let sink: Sink;
 
   beforeAll(async () => {
@@ -25,8 +36,24 @@ describe('walking skeleton: BCA publishes citizens, a sink materializes them int
     const { pool } = await testPool();
     const redis = await testRedis();
     await ensureTopics(kafka, [{ topic, partitions: 3 }]);
-    publisher = new Publisher({ kafka, registry: registry.client, dictionary, agency: 'BCA', log });
+    publisher = new Publisher({
+      kafka,
+      registry: registry.client,
+      dictionary,
+      agency: 'BCA',
+      ledger: (await testAgentDb()).ledger,
+      log,
+    });
+    failover = new Publisher({
+      kafka,
+      registry: registry.client,
+      dictionary,
+      agency: 'BCA',
+      ledger: (await testAgentDb()).ledger,
+      log,
+    });
     await publisher.connect();
+    await failover.connect();
     sink = new Sink({
       kafka,
       registry: registry.client,
@@ -41,6 +68,7 @@ describe('walking skeleton: BCA publishes citizens, a sink materializes them int
 
   afterAll(async () => {
     await publisher?.close();
+    await failover?.close();
     await sink?.stop();
   });
 
@@ -51,8 +79,9 @@ describe('walking skeleton: BCA publishes citizens, a sink materializes them int
       expected.set(key, { version: change.version, after: change.op === 'DELETE' ? null : change.after });
     }
   };
-  const publish = async (changes: Change[]): Promise<void> => {
-    await publisher.publish(dataset.id, changes);
+  const publish = async (changes: Change[], via: Publisher = publisher): Promise<void> => {
+    const result = await via.publishBatch(dataset.id, changes);
+    expect(result.rejected).toBe(0);
     changes.forEach(record);
   };
 
@@ -61,19 +90,25 @@ describe('walking skeleton: BCA publishes citizens, a sink materializes them int
     const citizens = sampleCitizens(CITIZENS, 2025);
     await publish(citizens.map((after) => ({ op: 'CREATE', after, version: 1 })));
 
-    // 150 move house (v2); 50 of them also change name (v3), and v3 is sent before v2.
+    // 150 move house (v2); 50 of them also change name (v3), and v3 is sent before v2 (v2 by the failover node).
     const moved = citizens.slice(0, 150).map((citizen) => relocate(citizen, random));
     const renamed = moved
       .slice(0, 50)
       .map((citizen) => ({ ...citizen, full_name: `${citizen.full_name} Mới` }));
     await publish(renamed.map((after) => ({ op: 'UPDATE', after, version: 3 })));
-    await publish(moved.map((after) => ({ op: 'UPDATE', after, version: 2 })));
+    await publish(
+      moved.map((after) => ({ op: 'UPDATE', after, version: 2 })),
+      failover,
+    );
 
     // 40 deletions (a wrong personal ID corrected), 20 of them among the moved citizens; then a late v2
     // update for a deleted record that must not bring it back.
     const deleted = [...citizens.slice(130, 150), ...citizens.slice(280, 300)];
     await publish(deleted.map((citizen) => ({ op: 'DELETE', key: String(citizen.personal_id), version: 4 })));
-    await publish([{ op: 'UPDATE', after: { ...citizens[299]!, full_name: 'Late Update' }, version: 2 }]);
+    await publish(
+      [{ op: 'UPDATE', after: { ...citizens[299]!, full_name: 'Late Update' }, version: 2 }],
+      failover,
+    );
   });
 
   it('ends with the PostgreSQL table equal to the expected final state', async () => {

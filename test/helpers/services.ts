@@ -11,6 +11,7 @@ import { listen } from '../../infra/http/server.ts';
 import { createRegistryClient, type SchemaRegistry } from '../../schemas/registry/client.ts';
 import { createRegistryServer } from '../../schemas/registry/server.ts';
 import { RegistryStore } from '../../schemas/registry/store.ts';
+import { VersionLedger } from '../../producers/publisher/index.ts';
 
 /**
  * Factories for tests: every one makes uniquely named resources (topic, group, PostgreSQL schema, Redis
@@ -37,6 +38,13 @@ export async function testPool(): Promise<{ pool: Pool; schema: string }> {
     await pool.end();
   });
   return { pool, schema };
+}
+
+/** An agency's own database with the Agent Node's tables (ledger, outbox, snapshot checkpoints). */
+export async function testAgentDb(): Promise<{ pool: Pool; schema: string; ledger: VersionLedger }> {
+  const { pool, schema } = await testPool();
+  await migrate(pool, 'agent');
+  return { pool, schema, ledger: new VersionLedger(pool) };
 }
 
 /** A Redis client whose keys all start with a unique prefix, deleted afterwards. */
