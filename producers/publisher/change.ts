@@ -2,9 +2,21 @@ import { z } from 'zod';
 import type { DatasetRecord } from '../../schemas/envelope/change-event.ts';
 
 /** One change as an agency states it; the publisher adds the envelope (eventId, traceId, …). */
-export type Change<R extends DatasetRecord = DatasetRecord> =
-  | { op: 'DELETE'; key: string; version: number; occurredAt?: Date; traceId?: string }
-  | { op: 'CREATE' | 'UPDATE' | 'SNAPSHOT'; after: R; version: number; occurredAt?: Date; traceId?: string };
+export type Change<R extends DatasetRecord = DatasetRecord> = ChangeCommon &
+  ({ op: 'DELETE'; key: string } | { op: 'CREATE' | 'UPDATE' | 'SNAPSHOT'; after: R });
+
+interface ChangeCommon {
+  /** Strictly increasing per key: the publisher refuses one not above the last it published. */
+  version: number;
+  /** When the change happened at the source; default now. */
+  occurredAt?: Date;
+  traceId?: string;
+  /**
+   * A UUIDv7 the caller derived deterministically (the outbox relay does, from its row), so that a
+   * re-publish after a crash carries the same eventId and downstream dedup recognises it. Default: new.
+   */
+  eventId?: string;
+}
 
 const common = {
   version: z
@@ -18,6 +30,7 @@ const common = {
     })
     .optional(),
   traceId: z.string().min(1).max(128).optional(),
+  eventId: z.uuid({ error: 'eventId must be a UUID' }).optional(),
 };
 
 /**

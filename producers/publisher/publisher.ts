@@ -16,7 +16,15 @@ import { Compressions, PUBLISHER_DEFAULTS, type PublisherOptions } from './optio
 /** What happened to one record of a batch, by its position in the batch. */
 export type RecordOutcome =
   | { index: number; status: 'accepted'; key: string; version: number; eventId: string }
-  | { index: number; status: 'rejected'; key: string | null; code: ErrorCode; message: string };
+  | {
+      index: number;
+      status: 'rejected';
+      key: string | null;
+      code: ErrorCode;
+      message: string;
+      /** For LT_VERSION_STALE against the ledger: the last version published for the key. */
+      lastPublished?: number;
+    };
 
 export interface BatchResult {
   topic: string;
@@ -158,7 +166,7 @@ export class Publisher {
       key = String(after[dataset.key.field]);
     }
     const common = {
-      eventId: uuidv7(),
+      eventId: change.eventId ?? uuidv7(),
       dataset: dataset.id,
       key,
       version: change.version,
