@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { DatasetRecord } from '../../schemas/envelope/change-event.ts';
 
 /** One change as an agency states it; the publisher adds the envelope (eventId, traceId, …). */
-export type Change<R extends DatasetRecord = DatasetRecord> = ChangeCommon &
+export type Change<R = DatasetRecord> = ChangeCommon &
   ({ op: 'DELETE'; key: string } | { op: 'CREATE' | 'UPDATE' | 'SNAPSHOT'; after: R });
 
 interface ChangeCommon {

@@ -19,7 +19,7 @@ import { VersionLedger } from '../../producers/publisher/index.ts';
  */
 export const env = readEnv();
 const services = inject('services');
-export const log: Logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
+export const log: Logger = createLogger(process.env.LOG_LEVEL ?? 'error');
 
 export function uniqueName(prefix: string): string {
   return `${prefix}${randomUUID().replace(/-/g, '').slice(0, 12)}`;
