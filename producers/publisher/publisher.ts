@@ -224,17 +224,24 @@ export class Publisher {
   ): Promise<BatchResult> {
     const dataset = this.datasetFor(datasetId);
     const previous = this.queues.get(dataset.id) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.publishSerially(dataset, changes, partial));
+    const run = (async () => {
+      // Validation and encoding (CPU) run while the previous batch waits for its acknowledgement;
+      // the version check, the send and the ledger update run one batch at a time, in call order.
+      const channel = await this.channel(dataset);
+      const checked = this.prepareAll(channel, changes);
+      await previous.catch(() => undefined);
+      return this.publishPrepared(channel, changes.length, checked, partial);
+    })();
     this.queues.set(dataset.id, run);
     return run;
   }
 
-  private async publishSerially(
-    dataset: Dataset,
+  /** Checks and encodes every change of a batch; refusals are recorded by position. */
+  private prepareAll(
+    channel: DatasetChannel,
     changes: readonly unknown[],
-    partial: boolean,
-  ): Promise<BatchResult> {
-    const channel = await this.channel(dataset);
+  ): { outcomes: RecordOutcome[]; prepared: Prepared[]; newest: Map<string, number> } {
+    const { dataset } = channel;
     const outcomes: RecordOutcome[] = [];
     const prepared: Prepared[] = [];
     const newest = new Map<string, number>();
@@ -256,23 +263,36 @@ export class Publisher {
         outcomes[index] = refusal(index, typeof named === 'string' ? named : null, error);
       }
     });
+    return { outcomes, prepared, newest };
+  }
 
+  private async publishPrepared(
+    channel: DatasetChannel,
+    count: number,
+    {
+      outcomes,
+      prepared,
+      newest,
+    }: { outcomes: RecordOutcome[]; prepared: Prepared[]; newest: Map<string, number> },
+    partial: boolean,
+  ): Promise<BatchResult> {
+    const { dataset } = channel;
     const published = await this.options.ledger.lastVersions(dataset.id, [...newest.keys()]);
     const fresh = prepared.filter((item) => {
       const last = published.get(item.event.key);
       if (last === undefined || item.event.version > last) return true;
-      outcomes[item.index] = refusal(
-        item.index,
-        item.event.key,
-        new LtError(
-          'LT_VERSION_STALE',
-          `${item.event.key}: version ${item.event.version} is not higher than the last published version ${last}`,
-        ),
+      const stale = new LtError(
+        'LT_VERSION_STALE',
+        `${item.event.key}: version ${item.event.version} is not higher than the last published version ${last}`,
       );
+      outcomes[item.index] = {
+        ...refusal(item.index, item.event.key, stale),
+        lastPublished: last,
+      } as RecordOutcome;
       return false;
     });
 
-    const refused = fresh.length < changes.length;
+    const refused = fresh.length < count;
     const toSend = refused && !partial ? [] : fresh;
     for (const item of fresh) {
       outcomes[item.index] = toSend.includes(item)
@@ -304,11 +324,11 @@ export class Publisher {
       await this.options.ledger.advance(dataset.id, advanced);
     }
     const accepted = toSend.length;
-    this.log.debug({ topic, accepted, rejected: changes.length - accepted }, 'batch published');
+    this.log.debug({ topic, accepted, rejected: count - accepted }, 'batch published');
     return {
       topic,
       accepted,
-      rejected: changes.length - accepted,
+      rejected: count - accepted,
       outcomes,
       events: toSend.map((item) => item.event),
     };

@@ -12,6 +12,7 @@ import {
   type BatchOptions,
   type BatchResult,
   type Change,
+  type PublisherOptions,
   type RecordOutcome,
 } from '../publisher/index.ts';
 
@@ -28,6 +29,8 @@ export interface SdkOptions {
   databaseSchema?: string;
   /** Default: the dictionary shipped in schemas/dictionary. */
   dictionary?: Dictionary;
+  /** Publish-path settings: record size limit, broker wait, compression (see PublisherOptions). */
+  publisher?: Partial<Pick<PublisherOptions, 'maxRecordBytes' | 'sendTimeoutMs' | 'compression'>>;
   log?: Logger;
 }
 
@@ -69,6 +72,7 @@ export class LienthongSdk {
       agency: options.agency,
       ledger: new VersionLedger(pool),
       log,
+      ...options.publisher,
     });
     await publisher.connect();
     return new LienthongSdk(publisher, pool);

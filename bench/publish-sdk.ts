@@ -1,0 +1,44 @@
+// One publish-benchmark path, run as its own process so that its peak memory is its own:
+// 200,000 (BENCH_EVENTS) citizen CREATE events through the SDK in batches of BENCH_BATCH.
+import { LienthongSdk } from '../producers/sdk/index.ts';
+import { sampleCitizens } from '../producers/sample/citizens.ts';
+import { createLogger } from '../infra/logging/logger.ts';
+import { benchDictionary } from './setup.ts';
+import { report, trackMemory } from './measure.ts';
+
+const events = Number(process.env.BENCH_EVENTS ?? 200_000);
+const batch = Number(process.env.BENCH_BATCH ?? 2_000);
+const { dictionary, datasetId } = benchDictionary(process.env.BENCH_DATASET!);
+const citizens = sampleCitizens(events, 278);
+const memory = trackMemory();
+const sdk = await LienthongSdk.connect({
+  agency: 'BCA',
+  brokers: process.env.KAFKA_BROKERS!.split(','),
+  registryUrl: process.env.SCHEMA_REGISTRY_URL!,
+  databaseSchema: process.env.BENCH_AGENT_SCHEMA!,
+  dictionary,
+  log: createLogger('error'),
+  publisher: { compression: (process.env.BENCH_COMPRESSION ?? 'gzip') as 'gzip' | 'none' },
+});
+await sdk.publishBatch(datasetId as 'population.citizen', [], {}); // warm: registers schemas, connects
+const started = performance.now();
+// Two batches in flight: the next one is validated and encoded while the previous waits for its ack.
+let inFlight: Promise<unknown> = Promise.resolve();
+for (let i = 0; i < citizens.length; i += batch) {
+  const sent = sdk.publishBatch(
+    datasetId as 'population.citizen',
+    citizens
+      .slice(i, i + batch)
+      .map((after) => ({ op: 'CREATE' as const, version: 1, after: after as never })),
+  );
+  const checked = sent.then((result) => {
+    if (result.rejected > 0)
+      throw new Error(`refused: ${JSON.stringify(result.outcomes.find((o) => o.status === 'rejected'))}`);
+  });
+  await inFlight;
+  inFlight = checked;
+}
+await inFlight;
+const seconds = (performance.now() - started) / 1000;
+await sdk.close();
+report({ path: 'sdk', events, seconds, eventsPerSecond: Math.round(events / seconds), ...memory() });
