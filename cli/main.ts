@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { describeError } from '../infra/errors.ts';
 import { runBroker } from './commands/broker.ts';
 import { runDemo } from './commands/demo.ts';
+import { runAgent, runSnapshotCommand, type SnapshotCommandOptions } from './commands/agent.ts';
 import * as dictionary from './commands/dictionary.ts';
 
 function positiveInt(value: string): number {
@@ -95,6 +96,36 @@ dict
   .option('--host <host>', 'interface to bind', '127.0.0.1')
   .option('--schema <name>', 'PostgreSQL schema holding the registry', 'lt_registry')
   .action(async (options: { port: number; host: string; schema: string }) => dictionary.serve(options));
+
+program
+  .command('agent')
+  .description('run an agency’s Agent Node: the only process holding its credentials; publishes its datasets')
+  .requiredOption('--agency <code>', 'the agency, e.g. BCA (must match the config file)')
+  .requiredOption('--config <file>', 'the Agent Node configuration (YAML; see docs/agent-node.md)')
+  .addHelpText(
+    'after',
+    '\nExample:\n  npm run lienthong -- agent --agency BCA --config infra/agent/bca.example.yaml',
+  )
+  .action(async (options: { agency: string; config: string }) => runAgent(options));
+
+program
+  .command('snapshot')
+  .description(
+    'publish an existing register as SNAPSHOT events: resumable, with progress, handing over to live changes',
+  )
+  .requiredOption('--agency <code>', 'the owner agency, e.g. BCA')
+  .requiredOption('--config <file>', 'the agency’s Agent Node configuration')
+  .requiredOption('--dataset <id>', 'the dataset the register holds, e.g. population.citizen')
+  .requiredOption('--from <postgres-url>', 'the agency database holding the register')
+  .requiredOption('--table <name>', 'the register table or view (columns named after the dataset fields)')
+  .option('--version-column <name>', 'the column with each row’s current version', 'version')
+  .option('--batch <n>', 'rows per page and checkpoint', positiveInt, 2000)
+  .option('--restart', 'ignore the checkpoint of an earlier run', false)
+  .addHelpText(
+    'after',
+    '\nExample:\n  npm run lienthong -- snapshot --agency BCA --config infra/agent/bca.example.yaml \\\n    --dataset population.citizen --from postgresql://127.0.0.1/bca --table registry.citizen\n\nCtrl-C stops after the page in flight; the same command resumes.',
+  )
+  .action(async (options: SnapshotCommandOptions) => runSnapshotCommand(options));
 
 try {
   await program.parseAsync();

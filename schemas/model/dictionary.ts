@@ -1,8 +1,8 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
+import { parseYamlFile, type SourceFile } from '../../infra/config/yaml-file.ts';
 import { LtError } from '../../infra/errors.ts';
 import {
   AgenciesFileSchema,
@@ -17,12 +17,7 @@ import { lintDictionary, type LintProblem } from './lint.ts';
 /** `schemas/dictionary/` in this repository: the Shared Data Dictionary as data. */
 export const DICTIONARY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'dictionary');
 
-/** Where a definition came from, so that every problem can name its file and line. */
-export interface SourceFile {
-  file: string;
-  /** The 1-based line of a path inside the file's YAML, or of its nearest ancestor. */
-  lineOf(path: readonly (string | number)[]): number;
-}
+export type { SourceFile };
 
 export interface Dictionary {
   agencies: ReadonlyMap<string, Agency>;
@@ -32,44 +27,9 @@ export interface Dictionary {
   sources: ReadonlyMap<string, SourceFile>;
 }
 
-function sourceOf(file: string, doc: Document, lineCounter: LineCounter): SourceFile {
-  return {
-    file,
-    lineOf(path) {
-      for (let depth = path.length; depth >= 0; depth--) {
-        const node = doc.getIn(path.slice(0, depth), true) as
-          { range?: [number, number, number] } | undefined;
-        if (node?.range) return lineCounter.linePos(node.range[0]).line;
-      }
-      return 1;
-    },
-  };
-}
-
-/** Parses one YAML file against a zod schema; errors name the file, line and field path. */
+/** Parses one dictionary file; errors name the file, line and field path. */
 function parseFile<T>(path: string, schema: z.ZodType<T>): { value: T; source: SourceFile } {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(readFileSync(path, 'utf8'), { lineCounter, prettyErrors: true });
-  const file = relative(process.cwd(), path);
-  if (doc.errors.length > 0) {
-    const first = doc.errors[0]!;
-    const line = first.linePos?.[0].line ?? 0;
-    throw new LtError(
-      'LT_DICTIONARY_INVALID',
-      `${file}:${line}: YAML syntax: ${first.message.split('\n')[0]}`,
-      {
-        details: { file, line },
-      },
-    );
-  }
-  const source = sourceOf(file, doc, lineCounter);
-  const parsed = schema.safeParse(doc.toJS());
-  if (parsed.success) return { value: parsed.data, source };
-  const problems = parsed.error.issues.map(
-    (issue) =>
-      `${file}:${source.lineOf(issue.path as (string | number)[])}: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
-  );
-  throw new LtError('LT_DICTIONARY_INVALID', problems.join('\n'), { details: { file, problems } });
+  return parseYamlFile(path, schema, 'LT_DICTIONARY_INVALID');
 }
 
 function yamlFiles(dir: string): string[] {

@@ -1,0 +1,120 @@
+import { Presets, SingleBar } from 'cli-progress';
+import { readEnv } from '../../infra/config/options.ts';
+import { LtError } from '../../infra/errors.ts';
+import { createLogger } from '../../infra/logging/logger.ts';
+import { createPool } from '../../infra/postgres/pool.ts';
+import { readAgentConfig, startAgent } from '../../producers/agent/index.ts';
+import { runSnapshot } from '../../producers/snapshot/index.ts';
+import { loadDictionary } from '../../schemas/model/dictionary.ts';
+import { printTable } from '../table.ts';
+
+/** `lienthong agent --agency X --config F`: runs X's Agent Node until Ctrl-C. */
+export async function runAgent(options: { agency: string; config: string }): Promise<void> {
+  const env = readEnv();
+  const log = createLogger(env.LOG_LEVEL);
+  const config = readAgentConfig(options.config, options.agency);
+  const agent = await startAgent(config, loadDictionary(), log);
+  const owned = [...loadDictionary().datasets.values()]
+    .filter((dataset) => dataset.owner === config.agency)
+    .map((d) => d.id);
+  console.log(
+    `Agent Node of ${config.agency} is running; it may publish: ${owned.join(', ') || '(no dataset: this agency owns none)'}`,
+  );
+  if (agent.ingestUrl)
+    console.log(
+      `  HTTP ingest: POST ${agent.ingestUrl}/v1/datasets/{id}/changes (Bearer token; see docs/http-ingest.md)`,
+    );
+  if (agent.relay)
+    console.log('  outbox relay: publishing lt_outbox rows in commit order (see docs/outbox-relay.md)');
+  console.log('Ctrl-C stops it.');
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await agent.stop();
+}
+
+export interface SnapshotCommandOptions {
+  agency: string;
+  config: string;
+  dataset: string;
+  from: string;
+  table: string;
+  versionColumn: string;
+  batch: number;
+  restart: boolean;
+}
+
+/** `lienthong snapshot`: publishes an existing register as SNAPSHOT events, resumable, with progress. */
+export async function runSnapshotCommand(options: SnapshotCommandOptions): Promise<void> {
+  const env = readEnv();
+  const log = createLogger(env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL);
+  const config = readAgentConfig(options.config, options.agency);
+  const dictionary = loadDictionary();
+  const agent = await startAgent({ ...config, inputs: {} }, dictionary, log);
+  const source = await createPool({ url: options.from, max: 2 });
+  const abort = new AbortController();
+  const interrupt = (): void => {
+    console.log('\nstopping after the page in flight; run the same command again to resume');
+    abort.abort();
+  };
+  process.once('SIGINT', interrupt);
+  const bar = new SingleBar(
+    { format: '  snapshot |{bar}| {value}/{total} rows | {rate} rows/s | ETA {eta_text}', hideCursor: true },
+    Presets.shades_classic,
+  );
+  let started = false;
+  try {
+    const dataset = agent.publisher.datasetFor(options.dataset);
+    const result = await runSnapshot({
+      publisher: agent.publisher,
+      dataset,
+      source: { pool: source, table: options.table, versionColumn: options.versionColumn },
+      checkpoint: agent.pool,
+      batchSize: options.batch,
+      restart: options.restart,
+      signal: abort.signal,
+      log,
+      onProgress: (progress) => {
+        const payload = {
+          rate: Math.round(progress.ratePerSecond),
+          eta_text: progress.etaSeconds === null ? '…' : `${Math.ceil(progress.etaSeconds)} s`,
+        };
+        if (!started) bar.start(progress.total, progress.done, payload);
+        started = true;
+        bar.setTotal(progress.total);
+        bar.update(progress.done, payload);
+      },
+    });
+    bar.stop();
+    printTable(
+      ['dataset', 'source', 'outcome', 'resumed after', 'published', 'superseded', 'refused', 'seconds'],
+      [
+        [
+          result.dataset,
+          result.source,
+          result.outcome,
+          result.resumedAfter ?? '—',
+          String(result.published),
+          String(result.superseded),
+          String(result.refused),
+          (result.elapsedMs / 1000).toFixed(1),
+        ],
+      ],
+    );
+    for (const refusal of result.refusals)
+      console.log(`  refused ${refusal.key ?? '(no key)'}: ${refusal.code}: ${refusal.message}`);
+    if (result.refused > 0) {
+      process.exitCode = 1;
+      throw new LtError(
+        'LT_RECORD_INVALID',
+        `${result.refused} row(s) were refused; fix them at the source and run the snapshot again with --restart`,
+      );
+    }
+  } finally {
+    bar.stop();
+    process.off('SIGINT', interrupt);
+    await source.end();
+    await agent.stop();
+  }
+}

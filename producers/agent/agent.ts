@@ -1,0 +1,131 @@
+import type { FastifyInstance } from 'fastify';
+import type { SASLOptions } from 'kafkajs';
+import { readEnv } from '../../infra/config/options.ts';
+import { LtError } from '../../infra/errors.ts';
+import { listen } from '../../infra/http/server.ts';
+import { createKafka } from '../../infra/kafka/client.ts';
+import type { Logger } from '../../infra/logging/logger.ts';
+import { migrate } from '../../infra/postgres/migrate.ts';
+import { createPool, type Pool } from '../../infra/postgres/pool.ts';
+import type { Dictionary } from '../../schemas/model/dictionary.ts';
+import { createRegistryClient } from '../../schemas/registry/client.ts';
+import { createIngestServer } from '../http-ingest/index.ts';
+import { OutboxRelay } from '../outbox/index.ts';
+import { Publisher, VersionLedger } from '../publisher/index.ts';
+import type { AgentConfig } from './config.ts';
+
+export interface RunningAgent {
+  publisher: Publisher;
+  pool: Pool;
+  /** Base URL of HTTP ingest, when enabled. */
+  ingestUrl: string | null;
+  relay: OutboxRelay | null;
+  stop(): Promise<void>;
+}
+
+function saslOf(config: AgentConfig): SASLOptions | undefined {
+  const sasl = config.kafka.sasl;
+  if (!sasl) return undefined;
+  const password = process.env[sasl.passwordEnv] ?? '';
+  return { mechanism: sasl.mechanism, username: sasl.username, password } as SASLOptions;
+}
+
+/**
+ * Starts an agency's Agent Node, source side: one publish path (validation, owner check, version ledger,
+ * Avro, idempotent producer) and the inputs its config turns on — HTTP ingest and the outbox relay. The SDK
+ * runs in the agency's own programs against the same path.
+ */
+export async function startAgent(
+  config: AgentConfig,
+  dictionary: Dictionary,
+  log: Logger,
+): Promise<RunningAgent> {
+  const env = readEnv();
+  const brokers = config.kafka.brokers ?? env.KAFKA_BROKERS;
+  const registryUrl = config.registry.url ?? env.SCHEMA_REGISTRY_URL;
+  const databaseUrl =
+    process.env[config.database.urlEnv] ??
+    (config.database.urlEnv === 'DATABASE_URL' ? env.DATABASE_URL : undefined);
+  if (!brokers)
+    throw new LtError(
+      'LT_CONFIG_INVALID',
+      'no Kafka brokers: set kafka.brokers in the config or KAFKA_BROKERS',
+    );
+  if (!registryUrl)
+    throw new LtError(
+      'LT_CONFIG_INVALID',
+      'no schema registry: set registry.url in the config or SCHEMA_REGISTRY_URL',
+    );
+  if (!databaseUrl)
+    throw new LtError('LT_CONFIG_INVALID', `no agency database: ${config.database.urlEnv} is not set`);
+  const agentLog = log.child({ component: 'agent', agency: config.agency });
+
+  const schema =
+    config.database.schema ?? `lt_agent_${config.agency.toLowerCase().replace(/[^a-z0-9]/g, '_')}`;
+  const pool = await createPool({ url: databaseUrl, schema });
+  await migrate(pool, 'agent');
+  const sasl = saslOf(config);
+  const kafka = createKafka({
+    brokers,
+    clientId: `lienthong-agent-${config.agency.toLowerCase()}`,
+    log,
+    overrides: { ssl: config.kafka.ssl, ...(sasl ? { sasl } : {}) },
+  });
+  const publisher = new Publisher({
+    kafka,
+    registry: createRegistryClient(registryUrl),
+    dictionary,
+    agency: config.agency,
+    ledger: new VersionLedger(pool),
+    log,
+    ...config.publisher,
+  });
+  await publisher.connect();
+
+  const stops: (() => Promise<unknown>)[] = [() => publisher.close(), () => pool.end()];
+  let ingestUrl: string | null = null;
+  let relay: OutboxRelay | null = null;
+  try {
+    const http = config.inputs.http;
+    if (http?.enabled) {
+      const server: FastifyInstance = createIngestServer({
+        publisher,
+        tokens: http.tokens,
+        log,
+        ...(http.maxBodyBytes ? { maxBodyBytes: http.maxBodyBytes } : {}),
+      });
+      ingestUrl = await listen(server, http.port, http.host);
+      stops.unshift(() => server.close());
+      agentLog.info({ url: ingestUrl }, 'HTTP ingest listening');
+    }
+    const outbox = config.inputs.outbox;
+    if (outbox?.enabled) {
+      relay = new OutboxRelay({
+        pool,
+        publisher,
+        kafka,
+        agency: config.agency,
+        log,
+        ...(outbox.batchSize ? { batchSize: outbox.batchSize } : {}),
+        ...(outbox.pollIntervalMs ? { pollIntervalMs: outbox.pollIntervalMs } : {}),
+      });
+      await relay.start();
+      const running = relay;
+      stops.unshift(() => running.stop());
+      agentLog.info({ schema }, 'outbox relay started');
+    }
+  } catch (error) {
+    for (const stop of stops) await stop().catch(() => undefined);
+    throw error;
+  }
+  return {
+    publisher,
+    pool,
+    ingestUrl,
+    relay,
+    stop: async () => {
+      for (const stop of stops)
+        await stop().catch((error: unknown) => agentLog.warn({ err: error }, 'stop failed'));
+    },
+  };
+}
