@@ -7,7 +7,11 @@ import type { Logger } from '../../infra/logging/logger.ts';
 import type { ChangeEvent, DatasetRecord } from '../../schemas/envelope/change-event.ts';
 import type { Dataset } from '../../schemas/model/dataset.ts';
 import { getDataset } from '../../schemas/model/dictionary.ts';
-import { createRecordValidator, type RecordValidation } from '../../schemas/model/validator.ts';
+import {
+  createKeyValidator,
+  createRecordValidator,
+  type RecordValidation,
+} from '../../schemas/model/validator.ts';
 import { registerDatasetSchemas } from '../../schemas/registry/client.ts';
 import { encodeWire } from '../../schemas/registry/wire.ts';
 import { parseChange, type Change } from './change.ts';
@@ -49,6 +53,7 @@ interface DatasetChannel {
   valueSchemaId: number;
   valueType: avro.Type;
   validate: (input: unknown) => RecordValidation;
+  validateKey: (key: string) => string[];
 }
 
 /** A change that passed every check, ready to produce. */
@@ -133,6 +138,7 @@ export class Publisher {
           valueSchemaId: registered.valueSchemaId,
           valueType: valueType as unknown as avro.Type,
           validate: createRecordValidator(dataset, this.options.dictionary),
+          validateKey: createKeyValidator(dataset, this.options.dictionary),
         };
       })();
       channel.catch(() => this.channels.delete(dataset.id));
@@ -149,18 +155,17 @@ export class Publisher {
     const { dataset } = channel;
     let key: string;
     let after: DatasetRecord | null = null;
-    if (change.op === 'DELETE') key = change.key;
-    else {
+    if (change.op === 'DELETE') {
+      const problems = channel.validateKey(change.key);
+      if (problems.length > 0)
+        throw new LtError('LT_RECORD_INVALID', problems.join('; '), { details: { problems } });
+      key = change.key;
+    } else {
       const result = channel.validate(change.after);
       if (!result.ok) {
-        const named = change.after[dataset.key.field];
-        throw new LtError(
-          'LT_RECORD_INVALID',
-          `${typeof named === 'string' ? `${named}: ` : ''}${result.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`,
-          {
-            details: { problems: result.problems },
-          },
-        );
+        // the response names the key already; the problems name the fields
+        const message = result.problems.map((problem) => `${problem.path}: ${problem.message}`).join('; ');
+        throw new LtError('LT_RECORD_INVALID', message, { details: { problems: result.problems } });
       }
       after = result.record;
       key = String(after[dataset.key.field]);
@@ -223,6 +228,9 @@ export class Publisher {
     { partial = false }: BatchOptions = {},
   ): Promise<BatchResult> {
     const dataset = this.datasetFor(datasetId);
+    // The bounded wait counts from the call, queueing included: during an outage the k-th queued batch
+    // fails after sendTimeoutMs like the first, not after k of them.
+    const deadline = Date.now() + this.settings.sendTimeoutMs;
     const previous = this.queues.get(dataset.id) ?? Promise.resolve();
     const run = (async () => {
       // Validation and encoding (CPU) run while the previous batch waits for its acknowledgement;
@@ -230,7 +238,7 @@ export class Publisher {
       const channel = await this.channel(dataset);
       const checked = this.prepareAll(channel, changes);
       await previous.catch(() => undefined);
-      return this.publishPrepared(channel, changes.length, checked, partial);
+      return this.publishPrepared(channel, changes.length, checked, partial, deadline);
     })();
     this.queues.set(dataset.id, run);
     return run;
@@ -275,53 +283,56 @@ export class Publisher {
       newest,
     }: { outcomes: RecordOutcome[]; prepared: Prepared[]; newest: Map<string, number> },
     partial: boolean,
+    deadline: number,
   ): Promise<BatchResult> {
-    const { dataset } = channel;
-    const published = await this.options.ledger.lastVersions(dataset.id, [...newest.keys()]);
-    const fresh = prepared.filter((item) => {
-      const last = published.get(item.event.key);
-      if (last === undefined || item.event.version > last) return true;
-      const stale = new LtError(
-        'LT_VERSION_STALE',
-        `${item.event.key}: version ${item.event.version} is not higher than the last published version ${last}`,
-      );
-      outcomes[item.index] = {
-        ...refusal(item.index, item.event.key, stale),
-        lastPublished: last,
-      } as RecordOutcome;
-      return false;
-    });
-
-    const refused = fresh.length < count;
-    const toSend = refused && !partial ? [] : fresh;
-    for (const item of fresh) {
-      outcomes[item.index] = toSend.includes(item)
-        ? {
-            index: item.index,
-            status: 'accepted',
-            key: item.event.key,
-            version: item.event.version,
-            eventId: item.event.eventId,
-          }
-        : refusal(
+    const { dataset, topic } = channel;
+    const toSend = await this.options.ledger.transaction(dataset.id, async (ledger) => {
+      const published = await ledger.lastVersions([...newest.keys()]);
+      const fresh = prepared.filter((item) => {
+        const last = published.get(item.event.key);
+        if (last === undefined || item.event.version > last) return true;
+        const stale = new LtError(
+          'LT_VERSION_STALE',
+          `${item.event.key}: version ${item.event.version} is not higher than the last published version ${last}`,
+        );
+        outcomes[item.index] = {
+          ...refusal(item.index, item.event.key, stale),
+          lastPublished: last,
+        } as RecordOutcome;
+        return false;
+      });
+      const sending = fresh.length < count && !partial ? [] : fresh;
+      if (sending.length < fresh.length) {
+        for (const item of fresh) {
+          const message = `${item.event.key}: not published because another record of this all-or-nothing batch was refused`;
+          outcomes[item.index] = refusal(
             item.index,
             item.event.key,
-            new LtError(
-              'LT_BATCH_REJECTED',
-              `${item.event.key}: not published because another record of this all-or-nothing batch was refused`,
-            ),
+            new LtError('LT_BATCH_REJECTED', message),
           );
-    }
-    const topic = channel.topic;
-    if (toSend.length > 0) {
-      await this.send(
-        topic,
-        toSend.flatMap((item) => item.messages),
-      );
-      const advanced = new Map<string, number>();
-      for (const item of toSend)
-        advanced.set(item.event.key, Math.max(advanced.get(item.event.key) ?? 0, item.event.version));
-      await this.options.ledger.advance(dataset.id, advanced);
+        }
+      }
+      if (sending.length > 0) {
+        await this.send(
+          topic,
+          sending.flatMap((item) => item.messages),
+          deadline,
+        );
+        const advanced = new Map<string, number>();
+        for (const { event } of sending)
+          advanced.set(event.key, Math.max(advanced.get(event.key) ?? 0, event.version));
+        await ledger.advance(advanced);
+      }
+      return sending;
+    });
+    for (const { index, event } of toSend) {
+      outcomes[index] = {
+        index,
+        status: 'accepted',
+        key: event.key,
+        version: event.version,
+        eventId: event.eventId,
+      };
     }
     const accepted = toSend.length;
     this.log.debug({ topic, accepted, rejected: count - accepted }, 'batch published');
@@ -334,22 +345,25 @@ export class Publisher {
     };
   }
 
-  private async send(topic: string, messages: Message[]): Promise<void> {
+  private async send(topic: string, messages: Message[], deadline: number): Promise<void> {
+    const waitMs = Math.max(0, deadline - Date.now());
+    const unacknowledged = (reason: string, cause?: unknown): LtError =>
+      new LtError(
+        'LT_PUBLISH_FAILED',
+        `${messages.length} messages for ${topic} were not acknowledged: ${reason}`,
+        {
+          ...(cause === undefined ? {} : { cause }),
+          details: { topic },
+          hint:
+            'the broker may be down or unreachable; retry later. Some of these messages may still arrive: ' +
+            'retrying is safe (sinks keep the highest version; pass eventId to make retries recognisable)',
+        },
+      );
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () =>
-          reject(
-            new LtError(
-              'LT_PUBLISH_FAILED',
-              `the broker did not acknowledge ${messages.length} messages for ${topic} within ${this.settings.sendTimeoutMs} ms`,
-              {
-                details: { topic },
-                hint: 'the broker may be down or unreachable; retry later — publishing the same changes again is safe',
-              },
-            ),
-          ),
-        this.settings.sendTimeoutMs,
+        () => reject(unacknowledged(`no acknowledgement within ${this.settings.sendTimeoutMs} ms`)),
+        waitMs,
       );
     });
     try {
@@ -364,11 +378,7 @@ export class Publisher {
       ]);
     } catch (cause) {
       if (cause instanceof LtError) throw cause;
-      throw new LtError('LT_PUBLISH_FAILED', `publishing to ${topic} failed: ${(cause as Error).message}`, {
-        cause,
-        details: { topic },
-        hint: 'nothing was acknowledged; retrying the same changes is safe',
-      });
+      throw unacknowledged((cause as Error).message, cause);
     } finally {
       clearTimeout(timer);
     }

@@ -1,32 +1,93 @@
-import type { Pool } from '../../infra/postgres/pool.ts';
+import { LtError } from '../../infra/errors.ts';
+import type { Pool, PoolClient } from '../../infra/postgres/pool.ts';
+
+/** The ledger inside one locked transaction: read the last versions, then advance them after the ack. */
+export interface LedgerTransaction {
+  /** The last published version of each key that has one. */
+  lastVersions(keys: string[]): Promise<Map<string, number>>;
+  /** Records the highest version per key; never moves a key backwards. */
+  advance(versions: Map<string, number>): Promise<void>;
+}
 
 /**
  * The last version an Agent Node published per key, kept in the agency's PostgreSQL (`lt_published_version`,
- * migration set `agent`). Checked before producing and advanced only after the broker acknowledged, so a
- * failed publish can be retried with the same version.
+ * migration set `agent`). A publish runs inside {@link VersionLedger.transaction}: a transaction-level
+ * advisory lock on the dataset serializes every process that publishes it (the agent's inputs, a snapshot
+ * run, a second node), so the check, the send and the advance of one batch cannot interleave with another's
+ * and per-key order on the topic holds across processes and hosts. The ledger advances only after the
+ * broker's acknowledgement, so a failed publish can be retried with the same version.
  */
 export class VersionLedger {
   constructor(private readonly pool: Pool) {}
 
-  /** The last published version of each key that has one. */
-  async lastVersions(dataset: string, keys: string[]): Promise<Map<string, number>> {
-    if (keys.length === 0) return new Map();
-    const { rows } = await this.pool.query<{ key: string; version: string }>(
-      'SELECT key, version FROM lt_published_version WHERE dataset = $1 AND key = ANY($2::text[])',
-      [dataset, keys],
-    );
-    return new Map(rows.map((row) => [row.key, Number(row.version)]));
+  async transaction<T>(dataset: string, work: (tx: LedgerTransaction) => Promise<T>): Promise<T> {
+    let client: PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (cause) {
+      throw unreachable(cause);
+    }
+    try {
+      await query(client, 'BEGIN');
+      await query(client, 'SELECT pg_advisory_xact_lock(hashtext($1))', [`lt_published_version:${dataset}`]);
+      const result = await work({
+        lastVersions: async (keys) => {
+          if (keys.length === 0) return new Map();
+          const { rows } = await query<{ key: string; version: string }>(
+            client,
+            'SELECT key, version FROM lt_published_version WHERE dataset = $1 AND key = ANY($2::text[])',
+            [dataset, keys],
+          );
+          return new Map(rows.map((row) => [row.key, Number(row.version)]));
+        },
+        advance: async (versions) => {
+          if (versions.size === 0) return;
+          await query(
+            client,
+            `INSERT INTO lt_published_version (dataset, key, version)
+             SELECT $1, key, version FROM unnest($2::text[], $3::bigint[]) AS v(key, version)
+             ON CONFLICT (dataset, key) DO UPDATE SET version = EXCLUDED.version
+             WHERE lt_published_version.version < EXCLUDED.version`,
+            [dataset, [...versions.keys()], [...versions.values()]],
+          );
+        },
+      });
+      await query(client, 'COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
   }
 
-  /** Records the highest version per key; never moves a key backwards. */
-  async advance(dataset: string, versions: Map<string, number>): Promise<void> {
-    if (versions.size === 0) return;
-    await this.pool.query(
-      `INSERT INTO lt_published_version (dataset, key, version)
-       SELECT $1, key, version FROM unnest($2::text[], $3::bigint[]) AS v(key, version)
-       ON CONFLICT (dataset, key) DO UPDATE SET version = EXCLUDED.version
-       WHERE lt_published_version.version < EXCLUDED.version`,
-      [dataset, [...versions.keys()], [...versions.values()]],
-    );
+  /** The last published versions, read outside any publish (tests, tools). */
+  async lastVersions(dataset: string, keys: string[]): Promise<Map<string, number>> {
+    return this.transaction(dataset, (tx) => tx.lastVersions(keys));
+  }
+}
+
+function unreachable(cause: unknown): LtError {
+  return new LtError(
+    'LT_POSTGRES_UNREACHABLE',
+    `the version ledger is unavailable: ${(cause as Error).message}`,
+    {
+      cause,
+      hint: 'the Agent Node keeps its ledger in the agency database; check that it is running and reachable',
+    },
+  );
+}
+
+/** A query whose PostgreSQL failure becomes a retriable LT_POSTGRES_UNREACHABLE at this adapter boundary. */
+async function query<R extends object = object>(
+  client: PoolClient,
+  sql: string,
+  params?: unknown[],
+): Promise<{ rows: R[] }> {
+  try {
+    return await client.query<R>(sql, params);
+  } catch (cause) {
+    throw unreachable(cause);
   }
 }

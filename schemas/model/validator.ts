@@ -182,6 +182,21 @@ function recordSchema(fields: Field[], look: Lookups): z.ZodType<Record<string, 
   });
 }
 
+/**
+ * Checks a bare key (a DELETE carries no record): the key field's type, pattern and identifier rule,
+ * without the record-bound context (a personal ID is checked for form and province, not birth year).
+ */
+export function createKeyValidator(dataset: Dataset, dictionary: Dictionary): (key: string) => string[] {
+  const field = dataset.fields.find((candidate) => candidate.name === dataset.key.field);
+  if (!field || field.type !== 'string') return () => [];
+  const { identifierContext: _context, ...bare } = field;
+  const schema = valueSchema(bare, lookups(dictionary));
+  return (key) => {
+    const parsed = schema.safeParse(key);
+    return parsed.success ? [] : parsed.error.issues.map((issue) => `${dataset.key.field}: ${issue.message}`);
+  };
+}
+
 export type RecordValidation =
   { ok: true; record: DatasetRecord } | { ok: false; problems: { path: string; message: string }[] };
 
