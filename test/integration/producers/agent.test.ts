@@ -1,0 +1,82 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { ensureTopics } from '../../../infra/kafka/admin.ts';
+import { topics } from '../../../infra/kafka/topics.ts';
+import { readAgentConfig, startAgent, type RunningAgent } from '../../../producers/agent/index.ts';
+import { sampleCitizens } from '../../../producers/sample/citizens.ts';
+import { loadDictionary } from '../../../schemas/model/dictionary.ts';
+import { isolatedDataset } from '../../helpers/datasets.ts';
+import { log, testKafka, testRegistry, uniqueName } from '../../helpers/services.ts';
+
+function configFile(text: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'lt-agent-')), 'agent.yaml');
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('lienthong agent: an agency’s Agent Node from its config file', () => {
+  const services = inject('services');
+  const token = 'correct-horse-battery-staple';
+  const agents: RunningAgent[] = [];
+  afterAll(async () => {
+    for (const agent of agents) await agent.stop();
+  });
+
+  it('refuses a config written for another agency, and names the file, line and field of a bad value', () => {
+    const other = configFile('agency: BTC\n');
+    expect(() => readAgentConfig(other, 'BCA')).toThrow(/is the configuration of BTC, not of BCA/);
+    const bad = configFile('agency: BCA\ninputs:\n  http:\n    port: "eighty"\n');
+    expect(() => readAgentConfig(bad, 'BCA')).toThrow(/agent\.yaml:4: inputs\.http\.port: /);
+  });
+
+  it('publishes what arrives by HTTP ingest and by the outbox, through one publish path', async () => {
+    const { dictionary, dataset } = isolatedDataset(loadDictionary(), 'population.citizen');
+    const topic = topics.source(dataset.id);
+    const kafka = testKafka();
+    await ensureTopics(kafka, [
+      { topic, partitions: 2 },
+      { topic: topics.deadLetter('ingest'), partitions: 1 },
+    ]);
+    const registry = await testRegistry();
+    const schema = uniqueName('t_agent_');
+    const path = configFile(
+      [
+        'agency: BCA',
+        `kafka: { brokers: [${services.kafkaBrokers.join(', ')}] }`,
+        `registry: { url: ${registry.url} }`,
+        `database: { urlEnv: LT_TEST_AGENCY_DB, schema: ${schema} }`,
+        'inputs:',
+        `  http: { enabled: true, port: 0, tokens: [{ name: test-system, sha256: ${createHash('sha256').update(token).digest('hex')} }] }`,
+        '  outbox: { enabled: true, pollIntervalMs: 200 }',
+        '',
+      ].join('\n'),
+    );
+    process.env.LT_TEST_AGENCY_DB = services.databaseUrl;
+    const agent = await startAgent(readAgentConfig(path, 'BCA'), dictionary, log);
+    agents.push(agent);
+
+    const [viaHttp, viaOutbox] = sampleCitizens(2, 31);
+    const response = await fetch(`${agent.ingestUrl}/v1/datasets/${dataset.id}/changes`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify([{ op: 'CREATE', version: 1, after: viaHttp }]),
+    });
+    expect(response.status).toBe(200);
+
+    await agent.pool.query(
+      `INSERT INTO lt_outbox (dataset, op, key, version, payload) VALUES ($1, 'CREATE', $2, 1, $3)`,
+      [dataset.id, viaOutbox!.personal_id, JSON.stringify(viaOutbox)],
+    );
+    await agent.relay!.drained(30_000);
+
+    const offsets = await kafka.admin().fetchTopicOffsets(topic);
+    expect(offsets.reduce((sum, partition) => sum + Number(partition.high), 0)).toBe(2);
+    const { rows } = await agent.pool.query<{ published: boolean }>(
+      'SELECT published_at IS NOT NULL AS published FROM lt_outbox',
+    );
+    expect(rows).toEqual([{ published: true }]);
+  });
+});
