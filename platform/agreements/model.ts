@@ -1,7 +1,14 @@
 import type { FilterAst } from './filter.ts';
 
 /** The life of a sharing agreement (Decree 194/2025 art. 16: a refusal is written and cites its legal basis). */
-export const AgreementStatuses = ['requested', 'approved', 'refused', 'suspended', 'revoked', 'expired'] as const;
+export const AgreementStatuses = [
+  'requested',
+  'approved',
+  'refused',
+  'suspended',
+  'revoked',
+  'expired',
+] as const;
 export type AgreementStatus = (typeof AgreementStatuses)[number];
 
 /** What the subscriber's Agent Node does with its copy when the agreement ends. */
@@ -46,4 +53,38 @@ export function isActive(agreement: Agreement, now: Date = new Date()): boolean 
     agreement.validFrom.getTime() <= now.getTime() &&
     (agreement.validTo === null || now.getTime() < agreement.validTo.getTime())
   );
+}
+
+/** The steps that change an agreement's status; `expire` is taken by the platform, never by a person. */
+export const AgreementActions = ['approve', 'refuse', 'suspend', 'resume', 'revoke', 'expire'] as const;
+export type AgreementAction = (typeof AgreementActions)[number];
+
+/**
+ * Which step leads from which status to which. `refused`, `revoked` and `expired` are final: a new
+ * agreement (new id) is requested instead. Everything else is an illegal transition.
+ */
+export const AgreementTransitions: Readonly<
+  Record<AgreementStatus, Readonly<Partial<Record<AgreementAction, AgreementStatus>>>>
+> = {
+  requested: { approve: 'approved', refuse: 'refused' },
+  approved: { suspend: 'suspended', revoke: 'revoked', expire: 'expired' },
+  suspended: { resume: 'approved', revoke: 'revoked', expire: 'expired' },
+  refused: {},
+  revoked: {},
+  expired: {},
+};
+
+/** The steps allowed from `status`, in the order of AgreementActions; empty for a final status. */
+export function allowedActions(status: AgreementStatus): AgreementAction[] {
+  return AgreementActions.filter((action) => AgreementTransitions[status][action] !== undefined);
+}
+
+/** The status `action` leads to from `status`, or undefined when the step is not allowed. */
+export function nextStatus(status: AgreementStatus, action: AgreementAction): AgreementStatus | undefined {
+  return AgreementTransitions[status][action];
+}
+
+/** Final: refused, revoked or expired. Nothing changes a final agreement any more, not even its fields. */
+export function isFinal(status: AgreementStatus): boolean {
+  return allowedActions(status).length === 0;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { SourceFile } from '../../infra/config/yaml-file.ts';
 import { CompatibilityLevels, type CompatibilityLevel } from '../registry/compatibility.ts';
 
 /** Who may see a field. A `secret` field must name an encryption policy (state-secret law). */
@@ -193,4 +194,13 @@ export function compatibilityOf(dataset: Dataset): CompatibilityLevel {
     dataset.compatibility ??
     (dataset.kind === 'national-master-data' ? 'FULL_TRANSITIVE' : 'BACKWARD_TRANSITIVE')
   );
+}
+
+/** The whole Shared Data Dictionary, loaded and cross-checked (`dictionary.ts`). */
+export interface Dictionary {
+  agencies: ReadonlyMap<string, Agency>;
+  datasets: ReadonlyMap<string, Dataset>;
+  codeLists: ReadonlyMap<string, CodeList>;
+  /** Where each definition came from. Keys: `agencies`, `dataset:<id>`, `code-list:<id>`. */
+  sources: ReadonlyMap<string, SourceFile>;
 }

@@ -11,21 +11,14 @@ import {
   type Agency,
   type CodeList,
   type Dataset,
+  type Dictionary,
 } from './dataset.ts';
 import { lintDictionary, type LintProblem } from './lint.ts';
 
 /** `schemas/dictionary/` in this repository: the Shared Data Dictionary as data. */
 export const DICTIONARY_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'dictionary');
 
-export type { SourceFile };
-
-export interface Dictionary {
-  agencies: ReadonlyMap<string, Agency>;
-  datasets: ReadonlyMap<string, Dataset>;
-  codeLists: ReadonlyMap<string, CodeList>;
-  /** Keys: `agencies`, `dataset:<id>`, `code-list:<id>`. */
-  sources: ReadonlyMap<string, SourceFile>;
-}
+export type { Dictionary, SourceFile };
 
 /** Parses one dictionary file; errors name the file, line and field path. */
 function parseFile<T>(path: string, schema: z.ZodType<T>): { value: T; source: SourceFile } {

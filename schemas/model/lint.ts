@@ -1,8 +1,7 @@
 import avro from 'avsc';
 import { changeEventSchema } from '../avro/generate.ts';
 import { avroTypeOptions } from '../avro/logical-types.ts';
-import type { Dataset, Field, TypeSpec } from './dataset.ts';
-import type { Dictionary } from './dictionary.ts';
+import type { Dataset, Dictionary, Field, TypeSpec } from './dataset.ts';
 
 /** One broken rule, located in its file. */
 export interface LintProblem {

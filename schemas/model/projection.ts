@@ -8,6 +8,7 @@ import type { Dataset } from './dataset.ts';
 export function projectDataset(dataset: Dataset, fields: readonly string[]): Dataset {
   const wanted = new Set([dataset.key.field, ...fields]);
   const unknown = [...wanted].filter((name) => !dataset.fields.some((field) => field.name === name));
-  if (unknown.length > 0) throw new Error(`${dataset.id} has no field(s) ${unknown.map((name) => `"${name}"`).join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(`${dataset.id} has no field(s) ${unknown.map((name) => `"${name}"`).join(', ')}`);
   return { ...dataset, fields: dataset.fields.filter((field) => wanted.has(field.name)) };
 }
