@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IHeaders, Message, Producer } from 'kafkajs';
 import pg from 'pg';
-import { v7 as uuidv7 } from 'uuid';
+import { deterministicUuidV7 } from '../../infra/ids.ts';
 import { LtError, type ErrorCode } from '../../infra/errors.ts';
 import { topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
@@ -54,8 +54,7 @@ type Verdict =
  * row, by any relay on any host, gives the same id, so downstream dedup recognises a re-publish.
  */
 export function outboxEventId(agency: string, schema: string, id: string, createdAt: Date): string {
-  const digest = createHash('sha256').update(`${agency}/${schema}/${id}`).digest();
-  return uuidv7({ msecs: createdAt.getTime(), random: digest.subarray(0, 16) });
+  return deterministicUuidV7(createdAt, `${agency}/${schema}/${id}`);
 }
 
 /** The advisory lock key of one outbox: 64 bits of SHA-256 over its schema name, the same on every host. */
