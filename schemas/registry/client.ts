@@ -42,7 +42,7 @@ async function registerSubject(
         `registering ${subject} failed: ${(cause as Error).message}`,
         {
           cause,
-          hint: 'is the schema registry running? (SCHEMA_REGISTRY_URL, or `lienthong registry serve`)',
+          hint: 'is the schema registry running? (SCHEMA_REGISTRY_URL, or `lienthong dictionary serve`)',
         },
       );
     }
@@ -50,13 +50,13 @@ async function registerSubject(
   }
 }
 
-/** Registers a dataset's source-topic key and value subjects (idempotent: the same schema keeps its id). */
-export async function registerDatasetSchemas(
+/** Registers a topic's key and value subjects for a dataset (idempotent: the same schema keeps its id). */
+export async function registerTopicSchemas(
   registry: SchemaRegistry,
+  topic: string,
   dataset: Dataset,
+  compatibility: CompatibilityLevel,
 ): Promise<RegisteredDataset> {
-  const topic = topics.source(dataset.id);
-  const compatibility = compatibilityOf(dataset);
   const keySchemaId = await registerSubject(registry, subjects.key(topic), keySchema(dataset), compatibility);
   const valueSchemaId = await registerSubject(
     registry,
@@ -65,4 +65,12 @@ export async function registerDatasetSchemas(
     compatibility,
   );
   return { topic, keySchemaId, valueSchemaId };
+}
+
+/** Registers a dataset's source-topic subjects with the dataset's compatibility level. */
+export async function registerDatasetSchemas(
+  registry: SchemaRegistry,
+  dataset: Dataset,
+): Promise<RegisteredDataset> {
+  return registerTopicSchemas(registry, topics.source(dataset.id), dataset, compatibilityOf(dataset));
 }

@@ -1,0 +1,351 @@
+import type avro from 'avsc';
+import type { Consumer, EachBatchPayload, IHeaders, Kafka, Message, Producer } from 'kafkajs';
+import { LtError } from '../../infra/errors.ts';
+import { deterministicUuidV7 } from '../../infra/ids.ts';
+import { ensureTopics } from '../../infra/kafka/admin.ts';
+import { consumerGroups, topics } from '../../infra/kafka/topics.ts';
+import type { Logger } from '../../infra/logging/logger.ts';
+import type { Pool } from '../../infra/postgres/pool.ts';
+import type { ChangeEvent, DatasetRecord } from '../../schemas/envelope/change-event.ts';
+import type { Dataset } from '../../schemas/model/dataset.ts';
+import { getDataset, type Dictionary } from '../../schemas/model/dictionary.ts';
+import { projectDataset } from '../../schemas/model/projection.ts';
+import { registerTopicSchemas, type SchemaRegistry } from '../../schemas/registry/client.ts';
+import { encodeWire } from '../../schemas/registry/wire.ts';
+import { compileFilter } from '../agreements/filter.ts';
+import { isActive, type Agreement } from '../agreements/model.ts';
+import { CoordinatorState, type StreamRef } from './state.ts';
+
+export interface CoordinatorOptions {
+  kafka: Kafka;
+  registry: SchemaRegistry;
+  dictionary: Dictionary;
+  /** The platform's PostgreSQL (migration set `platform`): membership and progress. */
+  pool: Pool;
+  /** The agreements as they stand now (the agreement store's list); re-read every `refreshMs`. */
+  loadAgreements: () => Promise<Agreement[]>;
+  log: Logger;
+  /** Default `lt.coordinator`. */
+  groupId?: string;
+  /** How often agreements are re-read. Default 1000 ms. */
+  refreshMs?: number;
+}
+
+/** An active agreement at its revision, with everything needed to derive its stream. */
+interface ShareStream extends StreamRef {
+  agreement: Agreement;
+  topic: string;
+  projected: Dataset;
+  matches: (record: Record<string, unknown>) => boolean;
+  keySchemaId: number;
+  keyType: avro.Type;
+  valueSchemaId: number;
+  valueType: avro.Type;
+}
+
+const streamKey = (stream: StreamRef): string => `${stream.agreementId}#${stream.revision}`;
+
+export interface CoordinatorStats {
+  /** Source events read. */
+  read: number;
+  /** Share events produced (tombstones not counted). */
+  shared: number;
+  /** Records sent to lt.dlq.coordinator. */
+  rejected: number;
+}
+
+/**
+ * The coordinator (decree method (b)): consumes `lt.src.<dataset>` and, for every active agreement on that
+ * dataset, filters rows, projects the agreed fields and produces to `lt.share.<agreement>`.
+ *
+ * - Membership per agreement (PostgreSQL) turns a record that leaves the filter into a DELETE for exactly
+ *   the subscribers that had it; one that enters becomes a CREATE.
+ * - Progress per agreement and partition: a newly approved agreement (or a new revision after its fields or
+ *   filter changed) starts at offset 0 — a backfill from the source topic's history — and continues live
+ *   on the same consumer, with no gap; agreements already past an offset skip it, so nobody gets duplicates.
+ * - Share events are produced (idempotent producer, acks=all) before the state commit, and the Kafka offset
+ *   is committed after it; a crash in between replays the batch with the same deterministic eventIds, which
+ *   the subscriber's dedup and version guard absorb. kafkajs transactions are not used (see docs/coordinator.md).
+ */
+export class Coordinator {
+  readonly stats: CoordinatorStats = { read: 0, shared: 0, rejected: 0 };
+  private consumer: Consumer | null = null;
+  private readonly producer: Producer;
+  private readonly log: Logger;
+  private streams = new Map<string, ShareStream[]>(); // by dataset id
+  private subscribed = new Set<string>();
+  private assigned = new Map<string, number[]>();
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(private readonly options: CoordinatorOptions) {
+    this.log = options.log.child({ component: 'coordinator' });
+    this.producer = options.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.producer.connect();
+    await this.refresh();
+    this.timer = setInterval(() => {
+      this.refreshing = this.refreshing
+        .then(() => this.refresh())
+        .catch((error: unknown) => this.log.warn({ err: error }, 'refresh failed'));
+    }, this.options.refreshMs ?? 1000);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.refreshing;
+    await this.consumer?.disconnect();
+    await this.producer.disconnect();
+  }
+
+  /** Re-reads agreements; prepares new streams; re-subscribes or rewinds partitions when they changed. */
+  private async refresh(): Promise<void> {
+    if (this.stopped) return;
+    const active = (await this.options.loadAgreements()).filter((agreement) => isActive(agreement));
+    const next = new Map<string, ShareStream[]>();
+    const previous = new Map([...this.streams.values()].flat().map((stream) => [streamKey(stream), stream]));
+    for (const agreement of active) {
+      const ref = { agreementId: agreement.id, revision: agreement.revision };
+      const stream = previous.get(streamKey(ref)) ?? (await this.prepare(agreement));
+      next.set(agreement.dataset, [...(next.get(agreement.dataset) ?? []), stream]);
+    }
+    const changedDatasets = new Set(
+      [...new Set([...next.keys(), ...this.streams.keys()])].filter(
+        (id) =>
+          (next.get(id) ?? []).map(streamKey).sort().join() !==
+          (this.streams.get(id) ?? []).map(streamKey).sort().join(),
+      ),
+    );
+    this.streams = next;
+    const wanted = new Set([...next.keys()].map((id) => topics.source(id)));
+    if (wanted.size !== this.subscribed.size || [...wanted].some((topic) => !this.subscribed.has(topic))) {
+      await this.resubscribe(wanted);
+      return; // a fresh join rewinds every assigned partition
+    }
+    for (const datasetId of changedDatasets) {
+      const topic = topics.source(datasetId);
+      if (this.assigned.has(topic)) await this.rewind(topic, this.assigned.get(topic) ?? []);
+    }
+  }
+
+  private async prepare(agreement: Agreement): Promise<ShareStream> {
+    const dataset = getDataset(this.options.dictionary, agreement.dataset);
+    const projected = projectDataset(dataset, agreement.fields);
+    const topic = topics.share(agreement.id);
+    const source = topics.source(dataset.id);
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    const partitions = await admin
+      .fetchTopicMetadata({ topics: [source] })
+      .then((metadata) => metadata.topics[0]?.partitions.length ?? 1)
+      .finally(() => admin.disconnect());
+    await ensureTopics(this.options.kafka, [{ topic, partitions }]);
+    // A revision may drop or add fields: the subscriber re-derives its copy, so share subjects are NONE.
+    const registered = await registerTopicSchemas(this.options.registry, topic, projected, 'NONE');
+    const [keyType, valueType] = await Promise.all([
+      this.options.registry.getSchema(registered.keySchemaId),
+      this.options.registry.getSchema(registered.valueSchemaId),
+    ]);
+    this.log.info({ agreement: agreement.id, revision: agreement.revision, topic }, 'share stream ready');
+    return {
+      agreementId: agreement.id,
+      revision: agreement.revision,
+      agreement,
+      topic,
+      projected,
+      matches: compileFilter(agreement.filter, dataset),
+      keySchemaId: registered.keySchemaId,
+      keyType: keyType as unknown as avro.Type,
+      valueSchemaId: registered.valueSchemaId,
+      valueType: valueType as unknown as avro.Type,
+    };
+  }
+
+  private async resubscribe(wanted: Set<string>): Promise<void> {
+    await this.consumer?.disconnect();
+    this.consumer = null;
+    this.subscribed = wanted;
+    this.assigned.clear();
+    if (wanted.size === 0) return;
+    const consumer = this.options.kafka.consumer({
+      groupId: this.options.groupId ?? consumerGroups.coordinator,
+      allowAutoTopicCreation: false,
+    });
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.assigned = new Map(Object.entries(payload.memberAssignment));
+      for (const [topic, partitions] of this.assigned) {
+        this.rewind(topic, partitions).catch((error: unknown) =>
+          this.log.warn({ err: error, topic }, 'rewind failed'),
+        );
+      }
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...wanted], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: (payload) => this.handleBatch(payload),
+    });
+    this.consumer = consumer;
+  }
+
+  /** Seeks partitions to the lowest offset any active stream of the topic still needs. */
+  private async rewind(topic: string, partitions: number[]): Promise<void> {
+    const datasetId = topic.slice('lt.src.'.length);
+    const streams = this.streams.get(datasetId) ?? [];
+    if (!this.consumer || streams.length === 0) return;
+    const client = await this.options.pool.connect();
+    try {
+      const state = new CoordinatorState(client);
+      for (const partition of partitions) {
+        const progress = await state.progress(streams, topic, partition);
+        const lowest = Math.min(...streams.map((stream) => progress.get(streamKey(stream)) ?? 0));
+        this.consumer.seek({ topic, partition, offset: String(lowest) });
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  private shareEvent(stream: ShareStream, source: ChangeEvent, op: ChangeEvent['op']): ChangeEvent {
+    const common = {
+      eventId: deterministicUuidV7(
+        source.occurredAt,
+        `${source.eventId}/${stream.agreementId}/${stream.revision}`,
+      ),
+      dataset: source.dataset,
+      key: source.key,
+      version: source.version,
+      occurredAt: source.occurredAt,
+      sourceAgency: source.sourceAgency,
+      traceId: source.traceId,
+    };
+    if (op === 'DELETE' || source.after === null) return { ...common, op: 'DELETE', after: null };
+    const after: DatasetRecord = {};
+    for (const field of stream.projected.fields) after[field.name] = source.after[field.name] ?? null;
+    return { ...common, op, after };
+  }
+
+  private messagesFor(stream: ShareStream, event: ChangeEvent): Message[] {
+    const key = encodeWire(stream.keySchemaId, stream.keyType, { [stream.projected.key.field]: event.key });
+    const value = encodeWire(stream.valueSchemaId, stream.valueType, event);
+    const headers: IHeaders = {
+      'lt-trace-id': event.traceId,
+      'lt-agreement': stream.agreementId,
+      'lt-agreement-revision': String(stream.revision),
+    };
+    const messages: Message[] = [{ key, value, headers }];
+    if (event.op === 'DELETE') messages.push({ key, value: null, headers });
+    return messages;
+  }
+
+  private async decode(value: Buffer): Promise<ChangeEvent | LtError> {
+    try {
+      return (await this.options.registry.decode(value)) as ChangeEvent;
+    } catch (cause) {
+      if (
+        (cause as { status?: number }).status === undefined &&
+        !/magic byte/i.test((cause as Error).message)
+      ) {
+        throw new LtError(
+          'LT_REGISTRY_UNREACHABLE',
+          `decoding needs the registry: ${(cause as Error).message}`,
+          { cause },
+        );
+      }
+      return new LtError('LT_DECODE_FAILED', `cannot decode: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  private async handleBatch({ batch, resolveOffset, heartbeat }: EachBatchPayload): Promise<void> {
+    if (batch.messages.length === 0) return;
+    const datasetId = batch.topic.slice('lt.src.'.length);
+    const streams = this.streams.get(datasetId) ?? [];
+    const decoded: { offset: number; event: ChangeEvent }[] = [];
+    const rejected: Message[] = [];
+    for (const message of batch.messages) {
+      if (message.value === null) continue; // tombstone: the DELETE before it carried the version
+      const result = await this.decode(message.value);
+      if (result instanceof LtError) {
+        rejected.push({
+          key: message.key,
+          value: message.value,
+          headers: {
+            ...message.headers,
+            'lt-error-code': result.code,
+            'lt-error-stage': 'coordinator',
+            'lt-error-detail': result.message.slice(0, 4000),
+            'lt-source-topic': batch.topic,
+            'lt-source-partition': String(batch.partition),
+            'lt-source-offset': message.offset,
+          },
+        });
+      } else decoded.push({ offset: Number(message.offset), event: result });
+    }
+    const next = Number(batch.lastOffset()) + 1;
+    const out = new Map<string, Message[]>();
+    const client = await this.options.pool.connect();
+    let shared = 0;
+    try {
+      await client.query('BEGIN');
+      const state = new CoordinatorState(client);
+      const progress = await state.progress(streams, batch.topic, batch.partition);
+      for (const stream of streams) {
+        const start = progress.get(streamKey(stream)) ?? 0;
+        if (next <= start) continue;
+        const events = decoded.filter((item) => item.offset >= start).map((item) => item.event);
+        const members = await state.members(stream, [...new Set(events.map((event) => event.key))]);
+        const before = new Set(members);
+        const messages = out.get(stream.topic) ?? [];
+        for (const event of events) {
+          const inside = event.op !== 'DELETE' && event.after !== null && stream.matches(event.after);
+          if (inside) {
+            const op = members.has(event.key) ? (event.op === 'SNAPSHOT' ? 'SNAPSHOT' : 'UPDATE') : 'CREATE';
+            messages.push(...this.messagesFor(stream, this.shareEvent(stream, event, op)));
+            members.add(event.key);
+            shared++;
+          } else if (members.has(event.key)) {
+            messages.push(...this.messagesFor(stream, this.shareEvent(stream, event, 'DELETE')));
+            members.delete(event.key);
+            shared++;
+          }
+        }
+        out.set(stream.topic, messages);
+        await state.apply(
+          stream,
+          [...members].filter((key) => !before.has(key)),
+          [...before].filter((key) => !members.has(key)),
+        );
+        await state.advance(stream, batch.topic, batch.partition, next);
+      }
+      const topicMessages = [...out]
+        .filter(([, messages]) => messages.length > 0)
+        .map(([topic, messages]) => ({ topic, messages }));
+      if (rejected.length > 0)
+        topicMessages.push({ topic: topics.deadLetter('coordinator'), messages: rejected });
+      if (topicMessages.length > 0) await this.producer.sendBatch({ acks: -1, topicMessages });
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+    await this.consumer?.commitOffsets([
+      { topic: batch.topic, partition: batch.partition, offset: String(next) },
+    ]);
+    resolveOffset(batch.lastOffset());
+    await heartbeat();
+    this.stats.read += decoded.length;
+    this.stats.shared += shared;
+    this.stats.rejected += rejected.length;
+  }
+}

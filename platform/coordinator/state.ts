@@ -1,0 +1,58 @@
+import type { PoolClient } from '../../infra/postgres/pool.ts';
+
+/** One agreement at one revision: the unit the coordinator keeps membership and progress for. */
+export interface StreamRef {
+  agreementId: string;
+  revision: number;
+}
+
+/** Reads and writes the coordinator's state inside the batch's transaction. */
+export class CoordinatorState {
+  constructor(private readonly db: PoolClient) {}
+
+  /** Next offset per agreement for one partition; absent = start at 0. */
+  async progress(streams: StreamRef[], topic: string, partition: number): Promise<Map<string, number>> {
+    if (streams.length === 0) return new Map();
+    const { rows } = await this.db.query<{ agreement_id: string; revision: number; next_offset: string }>(
+      `SELECT agreement_id, revision, next_offset FROM agreement_progress
+        WHERE topic = $1 AND partition = $2 AND (agreement_id, revision) IN (SELECT * FROM unnest($3::text[], $4::int[]))`,
+      [topic, partition, streams.map((s) => s.agreementId), streams.map((s) => s.revision)],
+    );
+    return new Map(rows.map((row) => [`${row.agreement_id}#${row.revision}`, Number(row.next_offset)]));
+  }
+
+  /** The keys of `keys` that the stream currently shares. */
+  async members(stream: StreamRef, keys: string[]): Promise<Set<string>> {
+    if (keys.length === 0) return new Set();
+    const { rows } = await this.db.query<{ key: string }>(
+      'SELECT key FROM agreement_membership WHERE agreement_id = $1 AND revision = $2 AND key = ANY($3::text[])',
+      [stream.agreementId, stream.revision, keys],
+    );
+    return new Set(rows.map((row) => row.key));
+  }
+
+  async apply(stream: StreamRef, entered: string[], left: string[]): Promise<void> {
+    if (entered.length > 0) {
+      await this.db.query(
+        `INSERT INTO agreement_membership (agreement_id, revision, key)
+         SELECT $1, $2, key FROM unnest($3::text[]) AS k(key) ON CONFLICT DO NOTHING`,
+        [stream.agreementId, stream.revision, entered],
+      );
+    }
+    if (left.length > 0) {
+      await this.db.query(
+        'DELETE FROM agreement_membership WHERE agreement_id = $1 AND revision = $2 AND key = ANY($3::text[])',
+        [stream.agreementId, stream.revision, left],
+      );
+    }
+  }
+
+  async advance(stream: StreamRef, topic: string, partition: number, nextOffset: number): Promise<void> {
+    await this.db.query(
+      `INSERT INTO agreement_progress (agreement_id, revision, topic, partition, next_offset) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (agreement_id, revision, topic, partition)
+       DO UPDATE SET next_offset = GREATEST(agreement_progress.next_offset, EXCLUDED.next_offset), updated_at = now()`,
+      [stream.agreementId, stream.revision, topic, partition, nextOffset],
+    );
+  }
+}

@@ -1,0 +1,211 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Deduplicator } from '../../../consumers/sink/dedup.ts';
+import { Sink } from '../../../consumers/sink/sink.ts';
+import { ensureTopics, waitForGroup } from '../../../infra/kafka/admin.ts';
+import { topics } from '../../../infra/kafka/topics.ts';
+import { migrate } from '../../../infra/postgres/migrate.ts';
+import { parseFilter } from '../../../platform/agreements/filter.ts';
+import type { Agreement } from '../../../platform/agreements/model.ts';
+import { Coordinator } from '../../../platform/coordinator/index.ts';
+import { Publisher } from '../../../producers/publisher/index.ts';
+import { relocate, sampleCitizens, seededRandom } from '../../../producers/sample/citizens.ts';
+import type { DatasetRecord } from '../../../schemas/envelope/change-event.ts';
+import { loadDictionary } from '../../../schemas/model/dictionary.ts';
+import { projectDataset } from '../../../schemas/model/projection.ts';
+import { isolatedDataset } from '../../helpers/datasets.ts';
+import {
+  log,
+  testAgentDb,
+  testKafka,
+  testPool,
+  testRedis,
+  testRegistry,
+  uniqueName,
+} from '../../helpers/services.ts';
+
+const SHARED = ['personal_id', 'full_name', 'birth_date', 'commune_code'];
+
+describe('the coordinator derives per-agreement streams from the source topic', () => {
+  const kafka = testKafka();
+  const { dictionary, dataset } = isolatedDataset(loadDictionary(), 'population.citizen');
+  const agreements: Agreement[] = [];
+  const stops: (() => Promise<unknown>)[] = [];
+  let publisher: Publisher;
+  let registry: Awaited<ReturnType<typeof testRegistry>>;
+  let coordinator: Coordinator;
+
+  function agreement(id: string, subscriber: string, province: string): Agreement {
+    const parsed = parseFilter(`province_code in ["${province}"]`);
+    if (!parsed.ok) throw new Error('filter');
+    return {
+      id,
+      subscriber,
+      dataset: dataset.id,
+      fields: SHARED,
+      filter: parsed.ast,
+      filterText: `province_code in ["${province}"]`,
+      purpose: 'local administrative procedures',
+      legalBasis: 'Decree 278/2025/ND-CP, method (b)',
+      validFrom: new Date(0),
+      validTo: null,
+      status: 'approved',
+      statusReason: null,
+      onEnd: 'retain',
+      revision: 1,
+      createdAt: new Date(),
+      updatedAt: new Date(),
+    };
+  }
+
+  async function subscriberSink(agreementId: string): Promise<Sink> {
+    // the coordinator creates the share topic when it first sees the agreement approved
+    const admin = kafka.admin();
+    await admin.connect();
+    await expect.poll(() => admin.listTopics(), { timeout: 10_000, interval: 100 }).toContain(topics.share(agreementId));
+    await admin.disconnect();
+    const { pool } = await testPool();
+    const sink = new Sink({
+      kafka,
+      registry: registry.client,
+      pool,
+      dataset: projectDataset(dataset, SHARED),
+      topic: topics.share(agreementId),
+      groupId: uniqueName('lt.sink.test-'),
+      dedup: new Deduplicator(await testRedis(), agreementId, 600, log),
+      log,
+    });
+    await sink.start();
+    stops.push(() => sink.stop());
+    return sink;
+  }
+
+  async function rows(sink: Sink): Promise<Record<string, unknown>[]> {
+    const result = await sink['options'].pool.query<Record<string, unknown>>(
+      `SELECT * FROM ${sink.table.name} WHERE NOT _deleted ORDER BY personal_id`,
+    );
+    return result.rows;
+  }
+
+  const hnId = uniqueName('ubnd-hn-');
+  const hcmId = uniqueName('ubnd-hcm-');
+  const citizens = sampleCitizens(200, 77);
+  const current = new Map<string, DatasetRecord>(citizens.map((c) => [String(c.personal_id), c]));
+
+  beforeAll(async () => {
+    registry = await testRegistry();
+    const { pool } = await testPool();
+    await migrate(pool, 'platform');
+    await ensureTopics(kafka, [
+      { topic: topics.source(dataset.id), partitions: 3 },
+      { topic: topics.deadLetter('coordinator'), partitions: 1 },
+    ]);
+    publisher = new Publisher({
+      kafka,
+      registry: registry.client,
+      dictionary,
+      agency: 'BCA',
+      ledger: (await testAgentDb()).ledger,
+      log,
+    });
+    await publisher.connect();
+    stops.push(() => publisher.close());
+    agreements.push(agreement(hnId, 'UBND-HN', '01'));
+    coordinator = new Coordinator({
+      kafka,
+      registry: registry.client,
+      dictionary,
+      pool,
+      loadAgreements: async () => agreements,
+      log,
+      groupId: uniqueName('lt.coordinator.test-'),
+      refreshMs: 200,
+    });
+    await coordinator.start();
+    stops.unshift(() => coordinator.stop());
+  });
+
+  afterAll(async () => {
+    for (const stop of stops) await stop();
+  });
+
+  it('gives UBND-HN exactly the province-01 citizens, with only the agreed columns', async () => {
+    await publisher.publishBatch(
+      dataset.id,
+      citizens.map((after) => ({ op: 'CREATE', version: 1, after })),
+    );
+    const sink = await subscriberSink(hnId);
+    const expected = citizens
+      .filter((c) => c.province_code === '01')
+      .map((c) => String(c.personal_id))
+      .sort();
+    await expect
+      .poll(async () => (await rows(sink)).map((row) => row.personal_id), { timeout: 30_000, interval: 250 })
+      .toEqual(expected);
+    const [row] = await rows(sink);
+    expect(Object.keys(row!).filter((column) => !column.startsWith('_'))).toEqual(SHARED);
+  });
+
+  it('moves a citizen from Hà Nội to TP HCM: a DELETE for UBND-HN, a CREATE for a later UBND-HCM agreement (backfilled)', async () => {
+    const random = seededRandom(9);
+    const leavers = citizens.filter((c) => c.province_code === '01').slice(0, 10);
+    const moved: DatasetRecord[] = leavers.map((c) => ({
+      ...relocate(c, random),
+      province_code: '79',
+      commune_code: '26734',
+    }));
+    await publisher.publishBatch(
+      dataset.id,
+      moved.map((after) => ({ op: 'UPDATE', version: 2, after })),
+    );
+    moved.forEach((c) => current.set(String(c.personal_id), c));
+
+    // approved after the data was published: starts with a backfill from the topic's history
+    agreements.push(agreement(hcmId, 'UBND-HCM', '79'));
+    const hn = await subscriberSink(hnId);
+    const hcm = await subscriberSink(hcmId);
+    const inProvince = (p: string): string[] =>
+      [...current.values()]
+        .filter((c) => c.province_code === p)
+        .map((c) => String(c.personal_id))
+        .sort();
+    await expect
+      .poll(async () => (await rows(hn)).map((r) => r.personal_id), { timeout: 30_000, interval: 250 })
+      .toEqual(inProvince('01'));
+    await expect
+      .poll(async () => (await rows(hcm)).map((r) => r.personal_id), { timeout: 30_000, interval: 250 })
+      .toEqual(inProvince('79'));
+    for (const leaver of leavers) expect(inProvince('79')).toContain(String(leaver.personal_id));
+
+    // the leavers stay in UBND-HN's table only as version tombstones
+    const { rows: tombstones } = await hn['options'].pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM ${hn.table.name} WHERE _deleted`,
+    );
+    expect(Number(tombstones[0]!.n)).toBe(10);
+  });
+
+  it('leaves fields outside the agreement out of the share topic’s bytes', async () => {
+    const consumer = kafka.consumer({ groupId: uniqueName('bytes-') });
+    await consumer.connect();
+    await consumer.subscribe({ topic: topics.share(hnId), fromBeginning: true });
+    const values: Buffer[] = [];
+    await consumer.run({
+      eachMessage: async ({ message }) => void (message.value && values.push(message.value)),
+    });
+    await expect.poll(() => values.length, { timeout: 20_000 }).toBeGreaterThan(10);
+    await consumer.disconnect();
+    const haystack = Buffer.concat(values).toString('latin1');
+    const addresses = citizens.map((c) =>
+      Buffer.from(String(c.permanent_address), 'utf8').toString('latin1'),
+    );
+    expect(addresses.filter((address) => haystack.includes(address))).toEqual([]);
+    const decoded = (await registry.client.decode(values[0]!)) as { after: Record<string, unknown> };
+    expect(Object.keys(decoded.after).sort()).toEqual([...SHARED].sort());
+  });
+
+  it('has processed every source record it read', async () => {
+    expect(
+      await waitForGroup(kafka, coordinator['options'].groupId!, topics.source(dataset.id), 20_000),
+    ).toBe(0);
+    expect(coordinator.stats.rejected).toBe(0);
+  });
+});
