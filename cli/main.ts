@@ -4,6 +4,7 @@ import { describeError } from '../infra/errors.ts';
 import { runBroker } from './commands/broker.ts';
 import { runDemo } from './commands/demo.ts';
 import { runAgent, runSnapshotCommand, type SnapshotCommandOptions } from './commands/agent.ts';
+import { agreementCommand } from './commands/agreement.ts';
 import * as dictionary from './commands/dictionary.ts';
 
 function positiveInt(value: string): number {
@@ -96,6 +97,8 @@ dict
   .option('--host <host>', 'interface to bind', '127.0.0.1')
   .option('--schema <name>', 'PostgreSQL schema holding the registry', 'lt_registry')
   .action(async (options: { port: number; host: string; schema: string }) => dictionary.serve(options));
+
+program.addCommand(agreementCommand());
 
 program
   .command('agent')

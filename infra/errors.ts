@@ -34,6 +34,19 @@ export const ErrorCodes = {
   LT_PUBLISH_FAILED: { retriable: true, summary: 'the broker did not acknowledge the events in time' },
   LT_DECODE_FAILED: { retriable: false, summary: 'the record could not be decoded' },
   LT_SCHEMA_UNKNOWN: { retriable: false, summary: 'the record names a schema id the registry does not know' },
+  LT_SINK_SCHEMA_CONFLICT: {
+    retriable: false,
+    summary: 'the sink table has a column the dataset changed or dropped; it needs an explicit migration',
+  },
+  // sharing agreements
+  LT_AGREEMENT_UNKNOWN: { retriable: false, summary: 'no sharing agreement has this id' },
+  LT_AGREEMENT_EXISTS: { retriable: false, summary: 'a sharing agreement with this id already exists' },
+  LT_AGREEMENT_INVALID: { retriable: false, summary: 'the sharing agreement breaks a rule' },
+  LT_AGREEMENT_TRANSITION: {
+    retriable: false,
+    summary: 'the sharing agreement cannot take this step from its current status',
+  },
+  LT_INTERNAL: { retriable: false, summary: 'an unexpected failure; the platform log has the details' },
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -6,7 +6,7 @@ import { inTransaction, type Pool } from './pool.ts';
 const MIGRATIONS = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
 /** Each component owns a folder of migrations and its own PostgreSQL schema. */
-export type MigrationSet = 'registry' | 'agent';
+export type MigrationSet = 'registry' | 'agent' | 'platform';
 
 /**
  * Applies `infra/postgres/migrations/<set>/NNNN-name.sql` files in order, each once, inside the pool's

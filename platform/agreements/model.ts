@@ -21,7 +21,7 @@ export type EndPolicy = (typeof EndPolicies)[number];
  * `lt.share.<id>` from it.
  */
 export interface Agreement {
-  /** `[a-z0-9][a-z0-9-]*`, e.g. `ubnd-hn-citizen`; names the share topic. */
+  /** `[a-z0-9][a-z0-9-]{1,60}`, e.g. `ubnd-hn-citizen`; names the share topic. */
   id: string;
   subscriber: string;
   dataset: string;

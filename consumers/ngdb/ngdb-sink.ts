@@ -1,0 +1,468 @@
+import { randomUUID } from 'node:crypto';
+import type avro from 'avsc';
+import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { LtError } from '../../infra/errors.ts';
+import { ensureTopics } from '../../infra/kafka/admin.ts';
+import { consumerGroups, topics } from '../../infra/kafka/topics.ts';
+import type { Logger } from '../../infra/logging/logger.ts';
+import { inTransaction, type Pool, type PoolClient } from '../../infra/postgres/pool.ts';
+import type { Redis } from '../../infra/redis/client.ts';
+import { Ops, type ChangeEvent } from '../../schemas/envelope/change-event.ts';
+import type { Dataset } from '../../schemas/model/dataset.ts';
+import type { Dictionary } from '../../schemas/model/dictionary.ts';
+import type { SchemaRegistry } from '../../schemas/registry/client.ts';
+import { wireSchemaId } from '../../schemas/registry/wire.ts';
+import { sendToDeadLetter, type Rejection, type RejectedRecord } from '../dlq/dead-letter.ts';
+import { Deduplicator } from '../sink/dedup.ts';
+import type { SinkRow } from '../sink/table.ts';
+import { HistoryTable } from './history.ts';
+
+export interface NgdbSinkOptions {
+  kafka: Kafka;
+  registry: SchemaRegistry;
+  /** The NGDB database, its search_path set to the NGDB schema. */
+  pool: Pool;
+  /** Every dataset of it is materialized; each one's `lt.src.<id>` topic must exist. */
+  dictionary: Dictionary;
+  /**
+   * Redis for dedup of event ids already stored. Only saves work: the database keeps the result correct
+   * without it (unique `_event_id` in the history, version guard in the current state). null: none.
+   */
+  redis: Redis | null;
+  log: Logger;
+  /** Consumer group. Default `lt.ngdb`; a rebuild or a test uses its own. */
+  groupId?: string;
+  /** DLQ stage of rejected records: they go to `lt.dlq.<stage>`. Default `ngdb`. */
+  stage?: string;
+  /** How long Redis remembers a stored event id, in seconds. Default 7 days. */
+  dedupTtlSeconds?: number;
+  /**
+   * Partitions (of any dataset) processed at once. Default 1. Each batch is one partition of one dataset,
+   * in its own transaction; rows are written in key / event-id order, so concurrent batches cannot deadlock.
+   */
+  partitionsConsumedConcurrently?: number;
+}
+
+export const NGDB_SINK_DEFAULTS = {
+  groupId: consumerGroups.ngdb,
+  stage: 'ngdb',
+  dedupTtlSeconds: 7 * 24 * 3600,
+  partitionsConsumedConcurrently: 1,
+} as const;
+
+export interface NgdbSinkStats {
+  /** Events decoded. */
+  received: number;
+  /** Events Redis said were stored before; not sent to PostgreSQL. */
+  skipped: number;
+  /** History rows added. */
+  historyAdded: number;
+  /** Events offered to PostgreSQL whose `_event_id` was already in the history (redeliveries). */
+  duplicates: number;
+  /** Current-state rows written (inserted, or replaced by a newer version). */
+  applied: number;
+  /** Newest-per-key rows the version guard kept out because the stored version was already newer or equal. */
+  stale: number;
+  /** Records sent to the DLQ. */
+  rejected: number;
+  /** Batches that failed for a retriable reason (registry or PostgreSQL unreachable); kafkajs retries them. */
+  failedBatches: number;
+}
+
+/** One decoded event and the Kafka record it came from (for the DLQ, should PostgreSQL refuse it). */
+interface Received {
+  event: ChangeEvent;
+  message: KafkaMessage;
+}
+
+interface Written {
+  historyAdded: number;
+  applied: number;
+  collapsed: number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAX_SCHEMA_ID = 0x7fffffff; // Confluent schema ids are positive int32
+
+/**
+ * A PostgreSQL error caused by the values of the rows (SQLSTATE class 22 data exception, e.g. a NUL
+ * character in text; class 23 integrity constraint violation), not by the server: retrying cannot help.
+ */
+function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
+}
+
+/**
+ * The National General Database sink (decree method (c)): every dataset of a dictionary, one consumer
+ * group, one PostgreSQL schema. Per dataset a current-state table (`SinkTable`: versioned upsert,
+ * delete-with-version tombstones) and an append-only `<table>_history` of every version.
+ *
+ * Per batch (one partition of one dataset): decode (bad records → `lt.dlq.ngdb` with reason headers) →
+ * drop event ids Redis knows → one transaction: insert every event into the history (`ON CONFLICT
+ * (_event_id) DO NOTHING`) and upsert the newest version per key into the current state → DLQ → commit
+ * offsets → remember the ids in Redis. A replay changes nothing; a crash loses nothing.
+ */
+export class NgdbSink {
+  readonly stats: NgdbSinkStats = {
+    received: 0,
+    skipped: 0,
+    historyAdded: 0,
+    duplicates: 0,
+    applied: 0,
+    stale: 0,
+    rejected: 0,
+    failedBatches: 0,
+  };
+  /** History (and, through it, current-state) table per source topic. */
+  readonly tables: ReadonlyMap<string, HistoryTable>;
+  readonly groupId: string;
+  private readonly consumer: Consumer;
+  private readonly dlq: Producer;
+  private readonly log: Logger;
+  private readonly stage: string;
+  private dedup: Deduplicator | null = null;
+
+  constructor(private readonly options: NgdbSinkOptions) {
+    const datasets = [...options.dictionary.datasets.values()];
+    if (datasets.length === 0)
+      throw new LtError('LT_CONFIG_INVALID', 'the NGDB sink was given a dictionary without datasets');
+    this.tables = new Map(datasets.map((dataset) => [topics.source(dataset.id), new HistoryTable(dataset)]));
+    const names = [...this.tables.values()].map((table) => table.current.name);
+    const clash = names.find((name, index) => names.indexOf(name) !== index);
+    if (clash)
+      throw new LtError('LT_CONFIG_INVALID', `two datasets map to the same NGDB table "${clash}"`, {
+        hint: 'dataset ids that differ only by "." versus "-" cannot share one NGDB schema',
+      });
+    this.groupId = options.groupId ?? NGDB_SINK_DEFAULTS.groupId;
+    this.stage = options.stage ?? NGDB_SINK_DEFAULTS.stage;
+    this.log = options.log.child({ component: 'ngdb', group: this.groupId });
+    this.consumer = options.kafka.consumer({ groupId: this.groupId, allowAutoTopicCreation: false });
+    this.dlq = options.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
+  }
+
+  /** The source topics it reads, one per dataset. */
+  get topics(): string[] {
+    return [...this.tables.keys()];
+  }
+
+  /**
+   * Creates the tables (idempotent, safe with several instances starting at once), checks that every source
+   * topic exists, creates the DLQ topic if needed, then starts consuming from the group's offsets (from the
+   * beginning for a new group).
+   */
+  async start(): Promise<void> {
+    await this.checkSourceTopics();
+    await this.ensureDeadLetterTopic();
+    const instance = await this.createTables();
+    // The namespace names this database, not the group: a rebuild into an empty schema gets a new instance
+    // id, so event ids Redis remembers from the old database cannot make it skip anything.
+    this.dedup = new Deduplicator(
+      this.options.redis,
+      `ngdb:${instance}`,
+      this.options.dedupTtlSeconds ?? NGDB_SINK_DEFAULTS.dedupTtlSeconds,
+      this.log,
+    );
+    await this.dlq.connect();
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: this.topics, fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently:
+        this.options.partitionsConsumedConcurrently ?? NGDB_SINK_DEFAULTS.partitionsConsumedConcurrently,
+      eachBatch: async (payload) => {
+        try {
+          await this.handleBatch(payload);
+        } catch (error) {
+          this.stats.failedBatches += 1;
+          this.log.warn(
+            { err: error, topic: payload.batch.topic, partition: payload.batch.partition },
+            'batch failed; it is read again from the last committed offset',
+          );
+          throw error;
+        }
+      },
+    });
+    this.log.info({ topics: this.topics.length, instance }, 'ngdb sink started');
+  }
+
+  /** Leaves the group after the batch in progress; its offsets are committed only if its transaction was. */
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+    await this.dlq.disconnect();
+  }
+
+  private async checkSourceTopics(): Promise<void> {
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    try {
+      const existing = new Set(await admin.listTopics());
+      const missing = this.topics.filter((topic) => !existing.has(topic));
+      if (missing.length > 0) {
+        throw new LtError('LT_CONFIG_INVALID', `source topics missing: ${missing.join(', ')}`, {
+          details: { missing },
+          hint: 'create each dataset’s topic before the NGDB sink reads it (the dictionary publish step does)',
+        });
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  private async ensureDeadLetterTopic(): Promise<void> {
+    const spec = { topic: topics.deadLetter(this.stage), partitions: 1, config: { 'retention.ms': '-1' } };
+    try {
+      await ensureTopics(this.options.kafka, [spec]);
+    } catch (error) {
+      // another instance may have created it between our list and our create
+      const admin = this.options.kafka.admin();
+      await admin.connect();
+      const exists = (await admin.listTopics().finally(() => admin.disconnect())).includes(spec.topic);
+      if (!exists) throw error;
+    }
+  }
+
+  /** Creates or evolves every table in one transaction; returns the id of this NGDB instance. */
+  private async createTables(): Promise<string> {
+    return inTransaction(this.options.pool, async (client) => {
+      // concurrent CREATE TABLE IF NOT EXISTS of one name can still collide in pg_type
+      await client.query(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.lt_ngdb_ddl'))`);
+      await client.query(`CREATE TABLE IF NOT EXISTS lt_ngdb_instance (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  instance_id uuid NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+)`);
+      await client.query(`INSERT INTO lt_ngdb_instance (instance_id) VALUES ($1) ON CONFLICT DO NOTHING`, [
+        randomUUID(),
+      ]);
+      for (const history of this.tables.values()) {
+        await client.query(history.current.createSql());
+        for (const sql of history.evolveCurrentSql()) await client.query(sql);
+        for (const sql of history.createSql()) await client.query(sql);
+      }
+      const { rows } = await client.query<{ id: string }>(
+        'SELECT instance_id::text AS id FROM lt_ngdb_instance',
+      );
+      return rows[0]!.id;
+    });
+  }
+
+  /**
+   * Decodes one record: Confluent wire format (checked here), the writer schema from the registry (the only
+   * step that can fail for a reason outside the record: retriable), the Avro body, then the envelope.
+   */
+  private async decode(dataset: Dataset, value: Buffer): Promise<ChangeEvent> {
+    const schemaId = wireSchemaId(value);
+    if (schemaId === null) {
+      throw new LtError(
+        'LT_DECODE_FAILED',
+        `not in the Confluent wire format (${value.length} bytes${value.length > 0 ? `, first byte ${value[0]}` : ''})`,
+      );
+    }
+    if (schemaId < 1 || schemaId > MAX_SCHEMA_ID)
+      throw new LtError('LT_SCHEMA_UNKNOWN', `schema id ${schemaId} is not a valid registry id`);
+    let type: avro.Type;
+    try {
+      type = (await this.options.registry.getSchema(schemaId)) as unknown as avro.Type;
+    } catch (cause) {
+      const status = (cause as { status?: unknown }).status;
+      if (status === 404)
+        throw new LtError('LT_SCHEMA_UNKNOWN', `the registry does not know schema id ${schemaId}`, { cause });
+      // The registry client (mappersmith) reports a refused connection or a timeout as HTTP 400; every
+      // answer but 404 is about the registry, not the record. No status: the schema itself is unusable.
+      if (typeof status === 'number') {
+        throw new LtError(
+          'LT_REGISTRY_UNREACHABLE',
+          `fetching schema ${schemaId} failed (${status}): ${(cause as Error).message}`,
+          { cause },
+        );
+      }
+      throw new LtError(
+        'LT_DECODE_FAILED',
+        `schema ${schemaId} cannot be used to decode: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
+    let decoded: unknown;
+    try {
+      decoded = type.fromBuffer(value.subarray(5));
+    } catch (cause) {
+      throw new LtError(
+        'LT_DECODE_FAILED',
+        `the body does not decode with schema ${schemaId}: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
+    return checkEnvelope(dataset, decoded);
+  }
+
+  private async handleBatch({
+    batch,
+    resolveOffset,
+    heartbeat,
+    isRunning,
+    isStale,
+  }: EachBatchPayload): Promise<void> {
+    // stopping, or the partition was reassigned: leave the batch to whoever reads from the committed offset
+    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    const history = this.tables.get(batch.topic);
+    const dedup = this.dedup;
+    if (!history || !dedup) throw new Error(`batch of ${batch.topic}, which this sink does not read`);
+    const log = this.log.child({ topic: batch.topic, partition: batch.partition });
+
+    const received: Received[] = [];
+    const rejected: { record: RejectedRecord; rejection: Rejection }[] = [];
+    const reject = (message: KafkaMessage, error: unknown): void => {
+      rejected.push({
+        record: { key: message.key, value: message.value, headers: message.headers as IHeaders },
+        rejection: {
+          stage: this.stage,
+          code: error instanceof LtError ? error.code : 'LT_DECODE_FAILED',
+          detail: (error as Error).message,
+          source: { topic: batch.topic, partition: batch.partition, offset: message.offset },
+        },
+      });
+    };
+    for (const message of batch.messages) {
+      if (message.value === null) continue; // tombstone: the DELETE before it carried the version
+      try {
+        received.push({ event: await this.decode(history.dataset, message.value), message });
+      } catch (error) {
+        if (error instanceof LtError && error.retriable) throw error; // kafkajs retries the batch
+        reject(message, error);
+      }
+    }
+
+    const seen = await dedup.seen(received.map(({ event }) => event.eventId));
+    const fresh = received.filter(({ event }) => !seen.has(event.eventId));
+    const { written, refused } = await this.write(history, fresh);
+    for (const { message, error } of refused) reject(message, error);
+
+    if (rejected.length > 0) {
+      await sendToDeadLetter(this.dlq, rejected);
+      log.warn(
+        { count: rejected.length, first: rejected[0]?.rejection },
+        'records sent to the dead-letter topic',
+      );
+    }
+    const next = (BigInt(batch.lastOffset()) + 1n).toString();
+    await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+    resolveOffset(batch.lastOffset());
+    const refusedIds = new Set(refused.map(({ event }) => event.eventId));
+    await dedup.remember(fresh.map(({ event }) => event.eventId).filter((id) => !refusedIds.has(id)));
+    await heartbeat();
+
+    const offered = fresh.length - refused.length;
+    this.stats.received += received.length;
+    this.stats.skipped += received.length - fresh.length;
+    this.stats.historyAdded += written.historyAdded;
+    this.stats.duplicates += offered - written.historyAdded;
+    this.stats.applied += written.applied;
+    this.stats.stale += written.collapsed - written.applied;
+    this.stats.rejected += rejected.length;
+  }
+
+  /**
+   * Writes a batch in one transaction. Should PostgreSQL refuse the values of a row (a data error, which no
+   * retry can fix), the events are written one per transaction instead, in offset order — the version
+   * guard keeps that equivalent — and the refused ones are returned for the DLQ.
+   */
+  private async write(
+    history: HistoryTable,
+    items: Received[],
+  ): Promise<{ written: Written; refused: (Received & { error: LtError })[] }> {
+    const written: Written = { historyAdded: 0, applied: 0, collapsed: 0 };
+    const refused: (Received & { error: LtError })[] = [];
+    if (items.length === 0) return { written, refused };
+    try {
+      return { written: await this.transaction(history, items), refused };
+    } catch (error) {
+      if (!isDataError(error)) throw error;
+    }
+    for (const item of items) {
+      try {
+        const one = await this.transaction(history, [item]);
+        written.historyAdded += one.historyAdded;
+        written.applied += one.applied;
+        written.collapsed += one.collapsed;
+      } catch (error) {
+        if (!isDataError(error)) throw error;
+        const { code, message } = error as { code: string; message: string };
+        refused.push({
+          ...item,
+          error: new LtError(
+            'LT_RECORD_INVALID',
+            `PostgreSQL cannot store it: ${message} (SQLSTATE ${code})`,
+            {
+              cause: error,
+            },
+          ),
+        });
+      }
+    }
+    return { written, refused };
+  }
+
+  private transaction(history: HistoryTable, items: Received[]): Promise<Written> {
+    const events = items.map(({ event }) => event);
+    return inTransaction(this.options.pool, async (client: PoolClient) => {
+      const added = await client.query(history.insertSql(), history.insertParams(events));
+      const latest = new Map<string, ChangeEvent>();
+      for (const event of events) {
+        const current = latest.get(event.key);
+        if (!current || event.version > current.version) latest.set(event.key, event);
+      }
+      const rows: SinkRow[] = [...latest.values()]
+        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+        .map((event) => history.current.row(event));
+      const upserted = await client.query(history.current.upsertSql(), history.current.upsertParams(rows));
+      return { historyAdded: added.rowCount ?? 0, applied: upserted.rowCount ?? 0, collapsed: latest.size };
+    });
+  }
+}
+
+/**
+ * The decoded value as a change event of `dataset`, or LT_RECORD_INVALID / LT_NOT_OWNER naming what is
+ * wrong. The Avro schema already fixed the types; this checks what a schema cannot: that the record belongs
+ * to this topic, is published by the dataset's owner and carries its own key.
+ */
+function checkEnvelope(dataset: Dataset, value: unknown): ChangeEvent {
+  const event = value as Partial<Record<keyof ChangeEvent, unknown>> | null;
+  const problems: string[] = [];
+  if (typeof event !== 'object' || event === null)
+    throw new LtError('LT_RECORD_INVALID', 'not a change event');
+  if (event.dataset !== dataset.id)
+    problems.push(`event for dataset "${String(event.dataset)}" on the topic of ${dataset.id}`);
+  if (typeof event.eventId !== 'string' || !UUID.test(event.eventId)) problems.push('eventId is not a UUID');
+  if (typeof event.op !== 'string' || !(Ops as readonly string[]).includes(event.op))
+    problems.push(`op "${String(event.op)}" is not one of ${Ops.join(', ')}`);
+  if (typeof event.key !== 'string' || event.key.length === 0) problems.push('key is empty');
+  if (typeof event.version !== 'number' || !Number.isSafeInteger(event.version) || event.version < 1)
+    problems.push('version is not a whole number ≥ 1');
+  if (!(event.occurredAt instanceof Date) || Number.isNaN(event.occurredAt.getTime()))
+    problems.push('occurredAt is not a timestamp');
+  if (typeof event.sourceAgency !== 'string') problems.push('sourceAgency is missing');
+  if (typeof event.traceId !== 'string') problems.push('traceId is missing');
+  if (event.op === 'DELETE' && event.after !== null) problems.push('a DELETE carries a record');
+  if (event.op !== 'DELETE') {
+    const after = event.after as Record<string, unknown> | null | undefined;
+    if (typeof after !== 'object' || after === null) problems.push(`a ${String(event.op)} carries no record`);
+    else if (after[dataset.key.field] !== event.key)
+      problems.push(`the record's ${dataset.key.field} is not the event key "${String(event.key)}"`);
+  }
+  if (problems.length > 0)
+    throw new LtError('LT_RECORD_INVALID', problems.join('; '), { details: { problems } });
+  if (event.sourceAgency !== dataset.owner) {
+    throw new LtError(
+      'LT_NOT_OWNER',
+      `${String(event.sourceAgency)} published to ${dataset.id}, whose owner is ${dataset.owner}`,
+      { details: { dataset: dataset.id, owner: dataset.owner, agency: event.sourceAgency } },
+    );
+  }
+  return event as ChangeEvent;
+}
