@@ -45,6 +45,16 @@ interface ShareStream extends StreamRef {
 
 const streamKey = (stream: StreamRef): string => `${stream.agreementId}#${stream.revision}`;
 
+/** Revoked, expired, or approved but past its validity: its stream ends and its subscriber is told. */
+function hasEnded(agreement: Agreement, now: Date = new Date()): boolean {
+  if (agreement.status === 'revoked' || agreement.status === 'expired') return true;
+  return (
+    agreement.status === 'approved' &&
+    agreement.validTo !== null &&
+    agreement.validTo.getTime() <= now.getTime()
+  );
+}
+
 export interface CoordinatorStats {
   /** Source events read. */
   read: number;
@@ -75,6 +85,8 @@ export class Coordinator {
   private streams = new Map<string, ShareStream[]>(); // by dataset id
   private subscribed = new Set<string>();
   private assigned = new Map<string, number[]>();
+  /** Log start offset per `topic:partition`, read at each rewind: where "from the beginning" starts. */
+  private logStart = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -109,7 +121,9 @@ export class Coordinator {
   /** Re-reads agreements; prepares new streams; re-subscribes or rewinds partitions when they changed. */
   private async refresh(): Promise<void> {
     if (this.stopped) return;
-    const active = (await this.options.loadAgreements()).filter((agreement) => isActive(agreement));
+    const all = await this.options.loadAgreements();
+    const active = all.filter((agreement) => isActive(agreement));
+    await this.announceEnded(all.filter((agreement) => hasEnded(agreement)));
     const next = new Map<string, ShareStream[]>();
     const previous = new Map([...this.streams.values()].flat().map((stream) => [streamKey(stream), stream]));
     for (const agreement of active) {
@@ -133,6 +147,127 @@ export class Coordinator {
     for (const datasetId of changedDatasets) {
       const topic = topics.source(datasetId);
       if (this.assigned.has(topic)) await this.rewind(topic, this.assigned.get(topic) ?? []);
+    }
+    for (const stream of [...next.values()].flat()) await this.retireEarlierRevisions(stream);
+  }
+
+  /**
+   * Once a new revision of an agreement has caught up with every source partition, the keys only the
+   * earlier revision had shared are deleted from the subscriber's copy, and the earlier membership dropped.
+   */
+  private async retireEarlierRevisions(stream: ShareStream): Promise<void> {
+    const { rows: earlier } = await this.options.pool.query<{ n: string }>(
+      'SELECT count(*) AS n FROM agreement_membership WHERE agreement_id = $1 AND revision < $2',
+      [stream.agreementId, stream.revision],
+    );
+    if (Number(earlier[0]?.n ?? 0) === 0) return;
+    const source = topics.source(stream.agreement.dataset);
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    const ends = await admin.fetchTopicOffsets(source).finally(() => admin.disconnect());
+    const client = await this.options.pool.connect();
+    try {
+      const { rows: behind } = await client.query<{ partition: number; next_offset: string }>(
+        'SELECT partition, next_offset FROM agreement_progress WHERE agreement_id = $1 AND revision = $2 AND topic = $3',
+        [stream.agreementId, stream.revision, source],
+      );
+      const done = new Map(behind.map((row) => [row.partition, Number(row.next_offset)]));
+      if (ends.some((end) => Number(end.high) > 0 && (done.get(end.partition) ?? 0) < Number(end.high)))
+        return; // still catching up
+      await client.query('BEGIN');
+      const { rows: gone } = await client.query<{ key: string }>(
+        `SELECT DISTINCT old.key FROM agreement_membership old
+          WHERE old.agreement_id = $1 AND old.revision < $2
+            AND NOT EXISTS (SELECT 1 FROM agreement_membership now
+                             WHERE now.agreement_id = $1 AND now.revision = $2 AND now.key = old.key)`,
+        [stream.agreementId, stream.revision],
+      );
+      const owner = getDataset(this.options.dictionary, stream.agreement.dataset).owner;
+      const messages = gone.flatMap(({ key }) =>
+        this.messagesFor(stream, {
+          eventId: deterministicUuidV7(
+            new Date(stream.agreement.updatedAt),
+            `${stream.agreementId}/${stream.revision}/retire/${key}`,
+          ),
+          dataset: stream.agreement.dataset,
+          op: 'DELETE',
+          key,
+          version: 0,
+          occurredAt: new Date(),
+          sourceAgency: owner,
+          traceId: `retire-${stream.agreementId}-${stream.revision}`,
+          after: null,
+        }),
+      );
+      if (messages.length > 0) await this.producer.send({ topic: stream.topic, acks: -1, messages });
+      await client.query('DELETE FROM agreement_membership WHERE agreement_id = $1 AND revision < $2', [
+        stream.agreementId,
+        stream.revision,
+      ]);
+      await client.query('DELETE FROM agreement_progress WHERE agreement_id = $1 AND revision < $2', [
+        stream.agreementId,
+        stream.revision,
+      ]);
+      await client.query('COMMIT');
+      this.log.info(
+        { agreement: stream.agreementId, revision: stream.revision, deleted: gone.length },
+        'earlier revision retired',
+      );
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * Tells the subscriber of each revoked or expired agreement, once, that its stream ended and whether to
+   * purge or retain its copy: a control record on every partition of the share topic
+   * (headers `lt-control: agreement-ended`, `lt-end-policy`), after which nothing more is produced there.
+   */
+  private async announceEnded(ended: Agreement[]): Promise<void> {
+    if (ended.length === 0) return;
+    const { rows } = await this.options.pool.query<{ agreement_id: string }>(
+      'SELECT agreement_id FROM agreement_end_notice WHERE agreement_id = ANY($1::text[])',
+      [ended.map((agreement) => agreement.id)],
+    );
+    const told = new Set(rows.map((row) => row.agreement_id));
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    try {
+      const existing = new Set(await admin.listTopics());
+      for (const agreement of ended.filter((candidate) => !told.has(candidate.id))) {
+        const topic = topics.share(agreement.id);
+        if (existing.has(topic)) {
+          const [metadata] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics;
+          const headers = {
+            'lt-control': 'agreement-ended',
+            'lt-end-policy': agreement.onEnd,
+            'lt-agreement': agreement.id,
+          };
+          await this.producer.send({
+            topic,
+            acks: -1,
+            messages: (metadata?.partitions ?? []).map(({ partitionId }) => ({
+              partition: partitionId,
+              key: null,
+              value: null,
+              headers,
+            })),
+          });
+        }
+        await this.options.pool.query(
+          'INSERT INTO agreement_end_notice (agreement_id, revision, policy) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+          [agreement.id, agreement.revision, agreement.onEnd],
+        );
+        this.log.info(
+          { agreement: agreement.id, policy: agreement.onEnd },
+          'agreement ended; subscriber told',
+        );
+      }
+    } finally {
+      await admin.disconnect();
     }
   }
 
@@ -202,6 +337,10 @@ export class Coordinator {
     const datasetId = topic.slice('lt.src.'.length);
     const streams = this.streams.get(datasetId) ?? [];
     if (!this.consumer || streams.length === 0) return;
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    const offsets = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
+    for (const { partition, low } of offsets) this.logStart.set(`${topic}:${partition}`, Number(low));
     const client = await this.options.pool.connect();
     try {
       const state = new CoordinatorState(client);
@@ -298,9 +437,13 @@ export class Coordinator {
       await client.query('BEGIN');
       const state = new CoordinatorState(client);
       const progress = await state.progress(streams, batch.topic, batch.partition);
+      const first = Number(batch.firstOffset());
+      const logStart = this.logStart.get(`${batch.topic}:${batch.partition}`) ?? 0;
       for (const stream of streams) {
-        const start = progress.get(streamKey(stream)) ?? 0;
-        if (next <= start) continue;
+        const start = Math.max(progress.get(streamKey(stream)) ?? 0, logStart);
+        // Nothing new for this stream, or a batch fetched before a rewind that skips past where this stream
+        // (a new agreement or revision) must begin: the rewind brings those offsets next.
+        if (next <= start || first > start) continue;
         const events = decoded.filter((item) => item.offset >= start).map((item) => item.event);
         const members = await state.members(stream, [...new Set(events.map((event) => event.key))]);
         const before = new Set(members);

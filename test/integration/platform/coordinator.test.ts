@@ -61,7 +61,9 @@ describe('the coordinator derives per-agreement streams from the source topic', 
     // the coordinator creates the share topic when it first sees the agreement approved
     const admin = kafka.admin();
     await admin.connect();
-    await expect.poll(() => admin.listTopics(), { timeout: 10_000, interval: 100 }).toContain(topics.share(agreementId));
+    await expect
+      .poll(() => admin.listTopics(), { timeout: 10_000, interval: 100 })
+      .toContain(topics.share(agreementId));
     await admin.disconnect();
     const { pool } = await testPool();
     const sink = new Sink({
@@ -200,6 +202,99 @@ describe('the coordinator derives per-agreement streams from the source topic', 
     expect(addresses.filter((address) => haystack.includes(address))).toEqual([]);
     const decoded = (await registry.client.decode(values[0]!)) as { after: Record<string, unknown> };
     expect(Object.keys(decoded.after).sort()).toEqual([...SHARED].sort());
+  });
+
+  /** Every record of a share topic with its headers and decoded value (null for tombstones and controls). */
+  async function readShareTopic(
+    agreementId: string,
+    atLeast: number,
+  ): Promise<{ headers: Record<string, string>; event: Record<string, unknown> | null }[]> {
+    const consumer = kafka.consumer({ groupId: uniqueName('read-') });
+    await consumer.connect();
+    await consumer.subscribe({ topic: topics.share(agreementId), fromBeginning: true });
+    const records: { headers: Record<string, string>; event: Record<string, unknown> | null }[] = [];
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const headers = Object.fromEntries(
+          Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]),
+        );
+        records.push({
+          headers,
+          event: message.value
+            ? ((await registry.client.decode(message.value)) as Record<string, unknown>)
+            : null,
+        });
+      },
+    });
+    await expect
+      .poll(() => records.length, { timeout: 30_000, interval: 250 })
+      .toBeGreaterThanOrEqual(atLeast);
+    await consumer.disconnect();
+    return records;
+  }
+
+  it('re-derives the stream when the filter changes: the new revision deletes what it no longer shares', async () => {
+    const hn = agreements.find((a) => a.id === hnId)!;
+    const parsed = parseFilter('province_code in ["01"] and gender == "F"');
+    if (!parsed.ok) throw new Error('filter');
+    Object.assign(hn, {
+      filter: parsed.ast,
+      filterText: 'province_code in ["01"] and gender == "F"',
+      revision: 2,
+    });
+    const inHanoi = [...current.values()].filter((c) => c.province_code === '01');
+    const men = inHanoi
+      .filter((c) => c.gender === 'M')
+      .map((c) => String(c.personal_id))
+      .sort();
+    const women = inHanoi
+      .filter((c) => c.gender === 'F')
+      .map((c) => String(c.personal_id))
+      .sort();
+    const retired = (r: { event: Record<string, unknown> | null }): boolean =>
+      r.event?.op === 'DELETE' && String(r.event.traceId).startsWith('retire-');
+    const revision2 = (records: Awaited<ReturnType<typeof readShareTopic>>) =>
+      records.filter((r) => r.headers['lt-agreement-revision'] === '2' && r.event !== null);
+    await expect
+      .poll(async () => revision2(await readShareTopic(hnId, 1)).filter(retired).length, {
+        timeout: 30_000,
+        interval: 1000,
+      })
+      .toBe(men.length);
+    const records = revision2(await readShareTopic(hnId, 1));
+    // the men revision 1 had shared are retired by revision 2; women who moved away were replayed in and
+    // out by revision 2 itself
+    expect(
+      records
+        .filter(retired)
+        .map((r) => r.event!.key)
+        .sort(),
+    ).toEqual(men);
+    const kept = records.filter((r) => r.event!.op !== 'DELETE').map((r) => String(r.event!.key));
+    expect(women.every((key) => kept.includes(key))).toBe(true);
+    expect(kept.every((key) => !men.includes(key))).toBe(true);
+  });
+
+  it('tells the subscriber on every partition when its agreement is revoked, and whether to purge', async () => {
+    Object.assign(
+      agreements.find((a) => a.id === hcmId)!,
+      { status: 'revoked', onEnd: 'purge', statusReason: 'agreement withdrawn' },
+    );
+    await expect
+      .poll(
+        async () =>
+          (await readShareTopic(hcmId, 1)).filter((r) => r.headers['lt-control'] === 'agreement-ended')
+            .length,
+        {
+          timeout: 20_000,
+          interval: 500,
+        },
+      )
+      .toBe(3);
+    const controls = (await readShareTopic(hcmId, 1)).filter(
+      (r) => r.headers['lt-control'] === 'agreement-ended',
+    );
+    expect(controls.every((r) => r.headers['lt-end-policy'] === 'purge' && r.event === null)).toBe(true);
   });
 
   it('has processed every source record it read', async () => {
