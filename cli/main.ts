@@ -6,6 +6,7 @@ import { runDemo } from './commands/demo.ts';
 import { runAgent, runSnapshotCommand, type SnapshotCommandOptions } from './commands/agent.ts';
 import { agreementCommand } from './commands/agreement.ts';
 import * as dictionary from './commands/dictionary.ts';
+import { runCoordinator, runNgdb } from './commands/platform.ts';
 
 function positiveInt(value: string): number {
   const parsed = Number(value);
@@ -129,6 +130,22 @@ program
     '\nExample:\n  npm run lienthong -- snapshot --agency BCA --config infra/agent/bca.example.yaml \\\n    --dataset population.citizen --from postgresql://127.0.0.1/bca --table registry.citizen\n\nCtrl-C stops after the page in flight; the same command resumes.',
   )
   .action(async (options: SnapshotCommandOptions) => runSnapshotCommand(options));
+
+program
+  .command('coordinator')
+  .description(
+    'derive each active sharing agreement’s stream lt.share.<agreement> from the source topics (method (b))',
+  )
+  .option('--schema <name>', 'PostgreSQL schema of the agreements and the coordinator state', 'lt_platform')
+  .action(async (options: { schema: string }) => runCoordinator(options));
+
+program
+  .command('ngdb')
+  .description(
+    'keep the National General Database: current state and full history of every dataset (method (c))',
+  )
+  .option('--schema <name>', 'PostgreSQL schema of the NGDB', 'lt_ngdb')
+  .action(async (options: { schema: string }) => runNgdb(options));
 
 try {
   await program.parseAsync();

@@ -3,35 +3,83 @@ import { readEnv } from '../../infra/config/options.ts';
 import { LtError } from '../../infra/errors.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
+import { startSubscription, type RunningSubscription } from '../../consumers/subscription/index.ts';
+import { createKafka } from '../../infra/kafka/client.ts';
+import { createRedis } from '../../infra/redis/client.ts';
+import { createRegistryClient } from '../../schemas/registry/client.ts';
 import { readAgentConfig, startAgent } from '../../producers/agent/index.ts';
 import { runSnapshot } from '../../producers/snapshot/index.ts';
 import { loadDictionary } from '../../schemas/model/dictionary.ts';
 import { printTable } from '../table.ts';
 
-/** `lienthong agent --agency X --config F`: runs X's Agent Node until Ctrl-C. */
+/** `lienthong agent --agency X --config F`: runs X's Agent Node — source side and subscriptions — until Ctrl-C. */
 export async function runAgent(options: { agency: string; config: string }): Promise<void> {
   const env = readEnv();
   const log = createLogger(env.LOG_LEVEL);
   const config = readAgentConfig(options.config, options.agency);
-  const agent = await startAgent(config, loadDictionary(), log);
-  const owned = [...loadDictionary().datasets.values()]
-    .filter((dataset) => dataset.owner === config.agency)
-    .map((d) => d.id);
-  console.log(
-    `Agent Node of ${config.agency} is running; it may publish: ${owned.join(', ') || '(no dataset: this agency owns none)'}`,
-  );
-  if (agent.ingestUrl)
+  const dictionary = loadDictionary();
+  const agent = await startAgent(config, dictionary, log);
+  const subscriptions: RunningSubscription[] = [];
+  try {
+    if (config.subscriptions.length > 0) {
+      const registryUrl = config.registry.url ?? env.SCHEMA_REGISTRY_URL;
+      const brokers = config.kafka.brokers ?? env.KAFKA_BROKERS;
+      if (!registryUrl || !brokers)
+        throw new LtError('LT_CONFIG_INVALID', 'subscriptions need the registry URL and Kafka brokers');
+      const redis =
+        config.redis === false
+          ? null
+          : await createRedis({
+              url: config.redis?.url ?? env.REDIS_URL,
+              keyPrefix: `lt:${config.agency.toLowerCase()}:`,
+            });
+      const kafka = createKafka({
+        brokers,
+        clientId: `lienthong-agent-${config.agency.toLowerCase()}-sink`,
+        log,
+      });
+      const databaseUrl = process.env[config.database.urlEnv] ?? env.DATABASE_URL;
+      for (const spec of config.subscriptions) {
+        const registry = createRegistryClient(registryUrl);
+        subscriptions.push(
+          await startSubscription(spec, {
+            kafka,
+            registry,
+            dictionary,
+            databaseUrl,
+            agency: config.agency,
+            redis,
+            log,
+          }),
+        );
+      }
+    }
+    const owned = [...dictionary.datasets.values()]
+      .filter((dataset) => dataset.owner === config.agency)
+      .map((d) => d.id);
     console.log(
-      `  HTTP ingest: POST ${agent.ingestUrl}/v1/datasets/{id}/changes (Bearer token; see docs/http-ingest.md)`,
+      `Agent Node of ${config.agency} is running; it may publish: ${owned.join(', ') || '(none: it owns no dataset)'}`,
     );
-  if (agent.relay)
-    console.log('  outbox relay: publishing lt_outbox rows in commit order (see docs/outbox-relay.md)');
-  console.log('Ctrl-C stops it.');
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  await agent.stop();
+    if (agent.ingestUrl)
+      console.log(
+        `  HTTP ingest: POST ${agent.ingestUrl}/v1/datasets/{id}/changes (Bearer token; see docs/http-ingest.md)`,
+      );
+    if (agent.relay)
+      console.log('  outbox relay: publishing lt_outbox rows in commit order (see docs/outbox-relay.md)');
+    for (const { spec } of subscriptions) {
+      console.log(
+        `  receives ${spec.agreement} (${spec.dataset}) into schema lt_share_${spec.agreement.replace(/-/g, '_')}`,
+      );
+    }
+    console.log('Ctrl-C stops it.');
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+  } finally {
+    for (const subscription of subscriptions) await subscription.stop();
+    await agent.stop();
+  }
 }
 
 export interface SnapshotCommandOptions {

@@ -78,7 +78,10 @@ function catalogFields(fields: Field[]): CatalogField[] {
 /** Which agency a consumer group belongs to (`lt.sink.<agency>` → AGENCY; the NGDB sink → TTDLQG). */
 function agencyOfGroup(groupId: string, dictionary: Dictionary): string | null {
   if (groupId === consumerGroups.ngdb) return 'TTDLQG';
-  for (const code of dictionary.agencies.keys()) if (groupId === consumerGroups.sink(code)) return code;
+  for (const code of dictionary.agencies.keys()) {
+    const group = consumerGroups.sink(code);
+    if (groupId === group || groupId.startsWith(`${group}.`)) return code;
+  }
   return null;
 }
 

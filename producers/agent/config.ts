@@ -66,6 +66,19 @@ export const AgentConfigSchema = z
       })
       .strict()
       .default({}),
+    /** Agreements this agency receives: each is materialized into its own schema `lt_share_<agreement>`. */
+    subscriptions: z
+      .array(
+        z
+          .object({
+            agreement: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an agreement id such as "ubnd-hn-citizen"'),
+            dataset: z.string().min(1),
+          })
+          .strict(),
+      )
+      .default([]),
+    /** Redis for the subscriber sinks' dedup. Default: REDIS_URL; `false` to run on the version guard alone. */
+    redis: z.union([z.literal(false), z.object({ url: z.string().url() }).strict()]).optional(),
     inputs: z
       .object({
         http: z

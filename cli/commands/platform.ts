@@ -1,0 +1,80 @@
+import { NgdbSink } from '../../consumers/ngdb/index.ts';
+import { readEnv } from '../../infra/config/options.ts';
+import { LtError } from '../../infra/errors.ts';
+import { ensureTopics } from '../../infra/kafka/admin.ts';
+import { createKafka } from '../../infra/kafka/client.ts';
+import { topics } from '../../infra/kafka/topics.ts';
+import { createLogger } from '../../infra/logging/logger.ts';
+import { migrate } from '../../infra/postgres/migrate.ts';
+import { createPool } from '../../infra/postgres/pool.ts';
+import { createRedis } from '../../infra/redis/client.ts';
+import { AgreementStore } from '../../platform/agreements/index.ts';
+import { Coordinator } from '../../platform/coordinator/index.ts';
+import { loadDictionary } from '../../schemas/model/dictionary.ts';
+import { createRegistryClient } from '../../schemas/registry/client.ts';
+
+function required(): { brokers: string[]; registryUrl: string } {
+  const env = readEnv();
+  if (!env.KAFKA_BROKERS || !env.SCHEMA_REGISTRY_URL) {
+    throw new LtError('LT_CONFIG_INVALID', 'platform services need KAFKA_BROKERS and SCHEMA_REGISTRY_URL', {
+      hint: 'start a broker (`lienthong broker start`) and the dictionary (`lienthong dictionary serve`), then export both',
+    });
+  }
+  return { brokers: env.KAFKA_BROKERS, registryUrl: env.SCHEMA_REGISTRY_URL };
+}
+
+async function untilStopped(): Promise<void> {
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+}
+
+/** `lienthong coordinator`: derives every active agreement's share stream until Ctrl-C. */
+export async function runCoordinator(options: { schema: string }): Promise<void> {
+  const env = readEnv();
+  const { brokers, registryUrl } = required();
+  const log = createLogger(env.LOG_LEVEL);
+  const dictionary = loadDictionary();
+  const pool = await createPool({ url: env.DATABASE_URL, schema: options.schema });
+  await migrate(pool, 'platform');
+  const kafka = createKafka({ brokers, clientId: 'lienthong-coordinator', log });
+  await ensureTopics(kafka, [{ topic: topics.deadLetter('coordinator'), partitions: 1 }]);
+  const store = new AgreementStore(pool, dictionary);
+  const coordinator = new Coordinator({
+    kafka,
+    registry: createRegistryClient(registryUrl),
+    dictionary,
+    pool,
+    loadAgreements: () => store.list(),
+    log,
+  });
+  await coordinator.start();
+  console.log(`coordinator running (agreements in PostgreSQL schema ${options.schema}). Ctrl-C stops it.`);
+  await untilStopped();
+  await coordinator.stop();
+  await pool.end();
+}
+
+/** `lienthong ngdb`: keeps the National General Database (current state + history) until Ctrl-C. */
+export async function runNgdb(options: { schema: string }): Promise<void> {
+  const env = readEnv();
+  const { brokers, registryUrl } = required();
+  const log = createLogger(env.LOG_LEVEL);
+  const pool = await createPool({ url: env.DATABASE_URL, schema: options.schema });
+  const redis = await createRedis({ url: env.REDIS_URL, keyPrefix: 'lt:ngdb:' });
+  const sink = new NgdbSink({
+    kafka: createKafka({ brokers, clientId: 'lienthong-ngdb', log }),
+    registry: createRegistryClient(registryUrl),
+    pool,
+    dictionary: loadDictionary(),
+    redis,
+    log,
+  });
+  await sink.start();
+  console.log(`NGDB sink running into PostgreSQL schema ${options.schema}. Ctrl-C stops it.`);
+  await untilStopped();
+  await sink.stop();
+  redis.disconnect();
+  await pool.end();
+}

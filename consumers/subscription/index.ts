@@ -1,0 +1,7 @@
+export {
+  agreedDataset,
+  startSubscription,
+  type RunningSubscription,
+  type SubscriptionOptions,
+  type SubscriptionSpec,
+} from './subscription.ts';
