@@ -1,35 +1,48 @@
 import { join } from 'node:path';
-import { SingleBar, Presets } from 'cli-progress';
+import { Presets, SingleBar } from 'cli-progress';
+import { NgdbSink } from '../../consumers/ngdb/index.ts';
+import { startSubscription, type RunningSubscription } from '../../consumers/subscription/index.ts';
 import { readEnv } from '../../infra/config/options.ts';
-import { ensureTopics, waitForGroup } from '../../infra/kafka/admin.ts';
-import { createKafka } from '../../infra/kafka/client.ts';
-import { consumerGroups, topics } from '../../infra/kafka/topics.ts';
-import { createLogger } from '../../infra/logging/logger.ts';
 import { listen } from '../../infra/http/server.ts';
-import { migrate } from '../../infra/postgres/migrate.ts';
-import { createPool, quoteIdent } from '../../infra/postgres/pool.ts';
+import { ensureTopics, groupLag } from '../../infra/kafka/admin.ts';
+import { createKafka } from '../../infra/kafka/client.ts';
+import { topics } from '../../infra/kafka/topics.ts';
+import { createLogger } from '../../infra/logging/logger.ts';
+import { migrate, type MigrationSet } from '../../infra/postgres/migrate.ts';
+import { createPool, quoteIdent, type Pool } from '../../infra/postgres/pool.ts';
 import { createRedis } from '../../infra/redis/client.ts';
 import { ensureServices } from '../../infra/services.ts';
-import { Deduplicator } from '../../consumers/sink/dedup.ts';
-import { Sink } from '../../consumers/sink/sink.ts';
+import { AgreementStore } from '../../platform/agreements/index.ts';
+import { Coordinator } from '../../platform/coordinator/index.ts';
 import { Publisher, VersionLedger, type Change } from '../../producers/publisher/index.ts';
 import { relocate, sampleCitizens, seededRandom } from '../../producers/sample/citizens.ts';
-import { getDataset, loadDictionary } from '../../schemas/model/dictionary.ts';
+import { sampleEnterprises } from '../../producers/sample/enterprises.ts';
+import { loadDictionary } from '../../schemas/model/dictionary.ts';
 import { createRegistryClient } from '../../schemas/registry/client.ts';
 import { createRegistryServer } from '../../schemas/registry/server.ts';
 import { RegistryStore } from '../../schemas/registry/store.ts';
 import { printTable } from '../table.ts';
+import { sampleAgreements } from './agreement.ts';
 
 export interface DemoOptions {
   citizens: number;
   batch: number;
 }
 
-const DATASET = 'population.citizen';
+/** The agreements the demo runs (DOMAIN.md's sample table, land parcels aside: no parcel data is published). */
+const DEMO_AGREEMENTS = [
+  'ubnd-hn-citizen',
+  'ubnd-hcm-citizen',
+  'bhxh-citizen',
+  'btc-citizen',
+  'bca-enterprise',
+];
 
 /**
- * The walking skeleton on real services: BCA's Agent Node publishes citizens (creates, moves, deaths,
- * ID corrections), a sink materializes them into PostgreSQL, and a summary says what went where.
+ * The platform end to end on real services: BCA publishes citizens (creates, moves between provinces,
+ * deaths, ID corrections) and BTC publishes enterprises through their Agent Nodes; the coordinator derives
+ * each approved agreement's stream; each subscriber's Agent Node keeps its copy; the NGDB keeps everything
+ * with its history. The summary says what went where.
  */
 export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<void> {
   const env = readEnv();
@@ -38,22 +51,26 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
   const log = createLogger(env.LOG_LEVEL, logFile);
   const started = Date.now();
   const step = (text: string): void => console.log(`\n▸ ${text}`);
+  const cleanups: (() => Promise<unknown>)[] = [];
+
+  /** A demo database schema, emptied first: the demo's broker starts empty, so does its state. */
+  const freshSchema = async (schema: string, set?: MigrationSet): Promise<Pool> => {
+    const pool = await createPool({ url: env.DATABASE_URL, schema });
+    cleanups.unshift(() => pool.end());
+    await pool.query(`DROP SCHEMA ${quoteIdent(schema)} CASCADE; CREATE SCHEMA ${quoteIdent(schema)}`);
+    if (set) await migrate(pool, set);
+    return pool;
+  };
 
   step('starting services (Kafka, PostgreSQL, Redis)');
   const services = await ensureServices({ env, log, brokerDir: 'demo' });
-  console.log(
-    `  kafka ${services.brokers.join(',')}${services.localBroker ? ` (local broker, started in ${((Date.now() - started) / 1000).toFixed(1)}s; log ${services.localBroker.logFile})` : ''}`,
-  );
-  const cleanups: (() => Promise<unknown>)[] = [() => services.stop()];
+  cleanups.push(() => services.stop());
   try {
-    const kafka = createKafka({ brokers: services.brokers, clientId: 'lienthong-demo', log });
-    // The demo's broker starts empty, so its registry does too (schema lt_demo_registry).
-    const registryPool = await createPool({ url: env.DATABASE_URL, schema: 'lt_demo_registry' });
-    cleanups.unshift(() => registryPool.end());
-    await registryPool.query(
-      `DROP SCHEMA ${quoteIdent('lt_demo_registry')} CASCADE; CREATE SCHEMA ${quoteIdent('lt_demo_registry')}`,
+    console.log(
+      `  kafka ${services.brokers.join(',')}${services.localBroker ? ` (local broker, up in ${((Date.now() - started) / 1000).toFixed(1)} s; log ${services.localBroker.logFile})` : ''}`,
     );
-    await migrate(registryPool, 'registry');
+    const kafka = createKafka({ brokers: services.brokers, clientId: 'lienthong-demo', log });
+    const registryPool = await freshSchema('lt_demo_registry', 'registry');
     let registryUrl = env.SCHEMA_REGISTRY_URL;
     if (!registryUrl) {
       const server = createRegistryServer(new RegistryStore(registryPool), log);
@@ -62,40 +79,90 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
     }
     console.log(`  schema registry ${registryUrl}`);
     const registry = createRegistryClient(registryUrl);
+    const redis = await createRedis({ url: env.REDIS_URL, keyPrefix: `lt:demo:${Date.now()}:` });
+    cleanups.unshift(async () => redis.disconnect());
 
-    step('loading the Shared Data Dictionary');
+    step('the Shared Data Dictionary and the sharing agreements');
     const dictionary = loadDictionary();
-    const dataset = getDataset(dictionary, DATASET);
+    await ensureTopics(kafka, [
+      ...[...dictionary.datasets.keys()].map((id) => ({
+        topic: topics.source(id),
+        partitions: 3,
+        config: { 'retention.ms': '-1' },
+      })),
+      ...['ngdb', 'coordinator', 'sink'].map((stage) => ({ topic: topics.deadLetter(stage), partitions: 1 })),
+    ]);
+    const platformPool = await freshSchema('lt_demo_platform', 'platform');
+    const agreements = new AgreementStore(platformPool, dictionary);
+    for (const input of sampleAgreements(dictionary).filter((a) => DEMO_AGREEMENTS.includes(String(a.id)))) {
+      await agreements.create(input, 'demo');
+      await agreements.approve(String(input.id), 'demo');
+    }
+    const approved = await agreements.list({ status: 'approved' });
     console.log(
-      `  ${dictionary.datasets.size} dataset(s), ${dictionary.codeLists.size} code lists; ${dataset.id} owned by ${dataset.owner}`,
+      `  ${dictionary.datasets.size} datasets; ${approved.length} agreements approved: ${approved.map((a) => a.id).join(', ')}`,
     );
-    const topic = topics.source(dataset.id);
-    await ensureTopics(kafka, [{ topic, partitions: 3, config: { 'retention.ms': '-1' } }]);
 
-    step(`BCA publishes ${count} citizens and their later changes to ${topic}`);
-    // BCA's Agent Node keeps its ledger of published versions in BCA's own database (here schema lt_demo_agent_bca).
-    const agentPool = await createPool({ url: env.DATABASE_URL, schema: 'lt_demo_agent_bca' });
-    cleanups.unshift(() => agentPool.end());
-    await agentPool.query(
-      `DROP SCHEMA ${quoteIdent('lt_demo_agent_bca')} CASCADE; CREATE SCHEMA ${quoteIdent('lt_demo_agent_bca')}`,
-    );
-    await migrate(agentPool, 'agent');
-    const publisher = new Publisher({
+    step('platform services: coordinator (method b) and NGDB sink (method c)');
+    const coordinator = new Coordinator({
       kafka,
       registry,
       dictionary,
-      agency: dataset.owner,
-      ledger: new VersionLedger(agentPool),
+      pool: platformPool,
+      loadAgreements: () => agreements.list(),
       log,
     });
-    await publisher.connect();
-    cleanups.unshift(() => publisher.close());
+    await coordinator.start();
+    cleanups.unshift(() => coordinator.stop());
+    const ngdbPool = await freshSchema('lt_demo_ngdb');
+    const ngdb = new NgdbSink({ kafka, registry, pool: ngdbPool, dictionary, redis, log });
+    await ngdb.start();
+    cleanups.unshift(() => ngdb.stop());
+
+    step('subscribers’ Agent Nodes start their copies');
+    const subscriptions: RunningSubscription[] = [];
+    for (const agreement of approved) {
+      await freshSchema(`lt_share_${agreement.id.replace(/-/g, '_')}`);
+      const subscription = await startSubscription(
+        { agreement: agreement.id, dataset: agreement.dataset },
+        {
+          kafka,
+          registry,
+          dictionary,
+          databaseUrl: env.DATABASE_URL,
+          agency: agreement.subscriber,
+          redis,
+          log,
+        },
+      );
+      subscriptions.push(subscription);
+      cleanups.unshift(() => subscription.stop());
+    }
+
+    step(
+      `BCA publishes ${count} citizens and their changes; BTC publishes ${Math.ceil(count / 10)} enterprises`,
+    );
+    const publishers = new Map<string, Publisher>();
+    for (const agency of ['BCA', 'BTC']) {
+      const agentPool = await freshSchema(`lt_demo_agent_${agency.toLowerCase()}`, 'agent');
+      const publisher = new Publisher({
+        kafka,
+        registry,
+        dictionary,
+        agency,
+        ledger: new VersionLedger(agentPool),
+        log,
+      });
+      await publisher.connect();
+      cleanups.unshift(() => publisher.close());
+      publishers.set(agency, publisher);
+    }
     const random = seededRandom(278);
     const citizens = sampleCitizens(count);
     const movers = citizens.slice(0, Math.floor(count * 0.15));
     const deaths = citizens.slice(Math.floor(count * 0.15), Math.floor(count * 0.17));
     const corrections = citizens.slice(Math.floor(count * 0.17), Math.floor(count * 0.18));
-    const changes: Change[] = [
+    const citizenChanges: Change[] = [
       ...citizens.map((after): Change => ({ op: 'CREATE', after, version: 1 })),
       ...movers.map((citizen): Change => ({ op: 'UPDATE', after: relocate(citizen, random), version: 2 })),
       ...deaths.map((citizen): Change => ({
@@ -104,114 +171,129 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
         version: 2,
       })),
       // a wrong personal ID is corrected: DELETE the wrong key, CREATE the right one
-      ...corrections.flatMap((citizen): Change[] => [
-        { op: 'DELETE', key: String(citizen.personal_id), version: 2 },
-        {
-          op: 'CREATE',
-          after: {
-            ...citizen,
-            personal_id: String(citizen.personal_id).replace(/\d{6}$/, (serial) =>
-              String((Number(serial) + 1) % 1e6).padStart(6, '0'),
-            ),
-          },
-          version: 1,
-        },
-      ]),
+      ...corrections.flatMap((citizen): Change[] => {
+        const right = String(citizen.personal_id).replace(/\d{6}$/, (serial) =>
+          String((Number(serial) + 1) % 1e6).padStart(6, '0'),
+        );
+        return [
+          { op: 'DELETE', key: String(citizen.personal_id), version: 2 },
+          { op: 'CREATE', after: { ...citizen, personal_id: right }, version: 1 },
+        ];
+      }),
     ];
+    const enterpriseChanges: Change[] = sampleEnterprises(Math.ceil(count / 10)).map((after) => ({
+      op: 'CREATE',
+      after,
+      version: 1,
+    }));
+    const plan: [string, string, Change[]][] = [
+      ['BCA', 'population.citizen', citizenChanges],
+      ['BTC', 'business.enterprise', enterpriseChanges],
+    ];
+    const total = citizenChanges.length + enterpriseChanges.length;
     const bar = new SingleBar(
       { format: '  publish |{bar}| {value}/{total} events | {rate}/s', hideCursor: true },
       Presets.shades_classic,
     );
     const publishStart = Date.now();
-    bar.start(changes.length, 0, { rate: 0 });
-    for (let i = 0; i < changes.length; i += batch) {
-      const result = await publisher.publishBatch(dataset.id, changes.slice(i, i + batch));
-      const refused = result.outcomes.find((outcome) => outcome.status === 'rejected');
-      if (refused)
-        throw new Error(`BCA's Agent Node refused a sample record: ${refused.code}: ${refused.message}`);
-      const done = Math.min(i + batch, changes.length);
-      bar.update(done, { rate: Math.round(done / ((Date.now() - publishStart) / 1000)) });
+    bar.start(total, 0, { rate: 0 });
+    let done = 0;
+    for (const [agency, datasetId, changes] of plan) {
+      for (let i = 0; i < changes.length; i += batch) {
+        const result = await publishers.get(agency)!.publishBatch(datasetId, changes.slice(i, i + batch));
+        const refused = result.outcomes.find((outcome) => outcome.status === 'rejected');
+        if (refused)
+          throw new Error(
+            `${agency}'s Agent Node refused a sample record: ${refused.code}: ${refused.message}`,
+          );
+        done += result.accepted;
+        bar.update(done, { rate: Math.round(done / ((Date.now() - publishStart) / 1000)) });
+      }
     }
     bar.stop();
     const publishMs = Date.now() - publishStart;
 
-    step('the NGDB sink materializes the topic into PostgreSQL (schema lt_demo_ngdb)');
-    const sinkPool = await createPool({ url: env.DATABASE_URL, schema: 'lt_demo_ngdb' });
-    cleanups.unshift(() => sinkPool.end());
-    await sinkPool.query(
-      `DROP SCHEMA IF EXISTS ${quoteIdent('lt_demo_ngdb')} CASCADE; CREATE SCHEMA ${quoteIdent('lt_demo_ngdb')}`,
-    );
-    const redis = await createRedis({ url: env.REDIS_URL, keyPrefix: 'lt:demo:' });
-    cleanups.unshift(async () => redis.disconnect());
-    const groupId = consumerGroups.sink(`demo-${Date.now()}`);
-    const sink = new Sink({
-      kafka,
-      registry,
-      pool: sinkPool,
-      dataset,
-      topic,
-      groupId,
-      dedup: new Deduplicator(redis, groupId, 3600, log),
-      log,
-    });
-    const sinkStart = Date.now();
-    await sink.start();
-    cleanups.unshift(() => sink.stop());
-    const total = changes.length + corrections.length; // each DELETE is followed by a tombstone
-    const sinkBar = new SingleBar(
-      { format: '  sink    |{bar}| {value}/{total} records committed', hideCursor: true },
-      Presets.shades_classic,
-    );
-    sinkBar.start(total, 0);
-    const lag = await waitForGroup(kafka, groupId, topic, 120_000, (remaining) =>
-      sinkBar.update(Math.max(0, total - remaining)),
-    );
-    sinkBar.update(total - lag);
-    sinkBar.stop();
-    if (lag > 0)
-      throw new Error(`the sink did not catch up within 120s (${lag} records left); see the log above`);
-    const sinkMs = Date.now() - sinkStart;
+    step('waiting until the coordinator, the NGDB and every subscriber have committed everything');
+    const jobs: [string, string][] = [
+      ...plan.map(([, datasetId]): [string, string] => [
+        coordinator['options'].groupId ?? 'lt.coordinator',
+        topics.source(datasetId),
+      ]),
+      ...plan.map(([, datasetId]): [string, string] => [ngdb.groupId, topics.source(datasetId)]),
+    ];
+    const deadline = Date.now() + 180_000;
+    const lagOf = async (pairs: [string, string][]): Promise<number> =>
+      (await Promise.all(pairs.map(([group, topic]) => groupLag(kafka, group, topic)))).reduce(
+        (a, b) => a + b,
+        0,
+      );
+    while ((await lagOf(jobs)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    // the coordinator has produced everything now; then every share stream must be drained
+    const shareJobs = subscriptions.map((s): [string, string] => [
+      s.sink['options'].groupId,
+      topics.share(s.spec.agreement),
+    ]);
+    while ((await lagOf(shareJobs)) > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 250));
+    const remaining = (await lagOf(jobs)) + (await lagOf(shareJobs));
+    if (remaining > 0)
+      throw new Error(`not caught up within 180 s (${remaining} records left); see ${logFile}`);
+    const endToEndMs = Date.now() - publishStart;
 
     step('summary: what went where');
-    const byOp = new Map<string, number>();
-    for (const change of changes) byOp.set(change.op, (byOp.get(change.op) ?? 0) + 1);
+    const published = new Map<string, number>();
+    for (const [agency, datasetId, changes] of plan) {
+      for (const change of changes)
+        published.set(
+          `${agency}|${datasetId}|${change.op}`,
+          (published.get(`${agency}|${datasetId}|${change.op}`) ?? 0) + 1,
+        );
+    }
     printTable(
-      ['source agency', 'dataset', 'topic', 'op', 'events'],
-      [...byOp].map(([op, events]) => [dataset.owner, dataset.id, topic, op, String(events)]),
+      ['source agency', 'dataset', 'op', 'events'],
+      [...published].map(([key, events]) => [...key.split('|'), String(events)]),
     );
-    const provinces = new Map(
-      dictionary.codeLists.get('province')?.codes.map((code) => [code.code, code.name.en]),
-    );
-    const { rows } = await sinkPool.query<{
-      province_code: string | null;
-      current: string;
-      deceased: string;
-      deleted: string;
-    }>(
-      `SELECT province_code, count(*) FILTER (WHERE NOT _deleted) AS current,
-              count(*) FILTER (WHERE death_date IS NOT NULL) AS deceased, count(*) FILTER (WHERE _deleted) AS deleted
-         FROM ${quoteIdent(sink.table.name)} GROUP BY province_code ORDER BY province_code NULLS LAST`,
-    );
+    const rows: string[][] = [];
+    for (const subscription of subscriptions) {
+      const agreement = approved.find((a) => a.id === subscription.spec.agreement)!;
+      const { rows: counts } = await subscription.pool.query<{ current: string; deleted: string }>(
+        `SELECT count(*) FILTER (WHERE NOT _deleted) AS current, count(*) FILTER (WHERE _deleted) AS deleted FROM ${quoteIdent(subscription.sink.table.name)}`,
+      );
+      rows.push([
+        agreement.subscriber,
+        agreement.id,
+        agreement.filterText,
+        String(subscription.sink.table.dataset.fields.length),
+        counts[0]!.current,
+        counts[0]!.deleted,
+      ]);
+    }
     printTable(
-      ['materialized into', 'province', 'rows', 'deceased', 'deleted (kept as version tombstones)'],
-      rows.map((row) => [
-        `lt_demo_ngdb.${sink.table.name}`,
-        row.province_code ? `${row.province_code} ${provinces.get(row.province_code) ?? ''}` : '—',
-        row.current,
-        row.deceased,
-        row.deleted,
-      ]),
+      ['method (b): subscriber', 'agreement', 'row filter', 'fields', 'rows', 'left (deleted)'],
+      rows,
+    );
+    const ngdbRows: string[][] = [];
+    for (const [, datasetId] of plan) {
+      const table = datasetId.replace(/[.-]/g, '_');
+      const { rows: counts } = await ngdbPool.query<{ current: string; history: string }>(
+        `SELECT (SELECT count(*) FROM ${quoteIdent(table)} WHERE NOT _deleted) AS current, (SELECT count(*) FROM ${quoteIdent(`${table}_history`)}) AS history`,
+      );
+      ngdbRows.push(['TTDLQG (NGDB)', datasetId, counts[0]!.current, counts[0]!.history]);
+    }
+    printTable(
+      ['method (c): National General Database', 'dataset', 'current rows', 'history rows (every version)'],
+      ngdbRows,
     );
     printTable(
       ['figure', 'value'],
       [
-        ['events published', String(changes.length)],
-        ['publish rate', `${Math.round(changes.length / (publishMs / 1000))} events/s`],
+        ['events published', String(total)],
+        ['publish rate', `${Math.round(total / (publishMs / 1000))} events/s`],
+        ['published → every copy committed', `${(endToEndMs / 1000).toFixed(1)} s`],
         [
-          'sink: rows written / skipped / stale / rejected',
-          `${sink.stats.applied} / ${sink.stats.skipped} / ${sink.stats.stale} / ${sink.stats.rejected}`,
+          'coordinator: source events read / shared / rejected',
+          `${coordinator.stats.read} / ${coordinator.stats.shared} / ${coordinator.stats.rejected}`,
         ],
-        ['sink: caught up in', `${(sinkMs / 1000).toFixed(1)} s`],
         ['demo total', `${((Date.now() - started) / 1000).toFixed(1)} s`],
         ['structured log', logFile],
       ],
