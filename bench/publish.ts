@@ -16,7 +16,11 @@ import { ensureServices } from '../infra/services.ts';
 import { createRegistryServer } from '../schemas/registry/server.ts';
 import { RegistryStore } from '../schemas/registry/store.ts';
 
-const PATHS: Record<string, string> = { sdk: 'bench/publish-sdk.ts' };
+const PATHS: Record<string, string> = {
+  sdk: 'bench/publish-sdk.ts',
+  http: 'bench/publish-http.ts',
+  outbox: 'bench/publish-outbox.ts',
+};
 const chosen = process.argv.slice(2).filter((arg) => arg in PATHS);
 const runs = chosen.length > 0 ? chosen : Object.keys(PATHS);
 const events = Number(process.env.BENCH_EVENTS ?? 200_000);
