@@ -1,5 +1,6 @@
 // One publish-benchmark path, run as its own process so that its peak memory is its own:
-// 200,000 (BENCH_EVENTS) citizen CREATE events through the SDK in batches of BENCH_BATCH.
+// 200,000 (BENCH_EVENTS) citizen CREATE events through the SDK in batches of BENCH_BATCH; with BENCH_RATE
+// set, paced to that many events per second (the end-to-end benchmark's steady phase).
 import { LienthongSdk } from '../producers/sdk/index.ts';
 import { sampleCitizens } from '../producers/sample/citizens.ts';
 import { createLogger } from '../infra/logging/logger.ts';
@@ -9,7 +10,8 @@ import { report, trackMemory } from './measure.ts';
 const events = Number(process.env.BENCH_EVENTS ?? 200_000);
 const batch = Number(process.env.BENCH_BATCH ?? 2_000);
 const { dictionary, datasetId } = benchDictionary(process.env.BENCH_DATASET!);
-const citizens = sampleCitizens(events, 278);
+const citizens = sampleCitizens(events, Number(process.env.BENCH_SEED ?? 278));
+const rate = Number(process.env.BENCH_RATE ?? 0);
 const memory = trackMemory();
 const sdk = await LienthongSdk.connect({
   agency: 'BCA',
@@ -25,6 +27,10 @@ const started = performance.now();
 // Two batches in flight: the next one is validated and encoded while the previous waits for its ack.
 let inFlight: Promise<unknown> = Promise.resolve();
 for (let i = 0; i < citizens.length; i += batch) {
+  if (rate > 0) {
+    const due = started + (i / rate) * 1000;
+    if (due > performance.now()) await new Promise((resolve) => setTimeout(resolve, due - performance.now()));
+  }
   const sent = sdk.publishBatch(
     datasetId as 'population.citizen',
     citizens

@@ -50,7 +50,7 @@ try {
     await migrate(agentPool, 'agent');
     await agentPool.end();
     await ensureTopics(kafka, [{ topic: topics.source(datasetId), partitions: 6 }]);
-    const child = spawn('npx', ['tsx', PATHS[path]!], {
+    const child = spawn(process.execPath, ['--import', 'tsx', PATHS[path]!], {
       env: {
         ...process.env,
         KAFKA_BROKERS: services.brokers.join(','),

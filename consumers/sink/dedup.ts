@@ -1,20 +1,56 @@
 import type { Redis } from '../../infra/redis/client.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 
+export interface DeduplicatorOptions {
+  /**
+   * How long one Redis call may take, in milliseconds, before it counts as failed and the batch goes on
+   * without it (a Redis that hangs must not stall the sink). Default 1000.
+   */
+  timeoutMs?: number;
+}
+
+export const DEDUP_DEFAULTS = { timeoutMs: 1_000 } as const;
+
 /**
  * Redis-backed memory of applied event ids. It only saves work: the version guard in PostgreSQL keeps the
- * result correct whether Redis answers or not, so a Redis failure degrades to "nothing seen" with a warning.
- * Ids are remembered after the database commit, never before (a crash in between must not hide an event).
+ * result correct whether Redis answers or not, so a Redis failure degrades to "nothing seen" with one
+ * warning per outage. Ids are remembered after the database commit, never before (a crash in between must
+ * not hide an event).
  */
 export class Deduplicator {
+  /** Calls (lookups or writes) that failed or timed out since this instance was made. */
+  failures = 0;
   private warned = false;
+  private readonly timeoutMs: number;
 
   constructor(
     private readonly redis: Redis | null,
     private readonly namespace: string,
     private readonly ttlSeconds: number,
     private readonly log: Logger,
-  ) {}
+    private readonly options: DeduplicatorOptions = {},
+  ) {
+    this.timeoutMs = options.timeoutMs ?? DEDUP_DEFAULTS.timeoutMs;
+  }
+
+  /** False when no Redis was given: every lookup answers "nothing seen". */
+  get enabled(): boolean {
+    return this.redis !== null;
+  }
+
+  /**
+   * The same Redis under a narrower namespace (`<namespace>:<suffix>`), e.g. per table instance, so that
+   * ids remembered for one copy of the data never make another copy skip them.
+   */
+  scoped(suffix: string): Deduplicator {
+    return new Deduplicator(
+      this.redis,
+      `${this.namespace}:${suffix}`,
+      this.ttlSeconds,
+      this.log,
+      this.options,
+    );
+  }
 
   private key(eventId: string): string {
     return `dedup:${this.namespace}:${eventId}`;
@@ -23,8 +59,9 @@ export class Deduplicator {
   /** The ids of this list that were applied before. */
   async seen(eventIds: string[]): Promise<Set<string>> {
     if (!this.redis || eventIds.length === 0) return new Set();
+    const redis = this.redis;
     try {
-      const flags = await this.redis.mget(eventIds.map((id) => this.key(id)));
+      const flags = await this.bounded(redis.mget(eventIds.map((id) => this.key(id))));
       this.recovered();
       return new Set(eventIds.filter((_, index) => flags[index] !== null));
     } catch (error) {
@@ -38,14 +75,34 @@ export class Deduplicator {
     try {
       const pipeline = this.redis.pipeline();
       for (const id of eventIds) pipeline.set(this.key(id), '1', 'EX', this.ttlSeconds, 'NX');
-      await pipeline.exec();
+      // a pipeline resolves even when its commands failed: each result carries its own error
+      const results = await this.bounded(pipeline.exec());
+      const failed = results?.find(([error]) => error !== null)?.[0];
+      if (failed) throw failed;
       this.recovered();
     } catch (error) {
       this.degraded(error);
     }
   }
 
+  private async bounded<T>(call: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`redis did not answer within ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([call, timeout]);
+    } finally {
+      clearTimeout(timer);
+      call.catch(() => undefined); // a late failure of an abandoned call is not unhandled
+    }
+  }
+
   private degraded(error: unknown): void {
+    this.failures++;
     if (!this.warned)
       this.log.warn({ err: error }, 'redis dedup unavailable; continuing on the version guard alone');
     this.warned = true;

@@ -32,17 +32,45 @@ function column(field: Field): Column {
   }
 }
 
-/** Bookkeeping columns every sink table has, after the dataset's own. */
+/**
+ * Bookkeeping columns every sink table has, after the dataset's own, in the order {@link SinkTable.row}
+ * returns their values. `_revision` is the sharing agreement's revision the row came from (0 outside
+ * agreements); the guard orders rows by (revision, version).
+ */
 const META: Column[] = [
   { name: '_version', sqlType: 'bigint' },
   { name: '_deleted', sqlType: 'boolean' },
   { name: '_event_id', sqlType: 'uuid' },
   { name: '_op', sqlType: 'text' },
   { name: '_occurred_at', sqlType: 'timestamptz' },
+  { name: '_revision', sqlType: 'integer' },
 ];
+
+/** Constraints of the meta columns; a column that is not named here is nullable and has no default. */
+const META_CONSTRAINTS: Record<string, string> = {
+  _version: 'NOT NULL',
+  _deleted: 'NOT NULL',
+  _revision: 'NOT NULL DEFAULT 0',
+};
 
 /** A row ready for the upsert: the record's values (null for a DELETE) plus the meta columns, in order. */
 export type SinkRow = unknown[];
+
+/** One column of the table as `CREATE TABLE` defines it; what schema evolution compares and adds. */
+export interface SinkTableColumn {
+  name: string;
+  /** The type as written in the DDL, e.g. `numeric(12,2)`, `timestamptz`. */
+  sqlType: string;
+  /** `key`: the identification key (primary key); `data`: another dataset field; `meta`: bookkeeping. */
+  role: 'key' | 'data' | 'meta';
+  /** The column's constraints after its type (`NOT NULL`, `DEFAULT …`); empty for a nullable column. */
+  constraints: string;
+  /**
+   * Whether `ALTER TABLE … ADD COLUMN` can add it to a table that already has rows: nullable, or with a
+   * default. Data fields are always addable (non-key columns are nullable).
+   */
+  addable: boolean;
+}
 
 /**
  * The typed table a dataset materializes into: one column per field, the key as primary key, and the
@@ -62,21 +90,68 @@ export class SinkTable {
     this.columns = [...this.dataColumns, ...META];
   }
 
+  /** Every column `CREATE TABLE` defines, `_committed_at` last. */
+  tableColumns(): SinkTableColumn[] {
+    const data = this.dataColumns.map((column): SinkTableColumn => {
+      const key = column.name === this.keyColumn;
+      return {
+        name: column.name,
+        sqlType: column.sqlType,
+        role: key ? 'key' : 'data',
+        constraints: key ? 'NOT NULL' : '',
+        addable: !key,
+      };
+    });
+    const meta = [...META, { name: '_committed_at', sqlType: 'timestamptz' }].map(
+      (column): SinkTableColumn => {
+        const constraints =
+          column.name === '_committed_at' ? 'NOT NULL DEFAULT now()' : (META_CONSTRAINTS[column.name] ?? '');
+        return {
+          name: column.name,
+          sqlType: column.sqlType,
+          role: 'meta',
+          constraints,
+          addable: !constraints.includes('NOT NULL') || constraints.includes('DEFAULT'),
+        };
+      },
+    );
+    return [...data, ...meta];
+  }
+
   createSql(): string {
-    const columns = this.columns.map(
-      (column) =>
-        `${quoteIdent(column.name)} ${column.sqlType}${column.name === this.keyColumn || column.name === '_version' || column.name === '_deleted' ? ' NOT NULL' : ''}`,
+    const columns = this.tableColumns().map((column) =>
+      `${quoteIdent(column.name)} ${column.sqlType} ${column.constraints}`.trimEnd(),
     );
     return `CREATE TABLE IF NOT EXISTS ${quoteIdent(this.name)} (
   ${columns.join(',\n  ')},
-  "_committed_at" timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (${quoteIdent(this.keyColumn)})
 )`;
   }
 
+  /** `ALTER TABLE … ADD COLUMN IF NOT EXISTS` for one column of {@link tableColumns}. */
+  addColumnSql(column: SinkTableColumn): string {
+    return `ALTER TABLE ${quoteIdent(this.name)} ADD COLUMN IF NOT EXISTS ${quoteIdent(column.name)} ${column.sqlType} ${column.constraints}`.trimEnd();
+  }
+
+  /**
+   * Statements that bring a table created by an earlier version of this code up to the current meta
+   * columns (today: `_revision`). Idempotent; for callers that do not run the sink's schema evolution.
+   */
+  upgradeSql(): string[] {
+    return this.tableColumns()
+      .filter((column) => column.name === '_revision')
+      .map((column) => this.addColumnSql(column));
+  }
+
+  /** Empties the table (an agreement ended with the purge policy). */
+  truncateSql(): string {
+    return `TRUNCATE TABLE ${quoteIdent(this.name)}`;
+  }
+
   /**
    * Versioned upsert of rows with distinct keys, one array parameter per column (`unnest` plans once,
-   * whatever the batch size). Only a strictly newer version replaces a stored row.
+   * whatever the batch size). Only a strictly newer (revision, version) replaces a stored row: a higher
+   * agreement revision wins whatever its version (the coordinator re-derives the stream from offset 0).
    */
   upsertSql(): string {
     const table = quoteIdent(this.name);
@@ -91,7 +166,7 @@ export class SinkTable {
     return `INSERT INTO ${table} (${names.join(', ')})
 SELECT * FROM unnest(${arrays.join(', ')})
 ON CONFLICT (${quoteIdent(this.keyColumn)}) DO UPDATE SET ${updates.join(', ')}, "_committed_at" = now()
-WHERE ${table}."_version" < EXCLUDED."_version"`;
+WHERE (${table}."_revision", ${table}."_version") < (EXCLUDED."_revision", EXCLUDED."_version")`;
   }
 
   /** Column-major parameters for {@link upsertSql}. */
@@ -99,20 +174,34 @@ WHERE ${table}."_version" < EXCLUDED."_version"`;
     return this.columns.map((_, index) => rows.map((row) => row[index] ?? null));
   }
 
-  /** The row for one change event. */
-  row(event: {
-    key: string;
-    version: number;
-    op: string;
-    eventId: string;
-    occurredAt: Date;
-    after: Record<string, unknown> | null;
-  }): SinkRow {
+  /**
+   * The row for one change event. `revision` is the agreement revision of a share stream (header
+   * `lt-agreement-revision`); 0 for a source topic.
+   */
+  row(
+    event: {
+      key: string;
+      version: number;
+      op: string;
+      eventId: string;
+      occurredAt: Date;
+      after: Record<string, unknown> | null;
+    },
+    revision = 0,
+  ): SinkRow {
     const values = this.dataColumns.map((column) => {
       if (column.name === this.keyColumn) return event.key;
       const value = event.after ? (event.after[column.name] ?? null) : null;
       return column.json && value !== null ? JSON.stringify(value) : value;
     });
-    return [...values, event.version, event.op === 'DELETE', event.eventId, event.op, event.occurredAt];
+    return [
+      ...values,
+      event.version,
+      event.op === 'DELETE',
+      event.eventId,
+      event.op,
+      event.occurredAt,
+      revision,
+    ];
   }
 }

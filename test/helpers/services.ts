@@ -52,7 +52,7 @@ export async function testRedis(): Promise<Redis> {
   const prefix = `${uniqueName('lt-test:')}:`;
   const redis = await createRedis({ url: services.redisUrl, keyPrefix: prefix });
   afterAll(async () => {
-    const keys = await redis.keys('*');
+    const keys = await redis.keys(`${prefix}*`); // ioredis does not prefix KEYS patterns
     if (keys.length > 0) await redis.del(...keys.map((key) => key.slice(prefix.length)));
     redis.disconnect();
   });

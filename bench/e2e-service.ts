@@ -1,0 +1,60 @@
+// One platform process of the end-to-end benchmark, run on its own so its peak memory is its own:
+//   BENCH_ROLE=coordinator | ngdb | subscriber
+// It runs until SIGTERM, then prints `RESULT {"role", "peakRssMb"}`.
+import { NgdbSink } from '../consumers/ngdb/index.ts';
+import { startSubscription } from '../consumers/subscription/index.ts';
+import { createKafka } from '../infra/kafka/client.ts';
+import { createLogger } from '../infra/logging/logger.ts';
+import { createPool } from '../infra/postgres/pool.ts';
+import { createRedis } from '../infra/redis/client.ts';
+import { AgreementStore } from '../platform/agreements/index.ts';
+import { Coordinator } from '../platform/coordinator/index.ts';
+import { createRegistryClient } from '../schemas/registry/client.ts';
+import { benchDictionary } from './setup.ts';
+import { report, trackMemory } from './measure.ts';
+
+const role = process.env.BENCH_ROLE!;
+const memory = trackMemory();
+const log = createLogger('error');
+const databaseUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const { dictionary, datasetId } = benchDictionary(process.env.BENCH_DATASET!);
+const only = { ...dictionary, datasets: new Map([[datasetId, dictionary.datasets.get(datasetId)!]]) };
+const kafka = createKafka({ brokers: process.env.KAFKA_BROKERS!.split(','), clientId: `bench-${role}`, log });
+const registry = createRegistryClient(process.env.SCHEMA_REGISTRY_URL!);
+const redis = await createRedis({
+  url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+  keyPrefix: `lt:bench:${Date.now()}:`,
+});
+let stop: () => Promise<unknown>;
+if (role === 'coordinator') {
+  const pool = await createPool({ url: databaseUrl, schema: 'lt_bench_platform' });
+  const store = new AgreementStore(pool, only);
+  const coordinator = new Coordinator({
+    kafka,
+    registry,
+    dictionary: only,
+    pool,
+    loadAgreements: () => store.list(),
+    log,
+    refreshMs: 1000,
+  });
+  await coordinator.start();
+  stop = () => coordinator.stop();
+} else if (role === 'ngdb') {
+  const pool = await createPool({ url: databaseUrl, schema: 'lt_bench_ngdb' });
+  const sink = new NgdbSink({ kafka, registry, pool, dictionary: only, redis, log });
+  await sink.start();
+  stop = () => sink.stop();
+} else {
+  const subscription = await startSubscription(
+    { agreement: process.env.BENCH_AGREEMENT!, dataset: datasetId },
+    { kafka, registry, dictionary: only, databaseUrl, agency: 'BHXH', redis, log },
+  );
+  stop = () => subscription.stop();
+}
+console.log('READY');
+await new Promise<void>((resolve) => process.once('SIGTERM', resolve));
+await stop();
+redis.disconnect();
+report({ role, ...memory() });
+process.exit(0);

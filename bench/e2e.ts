@@ -1,0 +1,191 @@
+// The end-to-end benchmark (issue: coordination and materialization). Not a test: it prints figures.
+//   npm run bench:e2e                      # 200,000 events at full speed, then a steady 5,000 events/s phase
+//   BENCH_EVENTS=50000 BENCH_STEADY_SECONDS=10 npm run bench:e2e
+// BCA's Agent Node publishes population.citizen events; the coordinator derives an all-rows agreement for
+// BHXH; the NGDB sink and BHXH's subscriber sink materialize them. Each runs in its own process. Figures:
+// events/s materialized per sink (first to last commit), p50/p99 latency occurredAt → committed, peak memory.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readEnv } from '../infra/config/options.ts';
+import { listen } from '../infra/http/server.ts';
+import { ensureTopics } from '../infra/kafka/admin.ts';
+import { createKafka } from '../infra/kafka/client.ts';
+import { topics } from '../infra/kafka/topics.ts';
+import { createLogger } from '../infra/logging/logger.ts';
+import { migrate, type MigrationSet } from '../infra/postgres/migrate.ts';
+import { createPool, quoteIdent, type Pool } from '../infra/postgres/pool.ts';
+import { ensureServices } from '../infra/services.ts';
+import { AgreementStore } from '../platform/agreements/index.ts';
+import { createRegistryServer } from '../schemas/registry/server.ts';
+import { RegistryStore } from '../schemas/registry/store.ts';
+import { benchDictionary } from './setup.ts';
+
+const events = Number(process.env.BENCH_EVENTS ?? 200_000);
+const steadySeconds = Number(process.env.BENCH_STEADY_SECONDS ?? 20);
+const steadyRate = Number(process.env.BENCH_STEADY_RATE ?? 5_000);
+const env = readEnv();
+const log = createLogger('error');
+const stamp = Date.now();
+const datasetId = `bench-e2e-${stamp}.citizen`;
+const agreementId = `bench-bhxh-${stamp}`;
+const { dictionary } = benchDictionary(datasetId);
+const only = { ...dictionary, datasets: new Map([[datasetId, dictionary.datasets.get(datasetId)!]]) };
+console.log(
+  `end-to-end benchmark: ${events} events at full speed, then ${steadySeconds} s at ${steadyRate}/s; 2-core machine, broker local`,
+);
+
+const services = await ensureServices({ env, log, brokerDir: 'bench-e2e' });
+const pools: Pool[] = [];
+const fresh = async (schema: string, set?: MigrationSet): Promise<Pool> => {
+  const pool = await createPool({ url: env.DATABASE_URL, schema });
+  pools.push(pool);
+  await pool.query(`DROP SCHEMA ${quoteIdent(schema)} CASCADE; CREATE SCHEMA ${quoteIdent(schema)}`);
+  if (set) await migrate(pool, set);
+  return pool;
+};
+const registryPool = await fresh('lt_bench_registry', 'registry');
+const registry = createRegistryServer(new RegistryStore(registryPool), log);
+const registryUrl = await listen(registry);
+const kafka = createKafka({ brokers: services.brokers, clientId: 'bench-e2e', log });
+await ensureTopics(kafka, [
+  { topic: topics.source(datasetId), partitions: 6 },
+  ...['ngdb', 'coordinator', 'sink'].map((stage) => ({ topic: topics.deadLetter(stage), partitions: 1 })),
+]);
+const platform = await fresh('lt_bench_platform', 'platform');
+const store = new AgreementStore(platform, only);
+await store.create(
+  {
+    id: agreementId,
+    subscriber: 'BHXH',
+    dataset: datasetId,
+    fields: ['personal_id', 'full_name', 'birth_date', 'gender', 'permanent_address'],
+    purpose: 'social insurance enrolment (benchmark)',
+    legalBasis: 'Decree 278/2025/ND-CP, method (b)',
+  },
+  'bench',
+);
+await store.approve(agreementId, 'bench');
+const ngdb = await fresh('lt_bench_ngdb');
+const copy = await fresh(`lt_share_${agreementId.replace(/-/g, '_')}`);
+await fresh('lt_bench_agent_e2e', 'agent');
+
+const childEnv = {
+  ...process.env,
+  KAFKA_BROKERS: services.brokers.join(','),
+  SCHEMA_REGISTRY_URL: registryUrl,
+  BENCH_DATASET: datasetId,
+  BENCH_AGREEMENT: agreementId,
+  BENCH_AGENT_SCHEMA: 'lt_bench_agent_e2e',
+};
+function run(
+  script: string,
+  extra: Record<string, string>,
+): { child: ChildProcess; ready: Promise<void>; result: Promise<Record<string, unknown>> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    env: { ...childEnv, ...extra },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  child.stdout!.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    if (output.includes('READY')) markReady();
+  });
+  const result = new Promise<Record<string, unknown>>((resolve, reject) =>
+    child.on('exit', (code) => {
+      const line = output.split('\n').find((text) => text.startsWith('RESULT '));
+      if (code !== 0 || !line)
+        reject(new Error(`${script} ${JSON.stringify(extra)} failed (exit ${code}):\n${output}`));
+      else resolve(JSON.parse(line.slice(7)) as Record<string, unknown>);
+    }),
+  );
+  return { child, ready, result };
+}
+
+const coordinator = run('bench/e2e-service.ts', { BENCH_ROLE: 'coordinator' });
+await coordinator.ready;
+const ngdbSink = run('bench/e2e-service.ts', { BENCH_ROLE: 'ngdb' });
+await new Promise((resolve) => setTimeout(resolve, 2000)); // the coordinator registers the share schema
+const subscriber = run('bench/e2e-service.ts', { BENCH_ROLE: 'subscriber' });
+await Promise.all([ngdbSink.ready, subscriber.ready]);
+
+const table = datasetId.replace(/[.-]/g, '_');
+const count = async (pool: Pool, since: Date): Promise<number> =>
+  Number(
+    (
+      await pool.query<{ n: string }>(
+        `SELECT count(*) AS n FROM ${quoteIdent(table)} WHERE _occurred_at >= $1`,
+        [since],
+      )
+    ).rows[0]?.n ?? 0,
+  );
+async function waitFor(pool: Pool, since: Date, expected: number): Promise<void> {
+  const deadline = Date.now() + 600_000;
+  while ((await count(pool, since)) < expected) {
+    if (Date.now() > deadline) throw new Error('sinks did not catch up within 10 minutes');
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+async function figures(
+  pool: Pool,
+  since: Date,
+): Promise<{ eventsPerSecond: number; p50Ms: number; p99Ms: number }> {
+  const { rows } = await pool.query<{ n: string; span: number; p50: number; p99: number }>(
+    `SELECT count(*) AS n, EXTRACT(EPOCH FROM max(_committed_at) - min(_committed_at)) AS span,
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM _committed_at - _occurred_at)) * 1000 AS p50,
+            percentile_cont(0.99) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM _committed_at - _occurred_at)) * 1000 AS p99
+       FROM ${quoteIdent(table)} WHERE _occurred_at >= $1`,
+    [since],
+  );
+  const row = rows[0]!;
+  return {
+    eventsPerSecond: Math.round(Number(row.n) / Math.max(Number(row.span), 0.001)),
+    p50Ms: Math.round(row.p50),
+    p99Ms: Math.round(row.p99),
+  };
+}
+
+const results: Record<string, unknown> = { events };
+try {
+  const fullStart = new Date();
+  const publisher = await run('bench/publish-sdk.ts', { BENCH_EVENTS: String(events), BENCH_SEED: '278' })
+    .result;
+  await Promise.all([waitFor(ngdb, fullStart, events), waitFor(copy, fullStart, events)]);
+  results.full = {
+    publisher,
+    ngdb: await figures(ngdb, fullStart),
+    subscriber: await figures(copy, fullStart),
+  };
+  console.log(
+    `  full speed: publish ${publisher.eventsPerSecond}/s; NGDB ${JSON.stringify((results.full as { ngdb: unknown }).ngdb)}; BHXH copy ${JSON.stringify((results.full as { subscriber: unknown }).subscriber)}`,
+  );
+
+  const steadyEvents = steadySeconds * steadyRate;
+  const steadyStart = new Date();
+  await run('bench/publish-sdk.ts', {
+    BENCH_EVENTS: String(steadyEvents),
+    BENCH_SEED: '5000',
+    BENCH_RATE: String(steadyRate),
+    BENCH_BATCH: '250',
+  }).result;
+  await Promise.all([waitFor(ngdb, steadyStart, steadyEvents), waitFor(copy, steadyStart, steadyEvents)]);
+  results.steady = {
+    rate: steadyRate,
+    ngdb: await figures(ngdb, steadyStart),
+    subscriber: await figures(copy, steadyStart),
+  };
+  console.log(
+    `  steady ${steadyRate}/s: NGDB ${JSON.stringify((results.steady as { ngdb: unknown }).ngdb)}; BHXH copy ${JSON.stringify((results.steady as { subscriber: unknown }).subscriber)}`,
+  );
+} finally {
+  for (const service of [coordinator, ngdbSink, subscriber]) service.child.kill('SIGTERM');
+  const memory = await Promise.allSettled([coordinator.result, ngdbSink.result, subscriber.result]);
+  results.peakRssMb = memory.map((m) =>
+    m.status === 'fulfilled' ? m.value : String(m.reason).slice(0, 200),
+  );
+  console.log(`  peak RSS per process: ${JSON.stringify(results.peakRssMb)}`);
+  await registry.close();
+  for (const pool of pools) await pool.end();
+  await services.stop();
+}
+console.log(JSON.stringify(results));
