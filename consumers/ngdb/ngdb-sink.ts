@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type avro from 'avsc';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { LtError } from '../../infra/errors.ts';
 import { ensureTopics } from '../../infra/kafka/admin.ts';
@@ -11,7 +10,7 @@ import { Ops, type ChangeEvent } from '../../schemas/envelope/change-event.ts';
 import type { Dataset } from '../../schemas/model/dataset.ts';
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
 import type { SchemaRegistry } from '../../schemas/registry/client.ts';
-import { wireSchemaId } from '../../schemas/registry/wire.ts';
+import { decodeWireValue } from '../../schemas/registry/decode.ts';
 import { sendToDeadLetter, type Rejection, type RejectedRecord } from '../dlq/dead-letter.ts';
 import { Deduplicator } from '../sink/dedup.ts';
 import type { SinkRow } from '../sink/table.ts';
@@ -82,7 +81,6 @@ interface Written {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const MAX_SCHEMA_ID = 0x7fffffff; // Confluent schema ids are positive int32
 
 /**
  * A PostgreSQL error caused by the values of the rows (SQLSTATE class 22 data exception, e.g. a NUL
@@ -257,48 +255,7 @@ export class NgdbSink {
    * step that can fail for a reason outside the record: retriable), the Avro body, then the envelope.
    */
   private async decode(dataset: Dataset, value: Buffer): Promise<ChangeEvent> {
-    const schemaId = wireSchemaId(value);
-    if (schemaId === null) {
-      throw new LtError(
-        'LT_DECODE_FAILED',
-        `not in the Confluent wire format (${value.length} bytes${value.length > 0 ? `, first byte ${value[0]}` : ''})`,
-      );
-    }
-    if (schemaId < 1 || schemaId > MAX_SCHEMA_ID)
-      throw new LtError('LT_SCHEMA_UNKNOWN', `schema id ${schemaId} is not a valid registry id`);
-    let type: avro.Type;
-    try {
-      type = (await this.options.registry.getSchema(schemaId)) as unknown as avro.Type;
-    } catch (cause) {
-      const status = (cause as { status?: unknown }).status;
-      if (status === 404)
-        throw new LtError('LT_SCHEMA_UNKNOWN', `the registry does not know schema id ${schemaId}`, { cause });
-      // The registry client (mappersmith) reports a refused connection or a timeout as HTTP 400; every
-      // answer but 404 is about the registry, not the record. No status: the schema itself is unusable.
-      if (typeof status === 'number') {
-        throw new LtError(
-          'LT_REGISTRY_UNREACHABLE',
-          `fetching schema ${schemaId} failed (${status}): ${(cause as Error).message}`,
-          { cause },
-        );
-      }
-      throw new LtError(
-        'LT_DECODE_FAILED',
-        `schema ${schemaId} cannot be used to decode: ${(cause as Error).message}`,
-        { cause },
-      );
-    }
-    let decoded: unknown;
-    try {
-      decoded = type.fromBuffer(value.subarray(5));
-    } catch (cause) {
-      throw new LtError(
-        'LT_DECODE_FAILED',
-        `the body does not decode with schema ${schemaId}: ${(cause as Error).message}`,
-        { cause },
-      );
-    }
-    return checkEnvelope(dataset, decoded);
+    return checkEnvelope(dataset, await decodeWireValue(this.options.registry, value));
   }
 
   private async handleBatch({

@@ -3,6 +3,7 @@ import type { Consumer, EachBatchPayload, IHeaders, KafkaMessage, Producer } fro
 import { LtError } from '../../infra/errors.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import type { ChangeEvent } from '../../schemas/envelope/change-event.ts';
+import { decodeWireValue } from '../../schemas/registry/decode.ts';
 import { sendToDeadLetter, type Rejection, type RejectedRecord } from '../dlq/dead-letter.ts';
 import type { Deduplicator } from './dedup.ts';
 import { prepareSinkTable, purgeSinkTable } from './evolution.ts';
@@ -203,32 +204,14 @@ export class Sink {
   }
 
   private async decode(value: Buffer): Promise<ChangeEvent> {
-    try {
-      const event = (await this.options.registry.decode(value)) as ChangeEvent;
-      if (event.dataset !== this.options.dataset.id) {
-        throw new LtError(
-          'LT_RECORD_INVALID',
-          `event for dataset "${event.dataset}" on the topic of ${this.options.dataset.id}`,
-        );
-      }
-      return event;
-    } catch (cause) {
-      if (cause instanceof LtError) throw cause;
-      const status = (cause as { status?: number }).status;
-      if (status === 404)
-        throw new LtError('LT_SCHEMA_UNKNOWN', `unknown schema id: ${(cause as Error).message}`, { cause });
-      if (
-        status === undefined &&
-        !/magic byte|invalid|truncated/i.test((cause as Error).name + (cause as Error).message)
-      ) {
-        throw new LtError(
-          'LT_REGISTRY_UNREACHABLE',
-          `decoding needs the registry: ${(cause as Error).message}`,
-          { cause },
-        );
-      }
-      throw new LtError('LT_DECODE_FAILED', `cannot decode: ${(cause as Error).message}`, { cause });
+    const event = (await decodeWireValue(this.options.registry, value)) as ChangeEvent;
+    if (event.dataset !== this.options.dataset.id) {
+      throw new LtError(
+        'LT_RECORD_INVALID',
+        `event for dataset "${event.dataset}" on the topic of ${this.options.dataset.id}`,
+      );
     }
+    return event;
   }
 
   private async handleBatch({

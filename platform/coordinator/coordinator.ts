@@ -11,6 +11,7 @@ import type { Dataset } from '../../schemas/model/dataset.ts';
 import { getDataset, type Dictionary } from '../../schemas/model/dictionary.ts';
 import { projectDataset } from '../../schemas/model/projection.ts';
 import { registerTopicSchemas, type SchemaRegistry } from '../../schemas/registry/client.ts';
+import { decodeWireValue } from '../../schemas/registry/decode.ts';
 import { encodeWire } from '../../schemas/registry/wire.ts';
 import { compileFilter } from '../agreements/filter.ts';
 import { isActive, type Agreement } from '../agreements/model.ts';
@@ -386,21 +387,13 @@ export class Coordinator {
     return messages;
   }
 
+  /** The source event, or the non-retriable reason it cannot be read (a retriable one is thrown). */
   private async decode(value: Buffer): Promise<ChangeEvent | LtError> {
     try {
-      return (await this.options.registry.decode(value)) as ChangeEvent;
-    } catch (cause) {
-      if (
-        (cause as { status?: number }).status === undefined &&
-        !/magic byte/i.test((cause as Error).message)
-      ) {
-        throw new LtError(
-          'LT_REGISTRY_UNREACHABLE',
-          `decoding needs the registry: ${(cause as Error).message}`,
-          { cause },
-        );
-      }
-      return new LtError('LT_DECODE_FAILED', `cannot decode: ${(cause as Error).message}`, { cause });
+      return (await decodeWireValue(this.options.registry, value)) as ChangeEvent;
+    } catch (error) {
+      if (error instanceof LtError && !error.retriable) return error;
+      throw error;
     }
   }
 
