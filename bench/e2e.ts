@@ -110,6 +110,7 @@ const subscriber = run('bench/e2e-service.ts', { BENCH_ROLE: 'subscriber' });
 await Promise.all([ngdbSink.ready, subscriber.ready]);
 
 const table = datasetId.replace(/[.-]/g, '_');
+// rows whose latest event occurred in the phase (the steady phase updates the first citizens to version 2)
 const count = async (pool: Pool, since: Date): Promise<number> =>
   Number(
     (

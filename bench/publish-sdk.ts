@@ -12,6 +12,8 @@ const batch = Number(process.env.BENCH_BATCH ?? 2_000);
 const { dictionary, datasetId } = benchDictionary(process.env.BENCH_DATASET!);
 const citizens = sampleCitizens(events, Number(process.env.BENCH_SEED ?? 278));
 const rate = Number(process.env.BENCH_RATE ?? 0);
+const version = Number(process.env.BENCH_VERSION ?? 1);
+const op = version > 1 ? ('UPDATE' as const) : ('CREATE' as const);
 const memory = trackMemory();
 const sdk = await LienthongSdk.connect({
   agency: 'BCA',
@@ -35,7 +37,7 @@ for (let i = 0; i < citizens.length; i += batch) {
     datasetId as 'population.citizen',
     citizens
       .slice(i, i + batch)
-      .map((after) => ({ op: 'CREATE' as const, version: 1, after: after as never })),
+      .map((after) => ({ op, version, after: after as never })),
   );
   const checked = sent.then((result) => {
     if (result.rejected > 0)
