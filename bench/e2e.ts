@@ -165,9 +165,10 @@ try {
   const steadyStart = new Date();
   await run('bench/publish-sdk.ts', {
     BENCH_EVENTS: String(steadyEvents),
-    BENCH_SEED: '5000',
+    BENCH_SEED: '278',
+    BENCH_VERSION: '2',
     BENCH_RATE: String(steadyRate),
-    BENCH_BATCH: '250',
+    BENCH_BATCH: '500',
   }).result;
   await Promise.all([waitFor(ngdb, steadyStart, steadyEvents), waitFor(copy, steadyStart, steadyEvents)]);
   results.steady = {

@@ -1,7 +1,7 @@
 import { quoteIdent } from '../../infra/postgres/pool.ts';
 import type { ChangeEvent, DatasetRecord, Op } from '../../schemas/envelope/change-event.ts';
 import type { Dataset, Field } from '../../schemas/model/dataset.ts';
-import { SinkTable } from '../sink/table.ts';
+import { fieldColumn, SinkTable } from '../sink/table.ts';
 
 /** One column of a history table, and how its values travel (`unnest` arrays) and come back (SELECT). */
 interface Column {
@@ -13,31 +13,10 @@ interface Column {
   read?: 'date' | 'decimal' | 'long';
 }
 
-/**
- * The PostgreSQL type of a field: the same mapping as the current-state table (`consumers/sink/table.ts`),
- * which does not export its own; `test/integration/consumers/ngdb-sink.test.ts` checks the two agree.
- */
+/** A field's column: the current-state table's type, plus how a SELECT reads it back into memory. */
 function dataColumn(field: Field): Column {
-  switch (field.type) {
-    case 'string':
-    case 'code':
-      return { name: field.name, sqlType: 'text' };
-    case 'int':
-      return { name: field.name, sqlType: 'integer' };
-    case 'long':
-      return { name: field.name, sqlType: 'bigint', read: 'long' };
-    case 'boolean':
-      return { name: field.name, sqlType: 'boolean' };
-    case 'date':
-      return { name: field.name, sqlType: 'date', read: 'date' };
-    case 'timestamp':
-      return { name: field.name, sqlType: 'timestamptz' };
-    case 'decimal':
-      return { name: field.name, sqlType: `numeric(${field.precision},${field.scale})`, read: 'decimal' };
-    case 'record':
-    case 'array':
-      return { name: field.name, sqlType: 'jsonb', json: true };
-  }
+  const read = field.type === 'long' ? 'long' : field.type === 'date' ? 'date' : field.type === 'decimal' ? 'decimal' : undefined;
+  return { ...fieldColumn(field), ...(read ? { read } : {}) };
 }
 
 /**

@@ -2,14 +2,15 @@ import { quoteIdent } from '../../infra/postgres/pool.ts';
 import type { Dataset, Field } from '../../schemas/model/dataset.ts';
 
 /** One column of a sink table and the array type its values travel in for `unnest`. */
-interface Column {
+export interface Column {
   name: string;
   sqlType: string;
   /** Nested records and arrays are stored as jsonb and travel as JSON text. */
   json?: boolean;
 }
 
-function column(field: Field): Column {
+/** The PostgreSQL column of a field; shared by every table that stores records (sink, NGDB history). */
+export function fieldColumn(field: Field): Column {
   switch (field.type) {
     case 'string':
     case 'code':
@@ -86,7 +87,7 @@ export class SinkTable {
   constructor(readonly dataset: Dataset) {
     this.name = dataset.id.replace(/[.-]/g, '_');
     this.keyColumn = dataset.key.field;
-    this.dataColumns = dataset.fields.map(column);
+    this.dataColumns = dataset.fields.map(fieldColumn);
     this.columns = [...this.dataColumns, ...META];
   }
 
