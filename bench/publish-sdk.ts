@@ -35,9 +35,7 @@ for (let i = 0; i < citizens.length; i += batch) {
   }
   const sent = sdk.publishBatch(
     datasetId as 'population.citizen',
-    citizens
-      .slice(i, i + batch)
-      .map((after) => ({ op, version, after: after as never })),
+    citizens.slice(i, i + batch).map((after) => ({ op, version, after: after as never })),
   );
   const checked = sent.then((result) => {
     if (result.rejected > 0)

@@ -12,7 +12,11 @@ export default class SummaryReporter implements Reporter {
         else counts.skipped++;
       }
       // a file whose set-up failed marks its tests skipped: count the file itself as a failure
-      if (module.state() === 'failed' && ![...module.children.allTests()].some((test) => test.result().state === 'failed')) counts.failed++;
+      if (
+        module.state() === 'failed' &&
+        ![...module.children.allTests()].some((test) => test.result().state === 'failed')
+      )
+        counts.failed++;
     }
     console.log(`\ntests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
   }

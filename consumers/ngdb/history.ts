@@ -15,7 +15,14 @@ interface Column {
 
 /** A field's column: the current-state table's type, plus how a SELECT reads it back into memory. */
 function dataColumn(field: Field): Column {
-  const read = field.type === 'long' ? 'long' : field.type === 'date' ? 'date' : field.type === 'decimal' ? 'decimal' : undefined;
+  const read =
+    field.type === 'long'
+      ? 'long'
+      : field.type === 'date'
+        ? 'date'
+        : field.type === 'decimal'
+          ? 'decimal'
+          : undefined;
   return { ...fieldColumn(field), ...(read ? { read } : {}) };
 }
 
