@@ -6,16 +6,17 @@ import { topics } from '../../infra/kafka/topics.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { AgreementStore } from '../../platform/agreements/index.ts';
 import { Coordinator } from '../../platform/coordinator/index.ts';
-import { Publisher, type Change } from '../../producers/publisher/index.ts';
+import type { Publisher } from '../../producers/publisher/index.ts';
+import { type Change } from '../../producers/publisher/index.ts';
 import { sampleCitizens } from '../../producers/sample/citizens.ts';
 import { sampleEnterprises } from '../../producers/sample/enterprises.ts';
 import type { DatasetRecord } from '../../schemas/envelope/change-event.ts';
 import { getDataset, loadDictionary, type Dictionary } from '../../schemas/model/dictionary.ts';
 import {
   log,
-  testAgentDb,
   testKafka,
   testPool,
+  testPublisher,
   testRedis,
   testRegistry,
   uniqueName,
@@ -103,28 +104,8 @@ describe('several agencies on real services: sources, agreements, subscriber cop
     await ngdb.start();
     stops.push(() => ngdb.stop());
 
-    const bca = new Publisher({
-      kafka,
-      registry: registry.client,
-      dictionary,
-      agency: 'BCA',
-      ledger: (await testAgentDb()).ledger,
-      log,
-    });
-    const btc = new Publisher({
-      kafka,
-      registry: registry.client,
-      dictionary,
-      agency: 'BTC',
-      ledger: (await testAgentDb()).ledger,
-      log,
-    });
-    await bca.connect();
-    await btc.connect();
-    stops.push(
-      () => bca.close(),
-      () => btc.close(),
-    );
+    const bca = await testPublisher(registry.client, dictionary, 'BCA');
+    const btc = await testPublisher(registry.client, dictionary, 'BTC');
     const publish = async (publisher: Publisher, dataset: string, changes: Change[]): Promise<void> => {
       expect((await publisher.publishBatch(dataset, changes)).rejected).toBe(0);
     };

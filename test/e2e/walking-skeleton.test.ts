@@ -3,16 +3,17 @@ import { consumerGroups, topics } from '../../infra/kafka/topics.ts';
 import { ensureTopics, waitForGroup } from '../../infra/kafka/admin.ts';
 import { Deduplicator } from '../../consumers/sink/dedup.ts';
 import { Sink } from '../../consumers/sink/sink.ts';
-import { Publisher, type Change } from '../../producers/publisher/index.ts';
+import type { Publisher } from '../../producers/publisher/index.ts';
+import { type Change } from '../../producers/publisher/index.ts';
 import { relocate, sampleCitizens, seededRandom } from '../../producers/sample/citizens.ts';
 import type { DatasetRecord } from '../../schemas/envelope/change-event.ts';
 import { loadDictionary } from '../../schemas/model/dictionary.ts';
 import { isolatedDataset } from '../helpers/datasets.ts';
 import {
   log,
-  testAgentDb,
   testKafka,
   testPool,
+  testPublisher,
   testRedis,
   testRegistry,
   uniqueName,
@@ -36,24 +37,8 @@ describe('walking skeleton: BCA publishes citizens, a sink materializes them int
     const { pool } = await testPool();
     const redis = await testRedis();
     await ensureTopics(kafka, [{ topic, partitions: 3 }]);
-    publisher = new Publisher({
-      kafka,
-      registry: registry.client,
-      dictionary,
-      agency: 'BCA',
-      ledger: (await testAgentDb()).ledger,
-      log,
-    });
-    failover = new Publisher({
-      kafka,
-      registry: registry.client,
-      dictionary,
-      agency: 'BCA',
-      ledger: (await testAgentDb()).ledger,
-      log,
-    });
-    await publisher.connect();
-    await failover.connect();
+    publisher = await testPublisher(registry.client, dictionary, 'BCA');
+    failover = await testPublisher(registry.client, dictionary, 'BCA');
     sink = new Sink({
       kafka,
       registry: registry.client,
@@ -67,8 +52,6 @@ describe('walking skeleton: BCA publishes citizens, a sink materializes them int
   });
 
   afterAll(async () => {
-    await publisher?.close();
-    await failover?.close();
     await sink?.stop();
   });
 

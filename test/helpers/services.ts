@@ -11,7 +11,8 @@ import { listen } from '../../infra/http/server.ts';
 import { createRegistryClient, type SchemaRegistry } from '../../schemas/registry/client.ts';
 import { createRegistryServer } from '../../schemas/registry/server.ts';
 import { RegistryStore } from '../../schemas/registry/store.ts';
-import { VersionLedger } from '../../producers/publisher/index.ts';
+import { Publisher, VersionLedger, type PublisherOptions } from '../../producers/publisher/index.ts';
+import type { Dictionary } from '../../schemas/model/dictionary.ts';
 
 /**
  * Factories for tests: every one makes uniquely named resources (topic, group, PostgreSQL schema, Redis
@@ -45,6 +46,28 @@ export async function testAgentDb(): Promise<{ pool: Pool; schema: string; ledge
   const { pool, schema } = await testPool();
   await migrate(pool, 'agent');
   return { pool, schema, ledger: new VersionLedger(pool) };
+}
+
+/** A connected publisher for `agency`, with a ledger of its own, closed after the file's tests. */
+export async function testPublisher(
+  registry: SchemaRegistry,
+  dictionary: Dictionary,
+  agency: string,
+  options: Partial<Pick<PublisherOptions, 'maxRecordBytes' | 'sendTimeoutMs' | 'compression'>> = {},
+): Promise<Publisher> {
+  const { ledger } = await testAgentDb();
+  const publisher = new Publisher({
+    kafka: testKafka(),
+    registry,
+    dictionary,
+    agency,
+    ledger,
+    log,
+    ...options,
+  });
+  await publisher.connect();
+  afterAll(() => publisher.close());
+  return publisher;
 }
 
 /** A Redis client whose keys all start with a unique prefix, deleted afterwards. */

@@ -16,7 +16,6 @@ import { consumerGroups, topics } from '../../../infra/kafka/topics.ts';
 import type { Logger } from '../../../infra/logging/logger.ts';
 import { quoteIdent, type Pool } from '../../../infra/postgres/pool.ts';
 import type { Redis as RedisClient } from '../../../infra/redis/client.ts';
-import { Publisher } from '../../../producers/publisher/index.ts';
 import { sampleCitizens } from '../../../producers/sample/citizens.ts';
 import type { ChangeEvent, DatasetRecord } from '../../../schemas/envelope/change-event.ts';
 import type { Dataset, Field } from '../../../schemas/model/dataset.ts';
@@ -27,9 +26,9 @@ import { encodeWire } from '../../../schemas/registry/wire.ts';
 import { isolatedDataset } from '../../helpers/datasets.ts';
 import {
   log,
-  testAgentDb,
   testKafka,
   testPool,
+  testPublisher,
   testRedis,
   testRegistry,
   uniqueName,
@@ -209,16 +208,7 @@ describe('the subscriber sink materializes a share stream into PostgreSQL', () =
   it('changes nothing when the same events are re-sent 10,000 times', async () => {
     const topic = topics.source(dataset.id);
     await ensureTopics(kafka, [{ topic, partitions: 3 }]);
-    const publisher = new Publisher({
-      kafka,
-      registry: registry.client,
-      dictionary,
-      agency: 'BCA',
-      ledger: (await testAgentDb()).ledger,
-      log,
-    });
-    await publisher.connect();
-    closers.push(() => publisher.close());
+    const publisher = await testPublisher(registry.client, dictionary, 'BCA');
     const citizens = sampleCitizens(300, 11);
     await publisher.publishBatch(
       dataset.id,

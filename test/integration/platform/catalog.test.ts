@@ -6,12 +6,11 @@ import { consumerGroups, topics } from '../../../infra/kafka/topics.ts';
 import { listen } from '../../../infra/http/server.ts';
 import { Catalog } from '../../../platform/catalog/catalog.ts';
 import { registerCatalogRoutes } from '../../../platform/catalog/routes.ts';
-import { Publisher } from '../../../producers/publisher/index.ts';
 import { sampleCitizens } from '../../../producers/sample/citizens.ts';
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
 import { createRegistryServer } from '../../../schemas/registry/server.ts';
 import { isolatedDataset } from '../../helpers/datasets.ts';
-import { log, testAgentDb, testKafka, testPool, testRedis, testRegistry } from '../../helpers/services.ts';
+import { log, testKafka, testPool, testPublisher, testRedis, testRegistry } from '../../helpers/services.ts';
 
 describe('the catalog records who publishes and receives which dataset', () => {
   const kafka = testKafka();
@@ -26,16 +25,7 @@ describe('the catalog records who publishes and receives which dataset', () => {
     const { pool } = await testPool();
     const topic = topics.source(dataset.id);
     await ensureTopics(kafka, [{ topic, partitions: 2 }]);
-    const publisher = new Publisher({
-      kafka,
-      registry: registry.client,
-      dictionary,
-      agency: 'BCA',
-      ledger: (await testAgentDb()).ledger,
-      log,
-    });
-    await publisher.connect();
-    stops.push(() => publisher.close());
+    const publisher = await testPublisher(registry.client, dictionary, 'BCA');
     await publisher.publishBatch(
       dataset.id,
       sampleCitizens(20, 5).map((after) => ({ op: 'CREATE' as const, after, version: 1 })),

@@ -7,7 +7,7 @@ import { migrate } from '../../../infra/postgres/migrate.ts';
 import { parseFilter } from '../../../platform/agreements/filter.ts';
 import type { Agreement } from '../../../platform/agreements/model.ts';
 import { Coordinator } from '../../../platform/coordinator/index.ts';
-import { Publisher } from '../../../producers/publisher/index.ts';
+import type { Publisher } from '../../../producers/publisher/index.ts';
 import { relocate, sampleCitizens, seededRandom } from '../../../producers/sample/citizens.ts';
 import type { DatasetRecord } from '../../../schemas/envelope/change-event.ts';
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
@@ -15,9 +15,9 @@ import { projectDataset } from '../../../schemas/model/projection.ts';
 import { isolatedDataset } from '../../helpers/datasets.ts';
 import {
   log,
-  testAgentDb,
   testKafka,
   testPool,
+  testPublisher,
   testRedis,
   testRegistry,
   uniqueName,
@@ -101,16 +101,7 @@ describe('the coordinator derives per-agreement streams from the source topic', 
       { topic: topics.source(dataset.id), partitions: 3 },
       { topic: topics.deadLetter('coordinator'), partitions: 1 },
     ]);
-    publisher = new Publisher({
-      kafka,
-      registry: registry.client,
-      dictionary,
-      agency: 'BCA',
-      ledger: (await testAgentDb()).ledger,
-      log,
-    });
-    await publisher.connect();
-    stops.push(() => publisher.close());
+    publisher = await testPublisher(registry.client, dictionary, 'BCA');
     agreements.push(agreement(hnId, 'UBND-HN', '01'));
     coordinator = new Coordinator({
       kafka,
