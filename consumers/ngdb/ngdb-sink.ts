@@ -11,7 +11,7 @@ import type { Dataset } from '../../schemas/model/dataset.ts';
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
 import type { SchemaRegistry } from '../../schemas/registry/client.ts';
 import { decodeWireValue } from '../../schemas/registry/decode.ts';
-import { sendToDeadLetter, type Rejection, type RejectedRecord } from '../dlq/dead-letter.ts';
+import { sendToDeadLetter, type Rejection, type RejectedRecord } from '../../infra/kafka/dead-letter.ts';
 import { Deduplicator } from '../sink/dedup.ts';
 import type { SinkRow } from '../sink/table.ts';
 import { HistoryTable } from './history.ts';
@@ -300,13 +300,7 @@ export class NgdbSink {
     const { written, refused } = await this.write(history, fresh);
     for (const { message, error } of refused) reject(message, error);
 
-    if (rejected.length > 0) {
-      await sendToDeadLetter(this.dlq, rejected);
-      log.warn(
-        { count: rejected.length, first: rejected[0]?.rejection },
-        'records sent to the dead-letter topic',
-      );
-    }
+    await sendToDeadLetter(this.dlq, rejected, log);
     const next = (BigInt(batch.lastOffset()) + 1n).toString();
     await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
     resolveOffset(batch.lastOffset());

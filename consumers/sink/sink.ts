@@ -4,7 +4,7 @@ import { LtError } from '../../infra/errors.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import type { ChangeEvent } from '../../schemas/envelope/change-event.ts';
 import { decodeWireValue } from '../../schemas/registry/decode.ts';
-import { sendToDeadLetter, type Rejection, type RejectedRecord } from '../dlq/dead-letter.ts';
+import { sendToDeadLetter, type Rejection, type RejectedRecord } from '../../infra/kafka/dead-letter.ts';
 import type { Deduplicator } from './dedup.ts';
 import { prepareSinkTable, purgeSinkTable } from './evolution.ts';
 import { sinkSettings, type SinkOptions, type SinkSettings } from './options.ts';
@@ -276,13 +276,7 @@ export class Sink {
     }
     await flush();
 
-    if (rejected.length > 0) {
-      await sendToDeadLetter(this.dlq, rejected);
-      log.warn(
-        { count: rejected.length, first: rejected[0]?.rejection },
-        'records sent to the dead-letter topic',
-      );
-    }
+    await sendToDeadLetter(this.dlq, rejected, log);
     const next = (BigInt(batch.lastOffset()) + 1n).toString();
     await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
     resolveOffset(batch.lastOffset());

@@ -1,5 +1,6 @@
-import type { IHeaders, Producer } from 'kafkajs';
-import { topics } from '../../infra/kafka/topics.ts';
+import type { IHeaders, Message, Producer } from 'kafkajs';
+import type { Logger } from '../logging/logger.ts';
+import { topics } from './topics.ts';
 
 /** Where a rejected record came from and why; becomes the `lt-error-*` headers (DESIGN.md §3). */
 export interface Rejection {
@@ -17,13 +18,36 @@ export interface RejectedRecord {
 }
 
 /**
- * Writes rejected records to `lt.dlq.<stage>` with the reason in headers. Awaited before the source offset
- * is committed, so a rejected record is never lost: it is either in the DLQ or read again.
+ * The dead-letter form of a rejected record (DESIGN.md §3): original key, value and headers unchanged, the
+ * reason in `lt-error-code`, `lt-error-stage`, `lt-error-detail`, and where it came from in `lt-source-*`.
+ * The one place this header contract is written, for every stage.
+ */
+export function deadLetterMessage(record: RejectedRecord, rejection: Rejection): Message {
+  return {
+    key: record.key,
+    value: record.value,
+    headers: {
+      ...record.headers,
+      'lt-error-code': rejection.code,
+      'lt-error-stage': rejection.stage,
+      'lt-error-detail': rejection.detail.slice(0, 4_000),
+      'lt-source-topic': rejection.source.topic,
+      'lt-source-partition': String(rejection.source.partition),
+      'lt-source-offset': rejection.source.offset,
+    },
+  };
+}
+
+/**
+ * Writes rejected records to `lt.dlq.<stage>` and logs that it did. Awaited before the source offset is
+ * committed, so a rejected record is never lost: it is either in the DLQ or read again. No-op when empty.
  */
 export async function sendToDeadLetter(
   producer: Producer,
   items: { record: RejectedRecord; rejection: Rejection }[],
+  log?: Logger,
 ): Promise<void> {
+  if (items.length === 0) return;
   const byStage = new Map<string, typeof items>();
   for (const item of items)
     byStage.set(item.rejection.stage, [...(byStage.get(item.rejection.stage) ?? []), item]);
@@ -31,19 +55,8 @@ export async function sendToDeadLetter(
     await producer.send({
       topic: topics.deadLetter(stage),
       acks: -1,
-      messages: batch.map(({ record, rejection }) => ({
-        key: record.key,
-        value: record.value,
-        headers: {
-          ...record.headers,
-          'lt-error-code': rejection.code,
-          'lt-error-stage': rejection.stage,
-          'lt-error-detail': rejection.detail.slice(0, 4_000),
-          'lt-source-topic': rejection.source.topic,
-          'lt-source-partition': String(rejection.source.partition),
-          'lt-source-offset': rejection.source.offset,
-        },
-      })),
+      messages: batch.map(({ record, rejection }) => deadLetterMessage(record, rejection)),
     });
   }
+  log?.warn({ count: items.length, first: items[0]?.rejection }, 'records sent to the dead-letter topic');
 }

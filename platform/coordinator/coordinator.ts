@@ -3,6 +3,7 @@ import type { Consumer, EachBatchPayload, IHeaders, Kafka, Message, Producer } f
 import { LtError } from '../../infra/errors.ts';
 import { deterministicUuidV7 } from '../../infra/ids.ts';
 import { ensureTopics } from '../../infra/kafka/admin.ts';
+import { deadLetterMessage } from '../../infra/kafka/dead-letter.ts';
 import { consumerGroups, topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import type { Pool } from '../../infra/postgres/pool.ts';
@@ -407,19 +408,17 @@ export class Coordinator {
       if (message.value === null) continue; // tombstone: the DELETE before it carried the version
       const result = await this.decode(message.value);
       if (result instanceof LtError) {
-        rejected.push({
-          key: message.key,
-          value: message.value,
-          headers: {
-            ...message.headers,
-            'lt-error-code': result.code,
-            'lt-error-stage': 'coordinator',
-            'lt-error-detail': result.message.slice(0, 4000),
-            'lt-source-topic': batch.topic,
-            'lt-source-partition': String(batch.partition),
-            'lt-source-offset': message.offset,
-          },
-        });
+        rejected.push(
+          deadLetterMessage(
+            { key: message.key, value: message.value, headers: message.headers },
+            {
+              stage: 'coordinator',
+              code: result.code,
+              detail: result.message,
+              source: { topic: batch.topic, partition: batch.partition, offset: message.offset },
+            },
+          ),
+        );
       } else decoded.push({ offset: Number(message.offset), event: result });
     }
     const next = Number(batch.lastOffset()) + 1;
