@@ -230,15 +230,18 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
     const clusterId = randomBytes(16).toString('base64url');
     const formatted = spawnSync(
       'java',
-      [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propertiesFile],
+      // `--cluster-id=…` in one argument: a base64url id may begin with "-", which a separate argument would
+      // make look like an option
+      [...jvm, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', propertiesFile],
       {
         encoding: 'utf8',
         timeout: 60_000,
       },
     );
     if (formatted.status !== 0) {
-      throw new LtError('LT_KAFKA_START_FAILED', 'formatting the broker storage failed', {
-        details: { dataDir, output: tail(`${formatted.stdout}\n${formatted.stderr}`, 20) },
+      const output = tail(`${formatted.stdout}\n${formatted.stderr}`, 20);
+      throw new LtError('LT_KAFKA_START_FAILED', `formatting the broker storage failed:\n${output}`, {
+        details: { dataDir, output },
         hint: `remove ${dataDir} and try again`,
       });
     }
