@@ -14,6 +14,10 @@ export const ErrorCodes = {
   LT_POSTGRES_UNREACHABLE: { retriable: true, summary: 'PostgreSQL is unreachable' },
   LT_REDIS_UNREACHABLE: { retriable: true, summary: 'Redis is unreachable' },
   LT_REGISTRY_UNREACHABLE: { retriable: true, summary: 'the schema registry is unreachable' },
+  LT_CONSUMER_STOPPED: {
+    retriable: false,
+    summary: 'a Kafka consumer stopped after a failure it does not restart from',
+  },
   // data dictionary
   LT_DICTIONARY_INVALID: { retriable: false, summary: 'a dictionary file is invalid' },
   LT_DATASET_UNKNOWN: { retriable: false, summary: 'the dataset is not in the dictionary' },

@@ -11,6 +11,7 @@ import { readAgentConfig, startAgent } from '../../producers/agent/index.ts';
 import { runSnapshot } from '../../producers/snapshot/index.ts';
 import { loadDictionary } from '../../schemas/model/dictionary.ts';
 import { printTable } from '../table.ts';
+import { untilStopped } from '../until-stopped.ts';
 
 /** `lienthong agent --agency X --config F`: runs X's Agent Node — source side and subscriptions — until Ctrl-C. */
 export async function runAgent(options: { agency: string; config: string }): Promise<void> {
@@ -20,6 +21,7 @@ export async function runAgent(options: { agency: string; config: string }): Pro
   const dictionary = loadDictionary();
   const agent = await startAgent(config, dictionary, log);
   const subscriptions: RunningSubscription[] = [];
+  let failure: LtError | null = null;
   try {
     if (config.subscriptions.length > 0) {
       const registryUrl = config.registry.url ?? env.SCHEMA_REGISTRY_URL;
@@ -72,14 +74,12 @@ export async function runAgent(options: { agency: string; config: string }): Pro
       );
     }
     console.log('Ctrl-C stops it.');
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
+    failure = await untilStopped(subscriptions.map(({ sink }) => sink.failed));
   } finally {
     for (const subscription of subscriptions) await subscription.stop();
     await agent.stop();
   }
+  if (failure) throw failure;
 }
 
 export interface SnapshotCommandOptions {

@@ -12,6 +12,7 @@ import { AgreementStore } from '../../platform/agreements/index.ts';
 import { Coordinator } from '../../platform/coordinator/index.ts';
 import { loadDictionary } from '../../schemas/model/dictionary.ts';
 import { createRegistryClient } from '../../schemas/registry/client.ts';
+import { untilStopped } from '../until-stopped.ts';
 
 function required(): { brokers: string[]; registryUrl: string } {
   const env = readEnv();
@@ -21,13 +22,6 @@ function required(): { brokers: string[]; registryUrl: string } {
     });
   }
   return { brokers: env.KAFKA_BROKERS, registryUrl: env.SCHEMA_REGISTRY_URL };
-}
-
-async function untilStopped(): Promise<void> {
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
 }
 
 /** `lienthong coordinator`: derives every active agreement's share stream until Ctrl-C. */
@@ -51,9 +45,10 @@ export async function runCoordinator(options: { schema: string }): Promise<void>
   });
   await coordinator.start();
   console.log(`coordinator running (agreements in PostgreSQL schema ${options.schema}). Ctrl-C stops it.`);
-  await untilStopped();
+  const failure = await untilStopped([coordinator.failed]);
   await coordinator.stop();
   await pool.end();
+  if (failure) throw failure;
 }
 
 /** `lienthong ngdb`: keeps the National General Database (current state + history) until Ctrl-C. */
@@ -73,8 +68,9 @@ export async function runNgdb(options: { schema: string }): Promise<void> {
   });
   await sink.start();
   console.log(`NGDB sink running into PostgreSQL schema ${options.schema}. Ctrl-C stops it.`);
-  await untilStopped();
+  const failure = await untilStopped([sink.failed]);
   await sink.stop();
   redis.disconnect();
   await pool.end();
+  if (failure) throw failure;
 }

@@ -11,6 +11,7 @@ import type { Dataset } from '../../schemas/model/dataset.ts';
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
 import type { SchemaRegistry } from '../../schemas/registry/client.ts';
 import { decodeWireValue } from '../../schemas/registry/decode.ts';
+import { failureSignal, watchConsumer } from '../../infra/kafka/consumer-failure.ts';
 import { sendToDeadLetter, type Rejection, type RejectedRecord } from '../../infra/kafka/dead-letter.ts';
 import { Deduplicator } from '../sink/dedup.ts';
 import type { SinkRow } from '../sink/table.ts';
@@ -120,8 +121,12 @@ export class NgdbSink {
   private readonly log: Logger;
   private readonly stage: string;
   private dedup: Deduplicator | null = null;
+  private readonly fail: (error: LtError) => void;
+  /** Resolves if the sink stops reading for good (LT_CONSUMER_STOPPED, with the cause); a service exits on it. */
+  readonly failed: Promise<LtError>;
 
   constructor(private readonly options: NgdbSinkOptions) {
+    ({ failed: this.failed, fail: this.fail } = failureSignal());
     const datasets = [...options.dictionary.datasets.values()];
     if (datasets.length === 0)
       throw new LtError('LT_CONFIG_INVALID', 'the NGDB sink was given a dictionary without datasets');
@@ -136,6 +141,7 @@ export class NgdbSink {
     this.stage = options.stage ?? NGDB_SINK_DEFAULTS.stage;
     this.log = options.log.child({ component: 'ngdb', group: this.groupId });
     this.consumer = options.kafka.consumer({ groupId: this.groupId, allowAutoTopicCreation: false });
+    watchConsumer(this.consumer, 'the NGDB sink', this.log, this.fail);
     this.dlq = options.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,

@@ -4,6 +4,7 @@ import { LtError } from '../../infra/errors.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import type { ChangeEvent } from '../../schemas/envelope/change-event.ts';
 import { decodeWireValue } from '../../schemas/registry/decode.ts';
+import { failureSignal, watchConsumer } from '../../infra/kafka/consumer-failure.ts';
 import { sendToDeadLetter, type Rejection, type RejectedRecord } from '../../infra/kafka/dead-letter.ts';
 import type { Deduplicator } from './dedup.ts';
 import { prepareSinkTable, purgeSinkTable } from './evolution.ts';
@@ -144,8 +145,12 @@ export class Sink {
   private readonly slowStreak = new Map<number, number>();
   private readonly resumeTimers = new Set<NodeJS.Timeout>();
   private stopped = false;
+  private readonly fail: (error: LtError) => void;
+  /** Resolves if the sink stops reading for good (LT_CONSUMER_STOPPED, with the cause); a service exits on it. */
+  readonly failed: Promise<LtError>;
 
   constructor(private readonly options: SinkOptions) {
+    ({ failed: this.failed, fail: this.fail } = failureSignal());
     this.settings = sinkSettings(options);
     this.table = new SinkTable(options.dataset);
     this.dedup = options.dedup;
@@ -160,6 +165,7 @@ export class Sink {
       // kafkajs's default (3 s) would not fit a short session timeout
       heartbeatInterval: Math.min(3_000, Math.floor(this.settings.sessionTimeoutMs / 3)),
     });
+    watchConsumer(this.consumer, `the sink of ${options.topic}`, this.log, this.fail);
     this.dlq = options.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,

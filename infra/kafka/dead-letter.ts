@@ -1,5 +1,6 @@
 import type { IHeaders, Message, Producer } from 'kafkajs';
 import type { Logger } from '../logging/logger.ts';
+import { sendBounded } from './produce.ts';
 import { topics } from './topics.ts';
 
 /** Where a rejected record came from and why; becomes the `lt-error-*` headers (DESIGN.md §3). */
@@ -52,10 +53,13 @@ export async function sendToDeadLetter(
   for (const item of items)
     byStage.set(item.rejection.stage, [...(byStage.get(item.rejection.stage) ?? []), item]);
   for (const [stage, batch] of byStage) {
-    await producer.send({
-      topic: topics.deadLetter(stage),
-      acks: -1,
-      messages: batch.map(({ record, rejection }) => deadLetterMessage(record, rejection)),
+    await sendBounded(producer, {
+      topicMessages: [
+        {
+          topic: topics.deadLetter(stage),
+          messages: batch.map(({ record, rejection }) => deadLetterMessage(record, rejection)),
+        },
+      ],
     });
   }
   log?.warn({ count: items.length, first: items[0]?.rejection }, 'records sent to the dead-letter topic');

@@ -3,7 +3,9 @@ import type { Consumer, EachBatchPayload, IHeaders, Kafka, Message, Producer } f
 import { LtError } from '../../infra/errors.ts';
 import { deterministicUuidV7 } from '../../infra/ids.ts';
 import { ensureTopics } from '../../infra/kafka/admin.ts';
+import { failureSignal, watchConsumer } from '../../infra/kafka/consumer-failure.ts';
 import { deadLetterMessage } from '../../infra/kafka/dead-letter.ts';
+import { sendBounded } from '../../infra/kafka/produce.ts';
 import { consumerGroups, topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import type { Pool } from '../../infra/postgres/pool.ts';
@@ -92,8 +94,12 @@ export class Coordinator {
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> = Promise.resolve();
   private stopped = false;
+  private readonly fail: (error: LtError) => void;
+  /** Resolves if the coordinator stops reading for good (LT_CONSUMER_STOPPED, with the cause). */
+  readonly failed: Promise<LtError>;
 
   constructor(private readonly options: CoordinatorOptions) {
+    ({ failed: this.failed, fail: this.fail } = failureSignal());
     this.log = options.log.child({ component: 'coordinator' });
     this.producer = options.kafka.producer({
       idempotent: true,
@@ -201,7 +207,8 @@ export class Coordinator {
           after: null,
         }),
       );
-      if (messages.length > 0) await this.producer.send({ topic: stream.topic, acks: -1, messages });
+      if (messages.length > 0)
+        await sendBounded(this.producer, { topicMessages: [{ topic: stream.topic, messages }] });
       await client.query('DELETE FROM agreement_membership WHERE agreement_id = $1 AND revision < $2', [
         stream.agreementId,
         stream.revision,
@@ -316,6 +323,7 @@ export class Coordinator {
       groupId: this.options.groupId ?? consumerGroups.coordinator,
       allowAutoTopicCreation: false,
     });
+    watchConsumer(consumer, 'the coordinator', this.log, this.fail);
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       this.assigned = new Map(Object.entries(payload.memberAssignment));
       for (const [topic, partitions] of this.assigned) {
@@ -466,7 +474,7 @@ export class Coordinator {
         .map(([topic, messages]) => ({ topic, messages }));
       if (rejected.length > 0)
         topicMessages.push({ topic: topics.deadLetter('coordinator'), messages: rejected });
-      if (topicMessages.length > 0) await this.producer.sendBatch({ acks: -1, topicMessages });
+      if (topicMessages.length > 0) await sendBounded(this.producer, { topicMessages });
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);

@@ -3,6 +3,7 @@ import type { IHeaders, Message, Producer } from 'kafkajs';
 import pg from 'pg';
 import { deterministicUuidV7 } from '../../infra/ids.ts';
 import { LtError, type ErrorCode } from '../../infra/errors.ts';
+import { sendBounded } from '../../infra/kafka/produce.ts';
 import { topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import type { RecordOutcome } from '../publisher/index.ts';
@@ -662,7 +663,7 @@ export class OutboxRelay {
         await this.dlq.connect();
         this.dlqConnected = true;
       }
-      await this.dlq.send({ topic: topics.deadLetter(DLQ_STAGE), acks: -1, messages });
+      await sendBounded(this.dlq, { topicMessages: [{ topic: topics.deadLetter(DLQ_STAGE), messages }] });
     } catch (cause) {
       throw new LtError(
         'LT_PUBLISH_FAILED',

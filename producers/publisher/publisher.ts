@@ -4,6 +4,7 @@ import type { IHeaders, Message, Producer } from 'kafkajs';
 import { v7 as uuidv7 } from 'uuid';
 import { LtError, type ErrorCode } from '../../infra/errors.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
+import { sendBounded } from '../../infra/kafka/produce.ts';
 import type { ChangeEvent, DatasetRecord } from '../../schemas/envelope/change-event.ts';
 import type { Dataset } from '../../schemas/model/dataset.ts';
 import { getDataset } from '../../schemas/model/dictionary.ts';
@@ -368,11 +369,9 @@ export class Publisher {
     });
     try {
       await Promise.race([
-        this.producer.send({
-          topic,
-          acks: -1,
+        sendBounded(this.producer, {
+          topicMessages: [{ topic, messages }],
           compression: Compressions[this.settings.compression],
-          messages,
         }),
         timeout,
       ]);

@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureTopics, waitForGroup } from '../../../infra/kafka/admin.ts';
+import { topics } from '../../../infra/kafka/topics.ts';
+import { migrate } from '../../../infra/postgres/migrate.ts';
+import type { Agreement } from '../../../platform/agreements/model.ts';
+import { Coordinator } from '../../../platform/coordinator/index.ts';
+import { sampleCitizens } from '../../../producers/sample/citizens.ts';
+import { loadDictionary } from '../../../schemas/model/dictionary.ts';
+import { isolatedDataset } from '../../helpers/datasets.ts';
+import { log, testKafka, testPool, testPublisher, testRegistry, uniqueName } from '../../helpers/services.ts';
+
+// A new agreement over a source topic with a long history: one fetch brings more records than one produce
+// request may carry (the test broker's message.max.bytes is 2 MiB), so the coordinator must split its output.
+const EVENTS = 20_000;
+
+describe('the coordinator backfills a large source history', () => {
+  const kafka = testKafka();
+  const { dictionary, dataset } = isolatedDataset(loadDictionary(), 'population.citizen');
+  const agreementId = uniqueName('bhxh-all-');
+  const groupId = uniqueName('lt.coordinator.backlog-');
+  let coordinator: Coordinator;
+
+  beforeAll(async () => {
+    const registry = await testRegistry();
+    const { pool } = await testPool();
+    await migrate(pool, 'platform');
+    await ensureTopics(kafka, [
+      { topic: topics.source(dataset.id), partitions: 1 },
+      { topic: topics.deadLetter('coordinator'), partitions: 1 },
+    ]);
+    const publisher = await testPublisher(registry.client, dictionary, 'BCA');
+    const citizens = sampleCitizens(EVENTS, 404);
+    for (let i = 0; i < citizens.length; i += 5_000) {
+      await publisher.publishBatch(
+        dataset.id,
+        citizens.slice(i, i + 5_000).map((after) => ({ op: 'CREATE', version: 1, after })),
+      );
+    }
+    const agreement: Agreement = {
+      id: agreementId,
+      subscriber: 'BHXH',
+      dataset: dataset.id,
+      fields: dataset.fields.map((field) => field.name),
+      filter: { kind: 'true' },
+      filterText: 'true',
+      purpose: 'social insurance enrolment',
+      legalBasis: 'Decree 278/2025/ND-CP, method (b)',
+      validFrom: new Date(0),
+      validTo: null,
+      status: 'approved',
+      statusReason: null,
+      onEnd: 'retain',
+      revision: 1,
+      createdAt: new Date(),
+      updatedAt: new Date(),
+    };
+    coordinator = new Coordinator({
+      kafka,
+      registry: registry.client,
+      dictionary,
+      pool,
+      loadAgreements: async () => [agreement],
+      log,
+      groupId,
+      refreshMs: 500,
+    });
+    await coordinator.start();
+  });
+
+  afterAll(async () => {
+    await coordinator?.stop();
+  });
+
+  it('shares every record of the history, however large the batches it reads', async () => {
+    expect(await waitForGroup(kafka, groupId, topics.source(dataset.id), 90_000)).toBe(0);
+    const admin = kafka.admin();
+    await admin.connect();
+    const offsets = await admin
+      .fetchTopicOffsets(topics.share(agreementId))
+      .finally(() => admin.disconnect());
+    expect(offsets.reduce((sum, { high }) => sum + Number(high), 0)).toBe(EVENTS);
+    expect(coordinator.stats).toMatchObject({ read: EVENTS, shared: EVENTS, rejected: 0 });
+  }, 120_000);
+});
