@@ -6,6 +6,16 @@ export interface StreamRef {
   revision: number;
 }
 
+/**
+ * One index probe per key, whatever the planner believes: `key = ANY($3)` lets PostgreSQL scan every member of
+ * the agreement and filter, which it chooses while the table's statistics are stale (right after a backfill
+ * inserted 200,000 members, that took over a second per batch). A LATERAL subquery with LIMIT cannot be
+ * flattened into a join, so it stays a nested loop of primary-key lookups.
+ */
+const MEMBERS_OF_KEYS = `SELECT k.key FROM unnest($3::text[]) AS k(key)
+  CROSS JOIN LATERAL (SELECT m.ctid FROM agreement_membership m
+                       WHERE m.agreement_id = $1 AND m.revision = $2 AND m.key = k.key LIMIT 1) AS found`;
+
 /** Reads and writes the coordinator's state inside the batch's transaction. */
 export class CoordinatorState {
   constructor(private readonly db: PoolClient) {}
@@ -24,10 +34,11 @@ export class CoordinatorState {
   /** The keys of `keys` that the stream currently shares. */
   async members(stream: StreamRef, keys: string[]): Promise<Set<string>> {
     if (keys.length === 0) return new Set();
-    const { rows } = await this.db.query<{ key: string }>(
-      'SELECT key FROM agreement_membership WHERE agreement_id = $1 AND revision = $2 AND key = ANY($3::text[])',
-      [stream.agreementId, stream.revision, keys],
-    );
+    const { rows } = await this.db.query<{ key: string }>(MEMBERS_OF_KEYS, [
+      stream.agreementId,
+      stream.revision,
+      keys,
+    ]);
     return new Set(rows.map((row) => row.key));
   }
 
@@ -41,7 +52,10 @@ export class CoordinatorState {
     }
     if (left.length > 0) {
       await this.db.query(
-        'DELETE FROM agreement_membership WHERE agreement_id = $1 AND revision = $2 AND key = ANY($3::text[])',
+        `DELETE FROM agreement_membership WHERE ctid = ANY(ARRAY(
+           SELECT found.ctid FROM unnest($3::text[]) AS k(key)
+            CROSS JOIN LATERAL (SELECT m.ctid FROM agreement_membership m
+                                 WHERE m.agreement_id = $1 AND m.revision = $2 AND m.key = k.key LIMIT 1) AS found))`,
         [stream.agreementId, stream.revision, left],
       );
     }

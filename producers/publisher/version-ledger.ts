@@ -35,7 +35,11 @@ export class VersionLedger {
           if (keys.length === 0) return new Map();
           const { rows } = await query<{ key: string; version: string }>(
             client,
-            'SELECT key, version FROM lt_published_version WHERE dataset = $1 AND key = ANY($2::text[])',
+            // one primary-key probe per key (LATERAL … LIMIT stays a nested loop), not a plan that depends on
+            // the table's statistics being fresh
+            `SELECT k.key, found.version FROM unnest($2::text[]) AS k(key)
+              CROSS JOIN LATERAL (SELECT v.version FROM lt_published_version v
+                                   WHERE v.dataset = $1 AND v.key = k.key LIMIT 1) AS found`,
             [dataset, keys],
           );
           return new Map(rows.map((row) => [row.key, Number(row.version)]));
