@@ -33,6 +33,11 @@ export interface CoordinatorOptions {
   groupId?: string;
   /** How often agreements are re-read. Default 1000 ms. */
   refreshMs?: number;
+  /**
+   * Source partitions processed at once. Default 3: while one batch waits for PostgreSQL or the broker's
+   * acknowledgement, another is decoded and filtered. Partitions share no keys, hence no membership rows.
+   */
+  partitionsConsumedConcurrently?: number;
 }
 
 /** An active agreement at its revision, with everything needed to derive its stream. */
@@ -337,6 +342,7 @@ export class Coordinator {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 3,
       eachBatch: (payload) => this.handleBatch(payload),
     });
     this.consumer = consumer;
