@@ -3,6 +3,8 @@
 // It runs until SIGTERM, then prints `RESULT {"role", "peakRssMb"}`.
 import { NgdbSink } from '../consumers/ngdb/index.ts';
 import { startSubscription } from '../consumers/subscription/index.ts';
+import { untilStopped } from '../cli/until-stopped.ts';
+import { describeError, type LtError } from '../infra/errors.ts';
 import { createKafka } from '../infra/kafka/client.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { createPool } from '../infra/postgres/pool.ts';
@@ -26,6 +28,7 @@ const redis = await createRedis({
   keyPrefix: `lt:bench:${Date.now()}:`,
 });
 let stop: () => Promise<unknown>;
+let failed: Promise<LtError>;
 if (role === 'coordinator') {
   const pool = await createPool({ url: databaseUrl, schema: 'lt_bench_platform' });
   const store = new AgreementStore(pool, only);
@@ -40,21 +43,28 @@ if (role === 'coordinator') {
   });
   await coordinator.start();
   stop = () => coordinator.stop();
+  failed = coordinator.failed;
 } else if (role === 'ngdb') {
   const pool = await createPool({ url: databaseUrl, schema: 'lt_bench_ngdb' });
   const sink = new NgdbSink({ kafka, registry, pool, dictionary: only, redis, log });
   await sink.start();
   stop = () => sink.stop();
+  failed = sink.failed;
 } else {
   const subscription = await startSubscription(
     { agreement: process.env.BENCH_AGREEMENT!, dataset: datasetId },
     { kafka, registry, dictionary: only, databaseUrl, agency: 'BHXH', redis, log },
   );
   stop = () => subscription.stop();
+  failed = subscription.sink.failed;
 }
 console.log('READY');
-await new Promise<void>((resolve) => process.once('SIGTERM', resolve));
+const failure = await untilStopped([failed]);
 await stop();
+if (failure) {
+  console.error(`${role}: ${describeError(failure)}`);
+  process.exit(1);
+}
 redis.disconnect();
 report({ role, ...memory() });
 process.exit(0);
