@@ -201,7 +201,7 @@ try {
     BENCH_SEED: '278',
     BENCH_VERSION: '2',
     BENCH_RATE: String(steadyRate),
-    BENCH_BATCH: String(Math.max(1, Math.round(steadyRate / 20))),
+    BENCH_BATCH: String(Math.max(1, Math.round(steadyRate / 10))),
   }).result;
   await waitForSinks(steadyStart, steadyEvents, ['ngdb', 'coordinator', 'subscriber']);
   results.steady = {

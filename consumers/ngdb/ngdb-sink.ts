@@ -37,7 +37,7 @@ export interface NgdbSinkOptions {
   /** How long Redis remembers a stored event id, in seconds. Default 7 days. */
   dedupTtlSeconds?: number;
   /**
-   * Partitions (of any dataset) processed at once. Default 1. Each batch is one partition of one dataset,
+   * Partitions (of any dataset) processed at once. Default 3 (one batch is decoded while another waits for PostgreSQL). Each batch is one partition of one dataset,
    * in its own transaction; rows are written in key / event-id order, so concurrent batches cannot deadlock.
    */
   partitionsConsumedConcurrently?: number;
@@ -47,7 +47,7 @@ export const NGDB_SINK_DEFAULTS = {
   groupId: consumerGroups.ngdb,
   stage: 'ngdb',
   dedupTtlSeconds: 7 * 24 * 3600,
-  partitionsConsumedConcurrently: 1,
+  partitionsConsumedConcurrently: 3,
 } as const;
 
 export interface NgdbSinkStats {

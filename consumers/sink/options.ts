@@ -60,7 +60,7 @@ export interface SinkOptions {
    */
   sessionTimeoutMs?: number;
   /**
-   * Partitions processed at once. Default 1. Keys never span partitions and rows are written in key
+   * Partitions processed at once. Default 3: one batch is decoded while another waits for PostgreSQL. Keys never span partitions and rows are written in key
    * order, so concurrent batches cannot deadlock.
    */
   partitionsConsumedConcurrently?: number;
@@ -75,7 +75,7 @@ export const SINK_DEFAULTS = {
   maxBytes: 8_388_608,
   maxWaitTimeMs: 5_000,
   sessionTimeoutMs: 30_000,
-  partitionsConsumedConcurrently: 1,
+  partitionsConsumedConcurrently: 3,
 } as const;
 
 /** The tuning options with their defaults applied. */
