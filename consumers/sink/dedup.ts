@@ -56,8 +56,13 @@ export class Deduplicator {
     );
   }
 
+  /**
+   * `dedup:{<namespace>}:<eventId>`. The braces are a Redis Cluster hash tag: every key of one namespace (one
+   * table instance) lives in one slot, so a batch's MGET and script stay single-slot commands on a cluster,
+   * while different sinks spread over the cluster's nodes.
+   */
   private key(eventId: string): string {
-    return `dedup:${this.namespace}:${eventId}`;
+    return `dedup:{${this.namespace}}:${eventId}`;
   }
 
   /** The ids of this list that were applied before. */

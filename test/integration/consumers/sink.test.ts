@@ -264,7 +264,7 @@ describe('the subscriber sink materializes a share stream into PostgreSQL', () =
     // half while Redis remembers the ids, half after it forgot them: then only the version guard stands
     let duplicates = await resend(12);
     const prefix = redis.options.keyPrefix ?? '';
-    const remembered = await redis.keys(`${prefix}dedup:${namespace}:*`);
+    const remembered = await redis.keys(`${prefix}dedup:{${namespace}:*`);
     expect(remembered.length).toBe(events);
     await redis.del(...remembered.map((key) => key.slice(prefix.length)));
     const staleBefore = sink.stats.stale;
