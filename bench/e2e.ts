@@ -2,6 +2,7 @@
 //   npm run bench:e2e                      # a 200,000-event backlog drained, then a steady 5,000 events/s phase
 //   BENCH_EVENTS=50000 BENCH_STEADY_SECONDS=10 npm run bench:e2e
 //   BENCH_CPU_PROF=/tmp/prof BENCH_NODE_FLAGS='…' npm run bench:e2e   # CPU profiles / Node flags per service
+//   BENCH_DRAIN=together npm run bench:e2e   # every service drains the backlog at once
 // BCA's Agent Node publishes population.citizen events; the coordinator derives an all-rows agreement for
 // BHXH; the NGDB sink and BHXH's subscriber sink materialize them. Each runs in its own process. Figures:
 // events/s materialized per sink (first to last commit, each sink draining the backlog on its own), p50/p99
@@ -24,6 +25,8 @@ import { benchDictionary } from './setup.ts';
 const events = Number(process.env.BENCH_EVENTS ?? 200_000);
 const steadySeconds = Number(process.env.BENCH_STEADY_SECONDS ?? 20);
 const steadyRate = Number(process.env.BENCH_STEADY_RATE ?? 5_000);
+// BENCH_DRAIN=together: all services drain the backlog at once (their share of one host) instead of in turn
+const together = process.env.BENCH_DRAIN === 'together';
 const env = readEnv();
 const log = createLogger('error');
 const stamp = Date.now();
@@ -181,14 +184,25 @@ try {
     running.push(service);
     await service.ready;
   };
-  await start('ngdb');
-  await waitForSinks(backlogStart, events, ['ngdb']);
+  if (together) {
+    await start('coordinator');
+    await new Promise((resolve) => setTimeout(resolve, 2000)); // the coordinator registers the share schema
+    await Promise.all([start('ngdb'), start('subscriber')]);
+    await waitForSinks(backlogStart, events, ['ngdb', 'coordinator', 'subscriber']);
+  } else {
+    await start('ngdb');
+    await waitForSinks(backlogStart, events, ['ngdb']);
+  }
   const ngdbFigures = await figures(ngdb, backlogStart);
-  console.log(`  backlog drained by the NGDB sink alone: ${JSON.stringify(ngdbFigures)}`);
-  await start('coordinator');
-  await new Promise((resolve) => setTimeout(resolve, 2000)); // the coordinator registers the share schema
-  await start('subscriber');
-  await waitForSinks(backlogStart, events, ['coordinator', 'subscriber']);
+  console.log(
+    `  backlog drained by the NGDB sink${together ? '' : ' alone'}: ${JSON.stringify(ngdbFigures)}`,
+  );
+  if (!together) {
+    await start('coordinator');
+    await new Promise((resolve) => setTimeout(resolve, 2000)); // the coordinator registers the share schema
+    await start('subscriber');
+    await waitForSinks(backlogStart, events, ['coordinator', 'subscriber']);
+  }
   const copyFigures = await figures(copy, backlogStart);
   console.log(`  backlog drained by the coordinator + BHXH subscriber: ${JSON.stringify(copyFigures)}`);
   results.backlog = { publisher, ngdb: ngdbFigures, subscriber: copyFigures };
