@@ -3,12 +3,16 @@ import type { Logger } from '../logging/logger.ts';
 import { sendBounded } from './produce.ts';
 import { topics } from './topics.ts';
 
+/** Where a rejected record was read: a Kafka record, or a row of a table (the outbox relay's input). */
+export type RejectedFrom =
+  { topic: string; partition: number; offset: string } | { table: string; id: string };
+
 /** Where a rejected record came from and why; becomes the `lt-error-*` headers (DESIGN.md §3). */
 export interface Rejection {
   stage: string;
   code: string;
   detail: string;
-  source: { topic: string; partition: number; offset: string };
+  source: RejectedFrom;
 }
 
 /** One rejected record: its original key, value and headers, unchanged. */
@@ -20,10 +24,20 @@ export interface RejectedRecord {
 
 /**
  * The dead-letter form of a rejected record (DESIGN.md §3): original key, value and headers unchanged, the
- * reason in `lt-error-code`, `lt-error-stage`, `lt-error-detail`, and where it came from in `lt-source-*`.
+ * reason in `lt-error-code`, `lt-error-stage`, `lt-error-detail`, and where it came from in `lt-source-*`
+ * (`-topic`, `-partition`, `-offset` for a Kafka record; `-table`, `-id` for a table row).
  * The one place this header contract is written, for every stage.
  */
 export function deadLetterMessage(record: RejectedRecord, rejection: Rejection): Message {
+  const { source } = rejection;
+  const from: IHeaders =
+    'table' in source
+      ? { 'lt-source-table': source.table, 'lt-source-id': source.id }
+      : {
+          'lt-source-topic': source.topic,
+          'lt-source-partition': String(source.partition),
+          'lt-source-offset': source.offset,
+        };
   return {
     key: record.key,
     value: record.value,
@@ -32,9 +46,7 @@ export function deadLetterMessage(record: RejectedRecord, rejection: Rejection):
       'lt-error-code': rejection.code,
       'lt-error-stage': rejection.stage,
       'lt-error-detail': rejection.detail.slice(0, 4_000),
-      'lt-source-topic': rejection.source.topic,
-      'lt-source-partition': String(rejection.source.partition),
-      'lt-source-offset': rejection.source.offset,
+      ...from,
     },
   };
 }

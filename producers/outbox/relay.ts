@@ -3,6 +3,7 @@ import type { IHeaders, Message, Producer } from 'kafkajs';
 import pg from 'pg';
 import { deterministicUuidV7 } from '../../infra/ids.ts';
 import { LtError, type ErrorCode } from '../../infra/errors.ts';
+import { deadLetterMessage } from '../../infra/kafka/dead-letter.ts';
 import { sendBounded } from '../../infra/kafka/produce.ts';
 import { topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
@@ -647,16 +648,20 @@ export class OutboxRelay {
     const byId = new Map(originals.map((item) => [item.id, item.original]));
     const messages: Message[] = rejected.map(({ row, code, message }) => {
       const headers: IHeaders = {
-        'lt-error-code': code,
-        'lt-error-stage': DLQ_STAGE,
-        'lt-error-detail': message.slice(0, 4_000),
-        'lt-source-table': `${this.schema}.lt_outbox`,
-        'lt-source-id': row.id,
         'lt-source-agency': this.options.agency,
         'lt-event-id': outboxEventId(this.options.agency, this.schema, row.id, row.created_at),
       };
       if (row.trace_id) headers['lt-trace-id'] = row.trace_id;
-      return { key: row.key, value: byId.get(row.id) ?? null, headers };
+      const original = byId.get(row.id);
+      return deadLetterMessage(
+        { key: Buffer.from(row.key), value: original === undefined ? null : Buffer.from(original), headers },
+        {
+          stage: DLQ_STAGE,
+          code,
+          detail: message,
+          source: { table: `${this.schema}.lt_outbox`, id: row.id },
+        },
+      );
     });
     try {
       if (!this.dlqConnected) {
