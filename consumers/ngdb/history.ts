@@ -1,7 +1,7 @@
 import { quoteIdent } from '../../infra/postgres/pool.ts';
 import type { ChangeEvent, DatasetRecord, Op } from '../../schemas/envelope/change-event.ts';
 import type { Dataset, Field } from '../../schemas/model/dataset.ts';
-import { fieldColumn, SinkTable } from '../sink/table.ts';
+import { fieldColumn, recordValues, SinkTable } from '../sink/table.ts';
 
 /** One column of a history table, and how its values travel (`unnest` arrays) and come back (SELECT). */
 interface Column {
@@ -147,13 +147,8 @@ ON CONFLICT ("_event_id") DO NOTHING`;
   }
 
   private row(event: ChangeEvent): unknown[] {
-    const values = this.dataColumns.map((column) => {
-      if (column.name === this.keyColumn) return event.key;
-      const value = event.after ? (event.after[column.name] ?? null) : null;
-      return column.json && value !== null ? JSON.stringify(value) : value;
-    });
     return [
-      ...values,
+      ...recordValues(this.dataColumns, this.keyColumn, event),
       event.eventId,
       event.op,
       event.version,

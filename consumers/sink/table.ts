@@ -34,6 +34,22 @@ export function fieldColumn(field: Field): Column {
 }
 
 /**
+ * The values of a record's columns, in column order, as the `unnest` arrays carry them: the event key for
+ * the key column, null for every other column of a DELETE, nested values as JSON text.
+ */
+export function recordValues(
+  columns: readonly Column[],
+  keyColumn: string,
+  event: { key: string; after: Record<string, unknown> | null },
+): unknown[] {
+  return columns.map((column) => {
+    if (column.name === keyColumn) return event.key;
+    const value = event.after ? (event.after[column.name] ?? null) : null;
+    return column.json && value !== null ? JSON.stringify(value) : value;
+  });
+}
+
+/**
  * Bookkeeping columns every sink table has, after the dataset's own, in the order {@link SinkTable.row}
  * returns their values. `_revision` is the sharing agreement's revision the row came from (0 outside
  * agreements); the guard orders rows by (revision, version).
@@ -190,13 +206,8 @@ WHERE (${table}."_revision", ${table}."_version") < (EXCLUDED."_revision", EXCLU
     },
     revision = 0,
   ): SinkRow {
-    const values = this.dataColumns.map((column) => {
-      if (column.name === this.keyColumn) return event.key;
-      const value = event.after ? (event.after[column.name] ?? null) : null;
-      return column.json && value !== null ? JSON.stringify(value) : value;
-    });
     return [
-      ...values,
+      ...recordValues(this.dataColumns, this.keyColumn, event),
       event.version,
       event.op === 'DELETE',
       event.eventId,

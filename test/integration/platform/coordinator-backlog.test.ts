@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTopics, waitForGroup } from '../../../infra/kafka/admin.ts';
 import { topics } from '../../../infra/kafka/topics.ts';
 import { migrate } from '../../../infra/postgres/migrate.ts';
-import type { Agreement } from '../../../platform/agreements/model.ts';
 import { Coordinator } from '../../../platform/coordinator/index.ts';
 import { sampleCitizens } from '../../../producers/sample/citizens.ts';
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
+import { approvedAgreement } from '../../helpers/agreements.ts';
 import { isolatedDataset } from '../../helpers/datasets.ts';
 import { log, testKafka, testPool, testPublisher, testRegistry, uniqueName } from '../../helpers/services.ts';
 
@@ -36,24 +36,12 @@ describe('the coordinator backfills a large source history', () => {
         citizens.slice(i, i + 5_000).map((after) => ({ op: 'CREATE', version: 1, after })),
       );
     }
-    const agreement: Agreement = {
+    const agreement = approvedAgreement({
       id: agreementId,
       subscriber: 'BHXH',
       dataset: dataset.id,
       fields: dataset.fields.map((field) => field.name),
-      filter: { kind: 'true' },
-      filterText: 'true',
-      purpose: 'social insurance enrolment',
-      legalBasis: 'Decree 278/2025/ND-CP, method (b)',
-      validFrom: new Date(0),
-      validTo: null,
-      status: 'approved',
-      statusReason: null,
-      onEnd: 'retain',
-      revision: 1,
-      createdAt: new Date(),
-      updatedAt: new Date(),
-    };
+    });
     coordinator = new Coordinator({
       kafka,
       registry: registry.client,

@@ -12,6 +12,7 @@ import { relocate, sampleCitizens, seededRandom } from '../../../producers/sampl
 import type { DatasetRecord } from '../../../schemas/envelope/change-event.ts';
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
 import { projectDataset } from '../../../schemas/model/projection.ts';
+import { approvedAgreement } from '../../helpers/agreements.ts';
 import { isolatedDataset } from '../../helpers/datasets.ts';
 import {
   log,
@@ -35,26 +36,13 @@ describe('the coordinator derives per-agreement streams from the source topic', 
   let coordinator: Coordinator;
 
   function agreement(id: string, subscriber: string, province: string): Agreement {
-    const parsed = parseFilter(`province_code in ["${province}"]`);
-    if (!parsed.ok) throw new Error('filter');
-    return {
+    return approvedAgreement({
       id,
       subscriber,
       dataset: dataset.id,
       fields: SHARED,
-      filter: parsed.ast,
-      filterText: `province_code in ["${province}"]`,
-      purpose: 'local administrative procedures',
-      legalBasis: 'Decree 278/2025/ND-CP, method (b)',
-      validFrom: new Date(0),
-      validTo: null,
-      status: 'approved',
-      statusReason: null,
-      onEnd: 'retain',
-      revision: 1,
-      createdAt: new Date(),
-      updatedAt: new Date(),
-    };
+      filter: `province_code in ["${province}"]`,
+    });
   }
 
   async function subscriberSink(agreementId: string): Promise<Sink> {
