@@ -12,6 +12,7 @@ import { readEnv } from '../infra/config/options.ts';
 import { listen } from '../infra/http/server.ts';
 import { ensureTopics, groupLag } from '../infra/kafka/admin.ts';
 import { createKafka } from '../infra/kafka/client.ts';
+import { deadLetterTopic } from '../infra/kafka/dead-letter.ts';
 import { consumerGroups, topics } from '../infra/kafka/topics.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { migrate, type MigrationSet } from '../infra/postgres/migrate.ts';
@@ -53,7 +54,7 @@ const registryUrl = await listen(registry);
 const kafka = createKafka({ brokers: services.brokers, clientId: 'bench-e2e', log });
 await ensureTopics(kafka, [
   { topic: topics.source(datasetId), partitions: 6 },
-  ...['ngdb', 'coordinator', 'sink'].map((stage) => ({ topic: topics.deadLetter(stage), partitions: 1 })),
+  ...['ngdb', 'coordinator', 'sink'].map((stage) => deadLetterTopic(stage)),
 ]);
 const platform = await fresh('lt_bench_platform', 'platform');
 const store = new AgreementStore(platform, only);

@@ -6,6 +6,7 @@ import { readEnv } from '../../infra/config/options.ts';
 import { listen } from '../../infra/http/server.ts';
 import { ensureTopics, groupLag } from '../../infra/kafka/admin.ts';
 import { createKafka } from '../../infra/kafka/client.ts';
+import { deadLetterTopic } from '../../infra/kafka/dead-letter.ts';
 import { topics } from '../../infra/kafka/topics.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { migrate, type MigrationSet } from '../../infra/postgres/migrate.ts';
@@ -90,7 +91,7 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
         partitions: 3,
         config: { 'retention.ms': '-1' },
       })),
-      ...['ngdb', 'coordinator', 'sink'].map((stage) => ({ topic: topics.deadLetter(stage), partitions: 1 })),
+      ...['ngdb', 'coordinator', 'sink'].map((stage) => deadLetterTopic(stage)),
     ]);
     const platformPool = await freshSchema('lt_demo_platform', 'platform');
     const agreements = new AgreementStore(platformPool, dictionary);

@@ -1,9 +1,7 @@
 import { NgdbSink } from '../../consumers/ngdb/index.ts';
 import { readEnv } from '../../infra/config/options.ts';
 import { LtError } from '../../infra/errors.ts';
-import { ensureTopics } from '../../infra/kafka/admin.ts';
 import { createKafka } from '../../infra/kafka/client.ts';
-import { topics } from '../../infra/kafka/topics.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
@@ -33,7 +31,6 @@ export async function runCoordinator(options: { schema: string }): Promise<void>
   const pool = await createPool({ url: env.DATABASE_URL, schema: options.schema });
   await migrate(pool, 'platform');
   const kafka = createKafka({ brokers, clientId: 'lienthong-coordinator', log });
-  await ensureTopics(kafka, [{ topic: topics.deadLetter('coordinator'), partitions: 1 }]);
   const store = new AgreementStore(pool, dictionary);
   const coordinator = new Coordinator({
     kafka,

@@ -12,7 +12,12 @@ import type { Dictionary } from '../../schemas/model/dictionary.ts';
 import type { SchemaRegistry } from '../../schemas/registry/client.ts';
 import { decodeWireValue } from '../../schemas/registry/decode.ts';
 import { failureSignal, watchConsumer } from '../../infra/kafka/consumer-failure.ts';
-import { sendToDeadLetter, type Rejection, type RejectedRecord } from '../../infra/kafka/dead-letter.ts';
+import {
+  deadLetterTopic,
+  sendToDeadLetter,
+  type Rejection,
+  type RejectedRecord,
+} from '../../infra/kafka/dead-letter.ts';
 import { Deduplicator } from '../sink/dedup.ts';
 import type { SinkRow } from '../sink/table.ts';
 import { HistoryTable } from './history.ts';
@@ -219,7 +224,7 @@ export class NgdbSink {
   }
 
   private async ensureDeadLetterTopic(): Promise<void> {
-    const spec = { topic: topics.deadLetter(this.stage), partitions: 1, config: { 'retention.ms': '-1' } };
+    const spec = deadLetterTopic(this.stage);
     try {
       await ensureTopics(this.options.kafka, [spec]);
     } catch (error) {

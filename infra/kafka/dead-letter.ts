@@ -1,7 +1,13 @@
 import type { IHeaders, Message, Producer } from 'kafkajs';
 import type { Logger } from '../logging/logger.ts';
+import type { TopicSpec } from './admin.ts';
 import { sendBounded } from './produce.ts';
 import { topics } from './topics.ts';
+
+/** `lt.dlq.<stage>`: one partition, kept forever — a rejected record is evidence, never expired away. */
+export function deadLetterTopic(stage: string): TopicSpec {
+  return { topic: topics.deadLetter(stage), partitions: 1, config: { 'retention.ms': '-1' } };
+}
 
 /** Where a rejected record was read: a Kafka record, or a row of a table (the outbox relay's input). */
 export type RejectedFrom =

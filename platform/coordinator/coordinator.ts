@@ -4,7 +4,7 @@ import { LtError } from '../../infra/errors.ts';
 import { deterministicUuidV7 } from '../../infra/ids.ts';
 import { ensureTopics } from '../../infra/kafka/admin.ts';
 import { failureSignal, watchConsumer } from '../../infra/kafka/consumer-failure.ts';
-import { deadLetterMessage } from '../../infra/kafka/dead-letter.ts';
+import { deadLetterMessage, deadLetterTopic } from '../../infra/kafka/dead-letter.ts';
 import { sendBounded } from '../../infra/kafka/produce.ts';
 import { consumerGroups, topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
@@ -113,7 +113,12 @@ export class Coordinator {
     });
   }
 
+  /**
+   * Creates the dead-letter topics of the coordinator and of the subscribers' sinks (`lt.dlq.sink`: the
+   * platform provisions it, an Agent Node does not create topics), then derives the active agreements.
+   */
   async start(): Promise<void> {
+    await ensureTopics(this.options.kafka, [deadLetterTopic('coordinator'), deadLetterTopic('sink')]);
     await this.producer.connect();
     await this.refresh();
     this.timer = setInterval(() => {

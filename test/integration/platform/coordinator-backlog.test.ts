@@ -1,3 +1,4 @@
+import { ConfigResourceTypes } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTopics, waitForGroup } from '../../../infra/kafka/admin.ts';
 import { topics } from '../../../infra/kafka/topics.ts';
@@ -24,10 +25,7 @@ describe('the coordinator backfills a large source history', () => {
     const registry = await testRegistry();
     const { pool } = await testPool();
     await migrate(pool, 'platform');
-    await ensureTopics(kafka, [
-      { topic: topics.source(dataset.id), partitions: 1 },
-      { topic: topics.deadLetter('coordinator'), partitions: 1 },
-    ]);
+    await ensureTopics(kafka, [{ topic: topics.source(dataset.id), partitions: 1 }]);
     const publisher = await testPublisher(registry.client, dictionary, 'BCA');
     const citizens = sampleCitizens(EVENTS, 404);
     for (let i = 0; i < citizens.length; i += 5_000) {
@@ -69,4 +67,17 @@ describe('the coordinator backfills a large source history', () => {
     expect(offsets.reduce((sum, { high }) => sum + Number(high), 0)).toBe(EVENTS);
     expect(coordinator.stats).toMatchObject({ read: EVENTS, shared: EVENTS, rejected: 0 });
   }, 120_000);
+
+  it('provisions the subscribers’ dead-letter topic, kept forever (an Agent Node creates no topics)', async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    const { resources } = await admin
+      .describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: topics.deadLetter('sink') }],
+      })
+      .finally(() => admin.disconnect());
+    const retention = resources[0]?.configEntries.find((entry) => entry.configName === 'retention.ms');
+    expect(retention?.configValue).toBe('-1');
+  });
 });
