@@ -374,7 +374,9 @@ export function agreementCommand(): Command {
 
   group
     .command('update')
-    .description('change fields, filter or validTo; a change of fields or filter raises the revision')
+    .description(
+      'change fields, filter or validTo; a change of fields or filter raises the revision, and one that may share more sends an approved agreement back for approval',
+    )
     .argument('<id>', 'the agreement id')
     .option('--fields <a,b,c>', 'the new comma-separated field list', commaList)
     .option('--filter <text>', 'the new row filter')

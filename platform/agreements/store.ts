@@ -543,8 +543,10 @@ export class AgreementStore {
    * (compared in canonical form) raises the revision, so the subscriber's copy is re-derived; a change of
    * validTo alone does not. Nothing to change writes nothing and returns the agreement as it is.
    *
-   * An approved agreement stays approved: until authentication arrives (security issue), whoever may
-   * call this is trusted as an operator of the platform.
+   * Sharing more than was approved needs approval again: an approved or suspended agreement that gains a
+   * field or changes its filter (whether a new filter selects only a subset of the old one is not decided)
+   * goes back to `requested`, its stream paused until it is approved. Dropping fields or moving validTo
+   * keeps the status.
    */
   async update(id: string, changes: AgreementChanges, actor: string): Promise<Agreement> {
     const who = parseWith(ActorSchema, actor, 'the change has no actor');
@@ -594,16 +596,28 @@ export class AgreementStore {
       }
       if (Object.keys(changed).length === 0) return current;
       const revision = current.revision + (changed.fields || changed.filter ? 1 : 0);
+      const added = fields.filter((field) => !current.fields.includes(field));
+      const widens = added.length > 0 || changed.filter !== undefined;
+      const reapprove = widens && (current.status === 'approved' || current.status === 'suspended');
+      const status = reapprove ? 'requested' : current.status;
+      const reason = reapprove
+        ? `changed while ${current.status} (${[
+            ...(added.length > 0 ? [`fields added: ${added.join(', ')}`] : []),
+            ...(changed.filter ? ['filter changed'] : []),
+          ].join('; ')}): sharing more than was approved needs approval again`
+        : current.statusReason;
       const { rows } = await client.query<AgreementRow>(
         `UPDATE agreement
-            SET fields = $2, filter = $3, filter_text = $4, valid_to = $5, revision = $6, updated_at = now()
+            SET fields = $2, filter = $3, filter_text = $4, valid_to = $5, revision = $6,
+                status = $7, status_reason = $8, updated_at = now()
           WHERE id = $1
           RETURNING *`,
-        [id, fields, JSON.stringify(filter.ast), filter.text, validTo, revision],
+        [id, fields, JSON.stringify(filter.ast), filter.text, validTo, revision, status, reason],
       );
       await audit(client, id, who, 'update', {
         changed,
         revision: { from: current.revision, to: revision },
+        ...(reapprove ? { status: { from: current.status, to: status }, reason } : {}),
       });
       return toAgreement(rows[0]!);
     });

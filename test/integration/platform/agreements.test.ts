@@ -372,10 +372,34 @@ describe('updating an agreement', () => {
     expect(extended.status).toBe('approved');
 
     const narrowed = await store.update(id, { fields: ['full_name'] }, 'BCA:approver');
-    expect(narrowed).toMatchObject({ revision: 2, fields: ['personal_id', 'full_name'] });
+    expect(narrowed).toMatchObject({ revision: 2, fields: ['personal_id', 'full_name'], status: 'approved' });
 
     const refiltered = await store.update(id, { filter: 'province_code in ["01", "79"]' }, 'BCA:approver');
     expect(refiltered).toMatchObject({ revision: 3, filterText: 'province_code in ["01", "79"]' });
+  });
+
+  it('sends an approved agreement that would share more back for approval; dropping fields does not', async () => {
+    const { id } = await store.create(hanoiCitizens(), 'UBND-HN:clerk');
+    await store.approve(id, 'BCA:approver');
+    const narrowed = await store.update(id, { fields: ['full_name', 'gender'] }, 'UBND-HN:clerk');
+    expect(narrowed).toMatchObject({ status: 'approved', revision: 2 });
+
+    const widened = await store.update(
+      id,
+      { fields: ['full_name', 'gender', 'permanent_address'] },
+      'UBND-HN:clerk',
+    );
+    expect(widened).toMatchObject({ status: 'requested', revision: 3 });
+    expect(widened.statusReason).toContain('fields added: permanent_address');
+    expect(isActive(widened)).toBe(false);
+    const [last] = (await store.events(id)).slice(-1);
+    expect(last?.detail).toMatchObject({ status: { from: 'approved', to: 'requested' } });
+
+    await store.approve(id, 'BCA:approver');
+    await store.suspend(id, 'audit', 'TTDLQG:operator');
+    const refiltered = await store.update(id, { filter: 'province_code in ["01", "79"]' }, 'UBND-HN:clerk');
+    expect(refiltered).toMatchObject({ status: 'requested', revision: 4 });
+    expect(refiltered.statusReason).toContain('changed while suspended (filter changed)');
   });
 
   it('writes nothing when the change is the same agreement in other words', async () => {
