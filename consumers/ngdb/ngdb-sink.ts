@@ -42,8 +42,9 @@ export interface NgdbSinkOptions {
   /** How long Redis remembers a stored event id, in seconds. Default 7 days. */
   dedupTtlSeconds?: number;
   /**
-   * Partitions (of any dataset) processed at once. Default 3 (one batch is decoded while another waits for PostgreSQL). Each batch is one partition of one dataset,
-   * in its own transaction; rows are written in key / event-id order, so concurrent batches cannot deadlock.
+   * Partitions (of any dataset) processed at once. Default 3: one batch is decoded while another waits for
+   * PostgreSQL. Each batch is one partition of one dataset, in its own transaction; rows are written in key /
+   * event-id order, so concurrent batches cannot deadlock.
    */
   partitionsConsumedConcurrently?: number;
 }

@@ -60,8 +60,8 @@ export interface SinkOptions {
    */
   sessionTimeoutMs?: number;
   /**
-   * Partitions processed at once. Default 3: one batch is decoded while another waits for PostgreSQL. Keys never span partitions and rows are written in key
-   * order, so concurrent batches cannot deadlock.
+   * Partitions processed at once. Default 3: one batch is decoded while another waits for PostgreSQL.
+   * Keys never span partitions and rows are written in key order, so concurrent batches cannot deadlock.
    */
   partitionsConsumedConcurrently?: number;
 }
