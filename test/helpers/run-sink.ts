@@ -13,24 +13,15 @@
  */
 import { z } from 'zod';
 import { Deduplicator, Sink } from '../../consumers/sink/index.ts';
-import { describeError } from '../../infra/errors.ts';
 import { createKafka } from '../../infra/kafka/client.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
 import { createRedis } from '../../infra/redis/client.ts';
-import { getDataset, loadDictionary } from '../../schemas/model/dictionary.ts';
 import { createRegistryClient } from '../../schemas/registry/client.ts';
+import { ChildEnvSchema, childDataset, runChild, schemaName, stopOnSignal } from './child-process.ts';
 
-const EnvSchema = z.object({
-  LT_DATABASE_URL: z.string().min(1, 'LT_DATABASE_URL is the subscriber database URL'),
-  LT_SINK_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'LT_SINK_SCHEMA is a PostgreSQL schema name'),
-  KAFKA_BROKERS: z
-    .string()
-    .transform((value) => value.split(',').map((broker) => broker.trim()))
-    .pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'each broker must be host:port')).min(1)),
-  LT_REGISTRY_URL: z.url('LT_REGISTRY_URL is the schema registry URL'),
-  LT_DATASET: z.string().min(1),
-  LT_DATASET_FROM: z.string().min(1),
+const EnvSchema = ChildEnvSchema.extend({
+  LT_SINK_SCHEMA: schemaName('LT_SINK_SCHEMA'),
   LT_TOPIC: z.string().min(1),
   LT_GROUP: z.string().min(1),
   REDIS_URL: z.string().min(1),
@@ -38,13 +29,12 @@ const EnvSchema = z.object({
   LT_DEDUP_NAMESPACE: z.string().default('sink'),
   LT_MAX_BYTES_PER_PARTITION: z.coerce.number().int().positive().optional(),
   LT_SESSION_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
-  LOG_LEVEL: z.string().default('info'),
 });
 
-async function main(): Promise<void> {
+runChild(async () => {
   const env = EnvSchema.parse(process.env);
   const log = createLogger(env.LOG_LEVEL);
-  const dataset = { ...getDataset(loadDictionary(), env.LT_DATASET_FROM), id: env.LT_DATASET };
+  const { dataset } = childDataset(env);
   const pool = await createPool({ url: env.LT_DATABASE_URL, schema: env.LT_SINK_SCHEMA, max: 4 });
   const redis = await createRedis({ url: env.REDIS_URL, keyPrefix: env.LT_REDIS_PREFIX });
   const sink = new Sink({
@@ -63,21 +53,10 @@ async function main(): Promise<void> {
   });
   await sink.start();
 
-  let stopping = false;
-  const shutdown = async (): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
+  stopOnSignal(async () => {
     await sink.stop();
     log.info({ stats: sink.stats }, 'sink stats');
     redis.disconnect();
     await pool.end();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown());
-  process.on('SIGINT', () => void shutdown());
-}
-
-main().catch((error: unknown) => {
-  console.error(describeError(error));
-  process.exit(1);
+  });
 });

@@ -1,0 +1,58 @@
+import { z } from 'zod';
+import { describeError } from '../../infra/errors.ts';
+import type { Dataset } from '../../schemas/model/dataset.ts';
+import { getDataset, loadDictionary, type Dictionary } from '../../schemas/model/dictionary.ts';
+
+/**
+ * What every service a test runs as its own process (to SIGKILL it mid-stream) reads from its environment.
+ * LT_DATASET is the test's isolated copy (test/helpers/datasets.ts) of the real dataset LT_DATASET_FROM.
+ */
+export const ChildEnvSchema = z.object({
+  LT_DATABASE_URL: z.string().min(1, 'LT_DATABASE_URL is the PostgreSQL URL'),
+  KAFKA_BROKERS: z
+    .string()
+    .transform((value) => value.split(',').map((broker) => broker.trim()))
+    .pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'each broker must be host:port')).min(1)),
+  LT_REGISTRY_URL: z.url('LT_REGISTRY_URL is the schema registry URL'),
+  LT_DATASET: z.string().min(1),
+  LT_DATASET_FROM: z.string().min(1),
+  LOG_LEVEL: z.string().default('info'),
+});
+
+/** `LT_SCHEMA_VAR` must name a PostgreSQL schema. */
+export const schemaName = (variable: string) =>
+  z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, `${variable} is a PostgreSQL schema name`);
+
+/** The real dictionary with the test's isolated dataset added, and that dataset. */
+export function childDataset(env: z.infer<typeof ChildEnvSchema>): {
+  dictionary: Dictionary;
+  dataset: Dataset;
+} {
+  const real = loadDictionary();
+  const dataset = { ...getDataset(real, env.LT_DATASET_FROM), id: env.LT_DATASET };
+  return { dictionary: { ...real, datasets: new Map([...real.datasets, [dataset.id, dataset]]) }, dataset };
+}
+
+/**
+ * Stops the service on SIGTERM or SIGINT, once (npx, tsx and node all receive a signal sent to the process
+ * group, and tsx relays it once more), then exits 0.
+ */
+export function stopOnSignal(stop: () => Promise<void>): void {
+  let stopping = false;
+  const shutdown = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    await stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown());
+  process.on('SIGINT', () => void shutdown());
+}
+
+/** Runs the process's main; a failure is printed in one line and exits 1. */
+export function runChild(main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    console.error(describeError(error));
+    process.exit(1);
+  });
+}
