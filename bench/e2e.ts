@@ -2,6 +2,8 @@
 //   npm run bench:e2e                      # a 200,000-event backlog drained, then a steady 5,000 events/s phase
 //   BENCH_EVENTS=50000 BENCH_STEADY_SECONDS=10 npm run bench:e2e
 //   BENCH_CPU_PROF=/tmp/prof BENCH_NODE_FLAGS='…' npm run bench:e2e   # CPU profiles / Node flags per service
+// Each service runs with the services' default Node flags (infra/node-flags.ts); BENCH_NODE_FLAGS come after them
+// and so override them.
 //   BENCH_DRAIN=together npm run bench:e2e   # every service drains the backlog at once
 // BCA's Agent Node publishes population.citizen events; the coordinator derives an all-rows agreement for
 // BHXH; the NGDB sink and BHXH's subscriber sink materialize them. Each runs in its own process. Figures:
@@ -17,6 +19,7 @@ import { consumerGroups, topics } from '../infra/kafka/topics.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { migrate, type MigrationSet } from '../infra/postgres/migrate.ts';
 import { createPool, quoteIdent, type Pool } from '../infra/postgres/pool.ts';
+import { SERVICE_NODE_FLAGS } from '../infra/node-flags.ts';
 import { ensureServices } from '../infra/services.ts';
 import { AgreementStore } from '../platform/agreements/index.ts';
 import { createRegistryServer } from '../schemas/registry/server.ts';
@@ -90,7 +93,7 @@ function run(
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
     : [];
   const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...profile, ...flags, '--import', 'tsx', script], {
+  const child = spawn(process.execPath, [...profile, ...SERVICE_NODE_FLAGS, ...flags, script], {
     env: { ...childEnv, ...extra },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

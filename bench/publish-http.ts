@@ -18,7 +18,7 @@ const server = createIngestServer({
   log: createLogger('error'),
 });
 const url = await listen(server);
-const load = spawn(process.execPath, ['--import', 'tsx', 'bench/http-load.ts'], {
+const load = spawn(process.execPath, ['bench/http-load.ts'], {
   env: { ...process.env, BENCH_URL: `${url}/v1/datasets/${datasetId}/changes`, BENCH_TOKEN: token },
   stdio: ['ignore', 'pipe', 'inherit'],
 });

@@ -2,7 +2,8 @@
 //   npm run bench:publish                    # 200,000 events through each path
 //   BENCH_EVENTS=50000 npm run bench:publish -- sdk
 // Starts a local broker (or uses KAFKA_BROKERS), serves a registry, runs each path in its own process
-// and prints events/s and that process's peak memory.
+// and prints events/s and that process's peak memory. Each path runs with the services' default Node flags
+// (infra/node-flags.ts), as an Agent Node started by `lienthong agent` does.
 import { spawn } from 'node:child_process';
 import { readEnv } from '../infra/config/options.ts';
 import { ensureTopics } from '../infra/kafka/admin.ts';
@@ -12,6 +13,7 @@ import { createLogger } from '../infra/logging/logger.ts';
 import { listen } from '../infra/http/server.ts';
 import { migrate } from '../infra/postgres/migrate.ts';
 import { createPool, quoteIdent } from '../infra/postgres/pool.ts';
+import { SERVICE_NODE_FLAGS } from '../infra/node-flags.ts';
 import { ensureServices } from '../infra/services.ts';
 import { createRegistryServer } from '../schemas/registry/server.ts';
 import { RegistryStore } from '../schemas/registry/store.ts';
@@ -52,7 +54,7 @@ try {
     await migrate(agentPool, 'agent');
     await agentPool.end();
     await ensureTopics(kafka, [{ topic: topics.source(datasetId), partitions: 6 }]);
-    const child = spawn(process.execPath, ['--import', 'tsx', PATHS[path]!], {
+    const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, PATHS[path]!], {
       env: {
         ...process.env,
         KAFKA_BROKERS: services.brokers.join(','),

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S npx tsx
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { describeError } from '../infra/errors.ts';
 import { runBroker } from './commands/broker.ts';
@@ -20,6 +20,10 @@ function port(value: string): number {
   return parsed;
 }
 
+const packageVersion = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
 const program = new Command()
   .name('lienthong')
   .description(
@@ -28,6 +32,7 @@ const program = new Command()
       '(default redis://127.0.0.1:6379), DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres),\n' +
       'SCHEMA_REGISTRY_URL (unset: the platform serves its own), LIENTHONG_HOME (default ~/.cache/lienthong).',
   )
+  .version(`lienthong ${packageVersion} on Node ${process.versions.node}`, '-V, --version')
   .showHelpAfterError('(run with --help for usage)');
 
 program

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set-up shared by `npm run demo` and `npm test`: Node dependencies, then the local PostgreSQL and Redis
-# when their URLs are not set and nothing answers on the default ports. Kafka is started by the TypeScript
+# Set-up shared by `npm run demo` and `npm test`: Node dependencies (Node 24 itself among them, see
+# docs/runtime.md), then the local PostgreSQL and Redis when their URLs are not set and nothing answers on
+# the default ports. Kafka is started by the TypeScript
 # code itself (infra/kafka/local-broker.ts), which also fetches the broker jars on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,17 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "setup: installing Node dependencies (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# npm puts node_modules/.bin first on the PATH of every script, so `node` here is the one the scripts run on:
+# the project's own Node 24 (the optional dependency `node`) wherever the machine's Node is older.
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 24 ]; then
+  echo "setup: this runs on Node $(node --version) ($(command -v node)); lienthong needs Node 24 or later." >&2
+  echo "       node_modules/.bin/node is missing: reinstall without --omit=optional or --ignore-scripts" >&2
+  echo "       (rm -rf node_modules && npm ci), or install Node 24 LTS on this machine." >&2
+  exit 1
+fi
+echo "setup: Node $(node --version) ($(command -v node))"
 
 answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

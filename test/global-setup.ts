@@ -40,7 +40,7 @@ export async function setup(project: TestProject): Promise<void> {
       ? `local broker, log ${services.localBroker.logFile}`
       : 'KAFKA_BROKERS';
     console.log(
-      `services: kafka ${services.brokers.join(',')} (${where}), redis ${env.REDIS_URL}, postgres ${env.DATABASE_URL}`,
+      `services: kafka ${services.brokers.join(',')} (${where}), redis ${env.REDIS_URL}, postgres ${env.DATABASE_URL}; tests on Node ${process.version}`,
     );
     project.provide('services', {
       kafkaBrokers: services.brokers,

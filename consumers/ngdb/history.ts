@@ -72,7 +72,10 @@ export class HistoryTable {
   readonly keyColumn: string;
   private readonly dataColumns: Column[];
 
-  constructor(readonly dataset: Dataset) {
+  readonly dataset: Dataset;
+
+  constructor(dataset: Dataset) {
+    this.dataset = dataset;
     this.current = new SinkTable(dataset);
     this.name = `${this.current.name}_history`;
     this.keyColumn = dataset.key.field;

@@ -131,7 +131,10 @@ export class NgdbSink {
   /** Resolves if the sink stops reading for good (LT_CONSUMER_STOPPED, with the cause); a service exits on it. */
   readonly failed: Promise<LtError>;
 
-  constructor(private readonly options: NgdbSinkOptions) {
+  private readonly options: NgdbSinkOptions;
+
+  constructor(options: NgdbSinkOptions) {
+    this.options = options;
     ({ failed: this.failed, fail: this.fail } = failureSignal());
     const datasets = [...options.dictionary.datasets.values()];
     if (datasets.length === 0)

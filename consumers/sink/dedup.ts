@@ -27,13 +27,24 @@ export class Deduplicator {
   private warned = false;
   private readonly timeoutMs: number;
 
+  private readonly redis: Redis | null;
+  private readonly namespace: string;
+  private readonly ttlSeconds: number;
+  private readonly log: Logger;
+  private readonly options: DeduplicatorOptions;
+
   constructor(
-    private readonly redis: Redis | null,
-    private readonly namespace: string,
-    private readonly ttlSeconds: number,
-    private readonly log: Logger,
-    private readonly options: DeduplicatorOptions = {},
+    redis: Redis | null,
+    namespace: string,
+    ttlSeconds: number,
+    log: Logger,
+    options: DeduplicatorOptions = {},
   ) {
+    this.redis = redis;
+    this.namespace = namespace;
+    this.ttlSeconds = ttlSeconds;
+    this.log = log;
+    this.options = options;
     this.timeoutMs = options.timeoutMs ?? DEDUP_DEFAULTS.timeoutMs;
   }
 

@@ -149,7 +149,10 @@ export class Sink {
   /** Resolves if the sink stops reading for good (LT_CONSUMER_STOPPED, with the cause); a service exits on it. */
   readonly failed: Promise<LtError>;
 
-  constructor(private readonly options: SinkOptions) {
+  private readonly options: SinkOptions;
+
+  constructor(options: SinkOptions) {
+    this.options = options;
     ({ failed: this.failed, fail: this.fail } = failureSignal());
     this.settings = sinkSettings(options);
     this.table = new SinkTable(options.dataset);

@@ -100,7 +100,10 @@ export class SinkTable {
   private readonly dataColumns: Column[];
   private readonly columns: Column[];
 
-  constructor(readonly dataset: Dataset) {
+  readonly dataset: Dataset;
+
+  constructor(dataset: Dataset) {
+    this.dataset = dataset;
     this.name = dataset.id.replace(/[.-]/g, '_');
     this.keyColumn = dataset.key.field;
     this.dataColumns = dataset.fields.map(fieldColumn);

@@ -94,11 +94,11 @@ type Token =
   | { kind: 'end'; text: ''; start: number };
 
 class SyntaxProblem extends Error {
-  constructor(
-    readonly position: number,
-    message: string,
-  ) {
+  readonly position: number;
+
+  constructor(position: number, message: string) {
     super(message);
+    this.position = position;
   }
 }
 
@@ -207,7 +207,11 @@ class Parser {
   private depth = 0;
   private readonly parse = {};
 
-  constructor(private readonly tokens: Token[]) {}
+  private readonly tokens: Token[];
+
+  constructor(tokens: Token[]) {
+    this.tokens = tokens;
+  }
 
   filter(): FilterAst {
     const ast = this.expr();

@@ -349,11 +349,12 @@ export interface AgreementStoreOptions {
 export class AgreementStore {
   private readonly now: () => Date;
 
-  constructor(
-    private readonly pool: Pool,
-    private readonly dictionary: Dictionary,
-    options: AgreementStoreOptions = {},
-  ) {
+  private readonly pool: Pool;
+  private readonly dictionary: Dictionary;
+
+  constructor(pool: Pool, dictionary: Dictionary, options: AgreementStoreOptions = {}) {
+    this.pool = pool;
+    this.dictionary = dictionary;
     this.now = options.now ?? (() => new Date());
   }
 

@@ -98,7 +98,11 @@ export interface CatalogSources {
  * connection results (who publishes or receives which dataset, since when, how many records).
  */
 export class Catalog {
-  constructor(private readonly sources: CatalogSources) {}
+  private readonly sources: CatalogSources;
+
+  constructor(sources: CatalogSources) {
+    this.sources = sources;
+  }
 
   async datasets(): Promise<CatalogDataset[]> {
     const { dictionary } = this.sources;

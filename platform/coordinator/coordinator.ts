@@ -103,7 +103,10 @@ export class Coordinator {
   /** Resolves if the coordinator stops reading for good (LT_CONSUMER_STOPPED, with the cause). */
   readonly failed: Promise<LtError>;
 
-  constructor(private readonly options: CoordinatorOptions) {
+  private readonly options: CoordinatorOptions;
+
+  constructor(options: CoordinatorOptions) {
+    this.options = options;
     ({ failed: this.failed, fail: this.fail } = failureSignal());
     this.log = options.log.child({ component: 'coordinator' });
     this.producer = options.kafka.producer({

@@ -18,7 +18,11 @@ const MEMBERS_OF_KEYS = `SELECT k.key FROM unnest($3::text[]) AS k(key)
 
 /** Reads and writes the coordinator's state inside the batch's transaction. */
 export class CoordinatorState {
-  constructor(private readonly db: PoolClient) {}
+  private readonly db: PoolClient;
+
+  constructor(db: PoolClient) {
+    this.db = db;
+  }
 
   /** Next offset per agreement for one partition; absent = start at 0. */
   async progress(streams: StreamRef[], topic: string, partition: number): Promise<Map<string, number>> {

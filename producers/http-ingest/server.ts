@@ -75,13 +75,15 @@ export interface IngestErrorBody {
 
 /** A whole-request refusal with its HTTP status; turned into an IngestErrorBody by the error handler. */
 class HttpFailure extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: ErrorCode,
-    message: string,
-    readonly hint?: string,
-  ) {
+  readonly status: number;
+  readonly code: ErrorCode;
+  readonly hint?: string;
+
+  constructor(status: number, code: ErrorCode, message: string, hint?: string) {
     super(message);
+    this.status = status;
+    this.code = code;
+    this.hint = hint;
   }
 }
 

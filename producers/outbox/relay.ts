@@ -116,7 +116,10 @@ export class OutboxRelay {
     failedCycles: 0,
   };
 
-  constructor(private readonly options: OutboxRelayOptions) {
+  private readonly options: OutboxRelayOptions;
+
+  constructor(options: OutboxRelayOptions) {
+    this.options = options;
     this.settings = outboxRelaySettings(options);
     this.log = options.log.child({ component: 'outbox-relay', agency: options.agency });
     this.dlq = options.kafka.producer({ allowAutoTopicCreation: false });

@@ -86,7 +86,10 @@ export class Publisher {
     Pick<PublisherOptions, 'maxRecordBytes' | 'sendTimeoutMs' | 'compression'>
   >;
 
-  constructor(private readonly options: PublisherOptions) {
+  private readonly options: PublisherOptions;
+
+  constructor(options: PublisherOptions) {
+    this.options = options;
     this.log = options.log.child({ component: 'publisher', agency: options.agency });
     this.settings = { ...PUBLISHER_DEFAULTS, ...definedOnly(options) };
     // Idempotence keeps per-partition order under retries; one request in flight is kafkajs's only

@@ -18,7 +18,11 @@ export interface LedgerTransaction {
  * broker's acknowledgement, so a failed publish can be retried with the same version.
  */
 export class VersionLedger {
-  constructor(private readonly pool: Pool) {}
+  private readonly pool: Pool;
+
+  constructor(pool: Pool) {
+    this.pool = pool;
+  }
 
   async transaction<T>(dataset: string, work: (tx: LedgerTransaction) => Promise<T>): Promise<T> {
     let client: PoolClient;

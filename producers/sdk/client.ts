@@ -46,10 +46,13 @@ export interface SdkOptions {
  * ```
  */
 export class LienthongSdk {
-  private constructor(
-    private readonly publisher: Publisher,
-    private readonly pool: Pool,
-  ) {}
+  private readonly publisher: Publisher;
+  private readonly pool: Pool;
+
+  private constructor(publisher: Publisher, pool: Pool) {
+    this.publisher = publisher;
+    this.pool = pool;
+  }
 
   static async connect(options: SdkOptions): Promise<LienthongSdk> {
     const env = readEnv();

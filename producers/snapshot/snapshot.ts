@@ -108,10 +108,12 @@ class SourceTable {
   private readonly key: string;
   private readonly select: string;
 
-  constructor(
-    private readonly dataset: Dataset,
-    private readonly settings: SnapshotSettings,
-  ) {
+  private readonly dataset: Dataset;
+  private readonly settings: SnapshotSettings;
+
+  constructor(dataset: Dataset, settings: SnapshotSettings) {
+    this.dataset = dataset;
+    this.settings = settings;
     this.name = settings.table.split('.').map(quoteIdent).join('.');
     this.key = quoteIdent(dataset.key.field);
     this.select = [
@@ -228,11 +230,15 @@ interface Checkpoint {
 
 /** `lt_snapshot_checkpoint` in the agency's database: where an interrupted snapshot resumes. */
 class CheckpointStore {
-  constructor(
-    private readonly pool: Pool,
-    private readonly dataset: string,
-    private readonly source: string,
-  ) {}
+  private readonly pool: Pool;
+  private readonly dataset: string;
+  private readonly source: string;
+
+  constructor(pool: Pool, dataset: string, source: string) {
+    this.pool = pool;
+    this.dataset = dataset;
+    this.source = source;
+  }
 
   /** The checkpoint to continue from; a fresh one when none exists or on `restart`. */
   async open(restart: boolean): Promise<Checkpoint> {

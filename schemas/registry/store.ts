@@ -100,7 +100,11 @@ async function requireVersions(db: Db, subject: string, includeDeleted = false):
 
 /** The schema registry's state in PostgreSQL. Every write is one transaction: nothing is half-registered. */
 export class RegistryStore {
-  constructor(private readonly pool: Pool) {}
+  private readonly pool: Pool;
+
+  constructor(pool: Pool) {
+    this.pool = pool;
+  }
 
   async compatibilityFor(subject: string | null, db: Db = this.pool): Promise<CompatibilityLevel> {
     const { rows } = await db.query<{ subject: string; compatibility: CompatibilityLevel }>(

@@ -33,10 +33,7 @@ export function childDataset(env: z.infer<typeof ChildEnvSchema>): {
   return { dictionary: { ...real, datasets: new Map([...real.datasets, [dataset.id, dataset]]) }, dataset };
 }
 
-/**
- * Stops the service on SIGTERM or SIGINT, once (npx, tsx and node all receive a signal sent to the process
- * group, and tsx relays it once more), then exits 0.
- */
+/** Stops the service on SIGTERM or SIGINT, once (a second signal while stopping changes nothing), then exits 0. */
 export function stopOnSignal(stop: () => Promise<void>): void {
   let stopping = false;
   const shutdown = async (): Promise<void> => {

@@ -2,7 +2,7 @@
  * Runs one outbox relay as its own process, for tests that SIGKILL it mid-stream:
  *
  *   LT_DATABASE_URL=… LT_OUTBOX_SCHEMA=t_abc KAFKA_BROKERS=127.0.0.1:9092 LT_REGISTRY_URL=http://… \
- *   LT_DATASET=tabc.citizen LT_DATASET_FROM=population.citizen npx tsx test/helpers/run-outbox-relay.ts
+ *   LT_DATASET=tabc.citizen LT_DATASET_FROM=population.citizen node test/helpers/run-outbox-relay.ts
  *
  * LT_DATASET is a test's isolated copy (test/helpers/datasets.ts) of the real dataset LT_DATASET_FROM.
  * Logs go to stdout as pino JSON lines; on SIGTERM/SIGINT it stops cleanly and prints one line

@@ -3,7 +3,7 @@
  *
  *   LT_DATABASE_URL=… LT_SINK_SCHEMA=t_abc KAFKA_BROKERS=127.0.0.1:9092 LT_REGISTRY_URL=http://… \
  *   LT_DATASET=tabc.citizen LT_DATASET_FROM=population.citizen LT_TOPIC=lt.share.x LT_GROUP=lt.sink.x \
- *   REDIS_URL=redis://127.0.0.1:6379 LT_REDIS_PREFIX=lt-test:abc: node --import tsx test/helpers/run-sink.ts
+ *   REDIS_URL=redis://127.0.0.1:6379 LT_REDIS_PREFIX=lt-test:abc: node test/helpers/run-sink.ts
  *
  * LT_DATASET is a test's isolated copy (test/helpers/datasets.ts) of the real dataset LT_DATASET_FROM.
  * Optional: LT_DEDUP_NAMESPACE, LT_MAX_BYTES_PER_PARTITION (small fetches: many batches),

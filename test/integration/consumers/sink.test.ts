@@ -336,7 +336,7 @@ describe('the subscriber sink materializes a share stream into PostgreSQL', () =
     const groupId = consumerGroups.sink(uniqueName('killed-'));
     const namespace = uniqueName('killed-');
     const lines: string[] = [];
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/run-sink.ts'], {
+    const child = spawn(process.execPath, ['test/helpers/run-sink.ts'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {

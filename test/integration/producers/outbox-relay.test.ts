@@ -467,9 +467,9 @@ describe('the outbox relay', () => {
     const total = KEYS * VERSIONS;
 
     const spawnRelay = (): { child: ChildProcess; lines: string[]; exited: Promise<void> } => {
-      const child = spawn('npx', ['tsx', 'test/helpers/run-outbox-relay.ts'], {
+      const child = spawn(process.execPath, ['test/helpers/run-outbox-relay.ts'], {
         cwd: ROOT,
-        detached: true, // its own process group: npx → tsx → node are killed together
+        detached: true, // its own process group, killed as one
         stdio: ['ignore', 'pipe', 'pipe'],
         env: {
           ...process.env,
