@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { COMMAND_NODE_FLAGS } from './infra/node-flags.ts';
 
 // Integration and e2e tests share one local broker started by the global setup; each test makes its own
 // topics, PostgreSQL schema and Redis key prefix, so files may run in parallel.
@@ -10,6 +11,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     teardownTimeout: 30_000,
     pool: 'forks',
+    execArgv: [...COMMAND_NODE_FLAGS],
     maxWorkers: 2,
     reporters: ['default', './test/summary-reporter.ts'],
   },

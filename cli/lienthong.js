@@ -13,11 +13,11 @@ if (major < REQUIRED_MAJOR) {
   process.exit(1);
 }
 
-// A long-running service gets its heap sizing defaults (infra/node-flags.ts): V8 reads them only at start, so
-// the process replaces itself once with the same command and the flags it lacks (same pid, same stdio).
-const { missingServiceFlags } = await import('../infra/node-flags.ts');
-const args = process.argv.slice(2);
-const missing = missingServiceFlags(args, process.execArgv, process.env.NODE_OPTIONS);
+// The command's Node flags (infra/node-flags.ts: heap sizing for a long-running service, one warning off for
+// all): Node reads them only at start, so the process replaces itself once with the same command and the flags
+// it lacks (same pid, same stdio, so signals and exit codes are unchanged).
+const { missingNodeFlags } = await import('../infra/node-flags.ts');
+const missing = missingNodeFlags(process.argv.slice(2), process.execArgv, process.env.NODE_OPTIONS);
 if (missing.length > 0 && process.execve) {
   process.execve(process.execPath, [
     process.execPath,
