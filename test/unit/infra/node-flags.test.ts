@@ -9,16 +9,27 @@ describe('Node flags of the lienthong command', () => {
   });
 
   it('gives short commands only the command flags', () => {
-    for (const args of [[], ['--help'], ['demo'], ['dictionary', 'lint'], ['agreement', 'list'], ['broker', 'start']])
+    for (const args of [
+      [],
+      ['--help'],
+      ['demo'],
+      ['dictionary', 'lint'],
+      ['agreement', 'list'],
+      ['broker', 'start'],
+    ])
       expect(missingNodeFlags(args, [], undefined)).toEqual(COMMAND_NODE_FLAGS);
   });
 
   it('leaves out a size the operator set on the command line or in NODE_OPTIONS, in either spelling', () => {
-    expect(missingNodeFlags(['ngdb'], [...COMMAND_NODE_FLAGS, '--max-old-space-size=2048'], undefined)).toEqual([
-      '--max-semi-space-size=16',
-    ]);
     expect(
-      missingNodeFlags(['ngdb'], [], `${COMMAND_NODE_FLAGS.join(' ')} --enable-source-maps --max_semi_space_size=64`),
+      missingNodeFlags(['ngdb'], [...COMMAND_NODE_FLAGS, '--max-old-space-size=2048'], undefined),
+    ).toEqual(['--max-semi-space-size=16']);
+    expect(
+      missingNodeFlags(
+        ['ngdb'],
+        [],
+        `${COMMAND_NODE_FLAGS.join(' ')} --enable-source-maps --max_semi_space_size=64`,
+      ),
     ).toEqual(['--max-old-space-size=384']);
   });
 
