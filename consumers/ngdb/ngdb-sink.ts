@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { LtError } from '../../infra/errors.ts';
 import { ensureTopics } from '../../infra/kafka/admin.ts';
-import { consumerGroups, topics } from '../../infra/kafka/topics.ts';
+import { consumerGroups, subjects, topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { inTransaction, type Pool, type PoolClient } from '../../infra/postgres/pool.ts';
 import type { Redis } from '../../infra/redis/client.ts';
-import { Ops, type ChangeEvent } from '../../schemas/envelope/change-event.ts';
+import type { ChangeEvent } from '../../schemas/envelope/change-event.ts';
+import { checkSourceEnvelope } from '../../schemas/envelope/check.ts';
 import type { Dataset } from '../../schemas/model/dataset.ts';
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
 import type { SchemaRegistry } from '../../schemas/registry/client.ts';
@@ -86,8 +87,6 @@ interface Written {
   applied: number;
   collapsed: number;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * A PostgreSQL error caused by the values of the rows (SQLSTATE class 22 data exception, e.g. a NUL
@@ -270,7 +269,8 @@ export class NgdbSink {
    * step that can fail for a reason outside the record: retriable), the Avro body, then the envelope.
    */
   private async decode(dataset: Dataset, value: Buffer): Promise<ChangeEvent> {
-    return checkEnvelope(dataset, await decodeWireValue(this.options.registry, value));
+    const subject = subjects.value(topics.source(dataset.id));
+    return checkSourceEnvelope(dataset, await decodeWireValue(this.options.registry, value, { subject }));
   }
 
   private async handleBatch({
@@ -390,45 +390,4 @@ export class NgdbSink {
       return { historyAdded: added.rowCount ?? 0, applied: upserted.rowCount ?? 0, collapsed: latest.size };
     });
   }
-}
-
-/**
- * The decoded value as a change event of `dataset`, or LT_RECORD_INVALID / LT_NOT_OWNER naming what is
- * wrong. The Avro schema already fixed the types; this checks what a schema cannot: that the record belongs
- * to this topic, is published by the dataset's owner and carries its own key.
- */
-function checkEnvelope(dataset: Dataset, value: unknown): ChangeEvent {
-  const event = value as Partial<Record<keyof ChangeEvent, unknown>> | null;
-  const problems: string[] = [];
-  if (typeof event !== 'object' || event === null)
-    throw new LtError('LT_RECORD_INVALID', 'not a change event');
-  if (event.dataset !== dataset.id)
-    problems.push(`event for dataset "${String(event.dataset)}" on the topic of ${dataset.id}`);
-  if (typeof event.eventId !== 'string' || !UUID.test(event.eventId)) problems.push('eventId is not a UUID');
-  if (typeof event.op !== 'string' || !(Ops as readonly string[]).includes(event.op))
-    problems.push(`op "${String(event.op)}" is not one of ${Ops.join(', ')}`);
-  if (typeof event.key !== 'string' || event.key.length === 0) problems.push('key is empty');
-  if (typeof event.version !== 'number' || !Number.isSafeInteger(event.version) || event.version < 1)
-    problems.push('version is not a whole number ≥ 1');
-  if (!(event.occurredAt instanceof Date) || Number.isNaN(event.occurredAt.getTime()))
-    problems.push('occurredAt is not a timestamp');
-  if (typeof event.sourceAgency !== 'string') problems.push('sourceAgency is missing');
-  if (typeof event.traceId !== 'string') problems.push('traceId is missing');
-  if (event.op === 'DELETE' && event.after !== null) problems.push('a DELETE carries a record');
-  if (event.op !== 'DELETE') {
-    const after = event.after as Record<string, unknown> | null | undefined;
-    if (typeof after !== 'object' || after === null) problems.push(`a ${String(event.op)} carries no record`);
-    else if (after[dataset.key.field] !== event.key)
-      problems.push(`the record's ${dataset.key.field} is not the event key "${String(event.key)}"`);
-  }
-  if (problems.length > 0)
-    throw new LtError('LT_RECORD_INVALID', problems.join('; '), { details: { problems } });
-  if (event.sourceAgency !== dataset.owner) {
-    throw new LtError(
-      'LT_NOT_OWNER',
-      `${String(event.sourceAgency)} published to ${dataset.id}, whose owner is ${dataset.owner}`,
-      { details: { dataset: dataset.id, owner: dataset.owner, agency: event.sourceAgency } },
-    );
-  }
-  return event as ChangeEvent;
 }

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Consumer, EachBatchPayload, IHeaders, KafkaMessage, Producer } from 'kafkajs';
 import { LtError } from '../../infra/errors.ts';
+import { subjects } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import type { ChangeEvent } from '../../schemas/envelope/change-event.ts';
 import { decodeWireValue } from '../../schemas/registry/decode.ts';
@@ -213,7 +214,8 @@ export class Sink {
   }
 
   private async decode(value: Buffer): Promise<ChangeEvent> {
-    const event = (await decodeWireValue(this.options.registry, value)) as ChangeEvent;
+    const subject = subjects.value(this.options.topic);
+    const event = (await decodeWireValue(this.options.registry, value, { subject })) as ChangeEvent;
     if (event.dataset !== this.options.dataset.id) {
       throw new LtError(
         'LT_RECORD_INVALID',

@@ -6,10 +6,11 @@ import { ensureTopics } from '../../infra/kafka/admin.ts';
 import { failureSignal, watchConsumer } from '../../infra/kafka/consumer-failure.ts';
 import { deadLetterMessage, deadLetterTopic } from '../../infra/kafka/dead-letter.ts';
 import { sendBounded } from '../../infra/kafka/produce.ts';
-import { consumerGroups, topics } from '../../infra/kafka/topics.ts';
+import { consumerGroups, subjects, topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import type { Pool } from '../../infra/postgres/pool.ts';
 import type { ChangeEvent, DatasetRecord } from '../../schemas/envelope/change-event.ts';
+import { checkSourceEnvelope } from '../../schemas/envelope/check.ts';
 import type { Dataset } from '../../schemas/model/dataset.ts';
 import { getDataset, type Dictionary } from '../../schemas/model/dictionary.ts';
 import { projectDataset } from '../../schemas/model/projection.ts';
@@ -410,10 +411,17 @@ export class Coordinator {
     return messages;
   }
 
-  /** The source event, or the non-retriable reason it cannot be read (a retriable one is thrown). */
-  private async decode(value: Buffer): Promise<ChangeEvent | LtError> {
+  /**
+   * The source event of `dataset`, or the non-retriable reason it cannot be used (a retriable one is thrown):
+   * undecodable, a schema not of the topic, or an envelope that is not the topic's (another dataset, a key not
+   * the record's own, an agency that does not own the dataset). Nothing the NGDB sink refuses reaches a subscriber.
+   */
+  private async decode(dataset: Dataset | undefined, value: Buffer): Promise<ChangeEvent | LtError> {
     try {
-      return (await decodeWireValue(this.options.registry, value)) as ChangeEvent;
+      if (!dataset)
+        throw new LtError('LT_DATASET_UNKNOWN', 'the dataset of this topic is not in the dictionary');
+      const subject = subjects.value(topics.source(dataset.id));
+      return checkSourceEnvelope(dataset, await decodeWireValue(this.options.registry, value, { subject }));
     } catch (error) {
       if (error instanceof LtError && !error.retriable) return error;
       throw error;
@@ -423,12 +431,13 @@ export class Coordinator {
   private async handleBatch({ batch, resolveOffset, heartbeat }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0) return;
     const datasetId = batch.topic.slice('lt.src.'.length);
+    const dataset = this.options.dictionary.datasets.get(datasetId);
     const streams = this.streams.get(datasetId) ?? [];
     const decoded: { offset: number; event: ChangeEvent }[] = [];
     const rejected: Message[] = [];
     for (const message of batch.messages) {
       if (message.value === null) continue; // tombstone: the DELETE before it carried the version
-      const result = await this.decode(message.value);
+      const result = await this.decode(dataset, message.value);
       if (result instanceof LtError) {
         rejected.push(
           deadLetterMessage(

@@ -1,4 +1,4 @@
-import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { SchemaRegistry as ConfluentClient, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { LtError } from '../../infra/errors.ts';
 import { subjects, topics } from '../../infra/kafka/topics.ts';
 import { changeEventSchema, keySchema, type AvroSchema } from '../avro/generate.ts';
@@ -6,14 +6,53 @@ import { avroTypeOptions } from '../avro/logical-types.ts';
 import { compatibilityOf, type Dataset } from '../model/dataset.ts';
 import type { CompatibilityLevel } from './compatibility.ts';
 
-export type { SchemaRegistry };
+/** How long one registry lookup that the client library does not cover may take. */
+const LOOKUP_TIMEOUT_MS = 5_000;
 
-/** A Confluent registry client (ours or an external one) that decodes our logical types. */
+/**
+ * A Confluent registry client (ours or an external one) that decodes our logical types, plus the one lookup
+ * the library lacks: which subjects a schema id is registered under (GET /schemas/ids/{id}/versions, in the
+ * Confluent API since 5.5).
+ */
+export class SchemaRegistry extends ConfluentClient {
+  readonly url: string;
+
+  constructor(url: string) {
+    super(
+      { host: url, clientId: 'lienthong', retry: { retries: 2 } },
+      { [SchemaType.AVRO]: avroTypeOptions() },
+    );
+    this.url = url.replace(/\/+$/, '');
+  }
+
+  /**
+   * The subjects schema `id` is registered under; null when the registry does not know the id. Throws
+   * LT_REGISTRY_UNREACHABLE when the registry does not answer in time or answers anything else.
+   */
+  async subjectsOfSchema(id: number): Promise<string[] | null> {
+    const where = `${this.url}/schemas/ids/${id}/versions`;
+    let response: Response;
+    try {
+      response = await fetch(where, { signal: AbortSignal.timeout(LOOKUP_TIMEOUT_MS) });
+    } catch (cause) {
+      throw new LtError('LT_REGISTRY_UNREACHABLE', `GET ${where} failed: ${(cause as Error).message}`, {
+        cause,
+      });
+    }
+    if (response.status === 404) return null;
+    if (!response.ok)
+      throw new LtError('LT_REGISTRY_UNREACHABLE', `GET ${where} answered ${response.status}`, {
+        details: { status: response.status },
+      });
+    const body = (await response.json()) as unknown;
+    if (!Array.isArray(body))
+      throw new LtError('LT_REGISTRY_UNREACHABLE', `GET ${where} did not answer a list of subject versions`);
+    return body.map((entry) => String((entry as { subject?: unknown }).subject));
+  }
+}
+
 export function createRegistryClient(url: string): SchemaRegistry {
-  return new SchemaRegistry(
-    { host: url, clientId: 'lienthong', retry: { retries: 2 } },
-    { [SchemaType.AVRO]: avroTypeOptions() },
-  );
+  return new SchemaRegistry(url);
 }
 
 export interface RegisteredDataset {

@@ -18,6 +18,7 @@ import type { ChangeEvent, DatasetRecord } from '../../../schemas/envelope/chang
 import type { Dataset } from '../../../schemas/model/dataset.ts';
 import { getDataset, loadDictionary, type Dictionary } from '../../../schemas/model/dictionary.ts';
 import { createRegistryClient, type SchemaRegistry } from '../../../schemas/registry/client.ts';
+import { CUT_HERE, cutAndCraft, HUGE_ARRAY_BLOCK } from '../../helpers/hostile.ts';
 import {
   log,
   testAgentDb,
@@ -434,7 +435,25 @@ describe('the NGDB sink keeps current state and full history of every dataset (d
     expect(await snapshot()).toEqual(before);
   });
 
-  it('sends undecodable records to lt.dlq.ngdb with reason headers, and the valid events after them still land', async () => {
+  /** A well-formed change event of the test's citizen dataset, changed by `overrides` (after: merged). */
+  function citizenEvent(overrides: { after?: Record<string, unknown>; [field: string]: unknown }) {
+    const { after: afterOverrides, ...rest } = overrides;
+    const after = { ...sampleCitizens(1, 31337)[0]!, ...afterOverrides };
+    return {
+      eventId: '01890a5d-ac96-774b-bcce-b302099a8057',
+      dataset: citizenSet.id,
+      op: 'UPDATE',
+      key: String(after.personal_id),
+      version: 1,
+      occurredAt: T.series,
+      sourceAgency: 'BCA',
+      traceId: 'hostile',
+      after,
+      ...rest,
+    };
+  }
+
+  it('sends undecodable, hostile and foreign records to lt.dlq.ngdb with reason headers, and the valid events after them still land', async () => {
     const [sample] = await readTopic(kafka, citizenTopic, (messages) => messages.length > 0);
     const [enterprise] = await readTopic(kafka, enterpriseTopic, (messages) => messages.length > 0);
     const valueSchemaId = await registry.getLatestSchemaId(subjects.value(citizenTopic));
@@ -456,7 +475,36 @@ describe('the NGDB sink keeps current state and full history of every dataset (d
         code: 'LT_SCHEMA_UNKNOWN',
         detail: /not a valid registry id/,
       },
-      { value: enterprise!.value!, code: 'LT_RECORD_INVALID', detail: /on the topic of/ },
+      // another dataset's schema: refused before the schema is even fetched
+      {
+        value: enterprise!.value!,
+        code: 'LT_SCHEMA_NOT_OF_TOPIC',
+        detail: /is not registered under lt\.src\./,
+      },
+      // a 2-billion-item array in three bytes: avsc alone allocates until the process dies
+      {
+        value: cutAndCraft(
+          await registry.encode(valueSchemaId, citizenEvent({ after: { ethnicity: CUT_HERE } })),
+          HUGE_ARRAY_BLOCK,
+        ),
+        code: 'LT_DECODE_FAILED',
+        detail: /after\.nationalities: an array block declares 2147483647 items/,
+      },
+      {
+        value: await registry.encode(valueSchemaId, citizenEvent({ sourceAgency: 'BTC' })),
+        code: 'LT_NOT_OWNER',
+        detail: /BTC published to .*, whose owner is BCA/,
+      },
+      {
+        value: await registry.encode(valueSchemaId, citizenEvent({ key: '001099000001' })),
+        code: 'LT_RECORD_INVALID',
+        detail: /the record's personal_id is not the event key "001099000001"/,
+      },
+      {
+        value: await registry.encode(valueSchemaId, citizenEvent({ dataset: 'population.other' })),
+        code: 'LT_RECORD_INVALID',
+        detail: /event for dataset "population.other" on the topic of/,
+      },
     ];
     expect(sample!.value!.readUInt32BE(1)).toBe(valueSchemaId);
 
@@ -540,9 +588,10 @@ describe('the NGDB sink keeps current state and full history of every dataset (d
     const live = createRegistryClient(registryUrl);
     const unreachable = createRegistryClient('http://127.0.0.1:1');
     let down = true;
-    // the sink asks the registry only for writer schemas by id
+    // the sink asks the registry only for writer schemas by id, and which subjects an id is registered under
     const flaky = {
       getSchema: (id: number) => (down ? unreachable : live).getSchema(id),
+      subjectsOfSchema: (id: number) => (down ? unreachable : live).subjectsOfSchema(id),
     } as unknown as SchemaRegistry;
     const outage = await startSink({
       pool: outagePool,

@@ -1,0 +1,206 @@
+import type { IHeaders, KafkaMessage } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureTopics, waitForGroup } from '../../../infra/kafka/admin.ts';
+import { subjects, topics } from '../../../infra/kafka/topics.ts';
+import { migrate } from '../../../infra/postgres/migrate.ts';
+import type { Agreement } from '../../../platform/agreements/model.ts';
+import { Coordinator } from '../../../platform/coordinator/index.ts';
+import type { Publisher } from '../../../producers/publisher/index.ts';
+import { sampleCitizens } from '../../../producers/sample/citizens.ts';
+import { sampleEnterprises } from '../../../producers/sample/enterprises.ts';
+import { loadDictionary } from '../../../schemas/model/dictionary.ts';
+import { registerDatasetSchemas } from '../../../schemas/registry/client.ts';
+import { approvedAgreement } from '../../helpers/agreements.ts';
+import { isolatedDataset } from '../../helpers/datasets.ts';
+import { CUT_HERE, cutAndCraft, HUGE_ARRAY_BLOCK } from '../../helpers/hostile.ts';
+import { log, testKafka, testPool, testPublisher, testRegistry, uniqueName } from '../../helpers/services.ts';
+
+const header = (headers: IHeaders | undefined, name: string): string | undefined =>
+  headers?.[name]?.toString();
+
+describe('the coordinator checks every source record before it shares anything', () => {
+  const kafka = testKafka();
+  const real = loadDictionary();
+  const { dictionary, dataset } = isolatedDataset(real, 'population.citizen');
+  const enterprise = isolatedDataset(real, 'business.enterprise').dataset;
+  const sourceTopic = topics.source(dataset.id);
+  const agreementId = uniqueName('bhxh-');
+  const agreements: Agreement[] = [
+    approvedAgreement({
+      id: agreementId,
+      subscriber: 'BHXH',
+      dataset: dataset.id,
+      fields: ['personal_id', 'full_name'],
+      filter: 'true',
+    }),
+  ];
+  let registry: Awaited<ReturnType<typeof testRegistry>>;
+  let publisher: Publisher;
+  let coordinator: Coordinator;
+
+  beforeAll(async () => {
+    registry = await testRegistry();
+    const { pool } = await testPool();
+    await migrate(pool, 'platform');
+    await ensureTopics(kafka, [
+      { topic: sourceTopic, partitions: 2 },
+      { topic: topics.deadLetter('coordinator'), partitions: 1 },
+    ]);
+    publisher = await testPublisher(registry.client, dictionary, 'BCA');
+    await registerDatasetSchemas(registry.client, dataset);
+    await registerDatasetSchemas(registry.client, enterprise);
+    coordinator = new Coordinator({
+      kafka,
+      registry: registry.client,
+      dictionary,
+      pool,
+      loadAgreements: async () => agreements,
+      log,
+      groupId: uniqueName('lt.coordinator.test-'),
+      refreshMs: 200,
+    });
+    await coordinator.start();
+  });
+
+  afterAll(async () => {
+    await coordinator?.stop();
+  });
+
+  /** A well-formed change event of the test's citizen dataset, changed by `overrides` (after: merged). */
+  function citizenEvent(
+    seed: number,
+    overrides: { after?: Record<string, unknown>; [field: string]: unknown },
+  ) {
+    const { after: afterOverrides, ...rest } = overrides;
+    const after = { ...sampleCitizens(1, seed)[0]!, ...afterOverrides };
+    return {
+      eventId: '01890a5d-ac96-774b-bcce-b302099a8057',
+      dataset: dataset.id,
+      op: 'CREATE',
+      key: String(after.personal_id),
+      version: 1,
+      occurredAt: new Date(),
+      sourceAgency: 'BCA',
+      traceId: 'hostile',
+      after,
+      ...rest,
+    };
+  }
+
+  it('dead-letters records of another owner, key, dataset or topic schema, and crafted bytes, with their reasons; none reaches the subscriber, and the valid records after them do', async () => {
+    const citizenSchemaId = await registry.client.getLatestSchemaId(subjects.value(sourceTopic));
+    const enterpriseSchemaId = await registry.client.getLatestSchemaId(
+      subjects.value(topics.source(enterprise.id)),
+    );
+    const enterpriseRecord = sampleEnterprises(1, 5)[0]!;
+    const hostile: { key: string; value: Buffer; code: string; detail: RegExp }[] = [
+      {
+        key: 'not-the-owner',
+        value: await registry.client.encode(citizenSchemaId, citizenEvent(11, { sourceAgency: 'BTC' })),
+        code: 'LT_NOT_OWNER',
+        detail: /BTC published to .*, whose owner is BCA/,
+      },
+      {
+        key: 'not-its-key',
+        value: await registry.client.encode(citizenSchemaId, citizenEvent(12, { key: '079099000123' })),
+        code: 'LT_RECORD_INVALID',
+        detail: /is not the event key "079099000123"/,
+      },
+      {
+        key: 'another-dataset',
+        value: await registry.client.encode(
+          citizenSchemaId,
+          citizenEvent(13, { dataset: 'population.other' }),
+        ),
+        code: 'LT_RECORD_INVALID',
+        detail: /event for dataset "population.other"/,
+      },
+      {
+        key: 'another-topics-schema',
+        value: await registry.client.encode(enterpriseSchemaId, {
+          eventId: '01890a5d-ac96-774b-bcce-b302099a8058',
+          dataset: enterprise.id,
+          op: 'CREATE',
+          key: String(enterpriseRecord.enterprise_code),
+          version: 1,
+          occurredAt: new Date(),
+          sourceAgency: 'BTC',
+          traceId: 'hostile',
+          after: enterpriseRecord,
+        }),
+        code: 'LT_SCHEMA_NOT_OF_TOPIC',
+        detail: new RegExp(`schema id ${enterpriseSchemaId} is not registered under ${sourceTopic}-value`),
+      },
+      {
+        key: 'huge-count',
+        value: cutAndCraft(
+          await registry.client.encode(citizenSchemaId, citizenEvent(14, { after: { ethnicity: CUT_HERE } })),
+          HUGE_ARRAY_BLOCK,
+        ),
+        code: 'LT_DECODE_FAILED',
+        detail: /after\.nationalities: an array block declares 2147483647 items/,
+      },
+      {
+        key: 'random-bytes',
+        value: Buffer.from('d1e5c0ffee', 'hex'),
+        code: 'LT_DECODE_FAILED',
+        detail: /wire format/,
+      },
+    ];
+    const producer = kafka.producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+    await producer.send({
+      topic: sourceTopic,
+      acks: -1,
+      messages: hostile.map(({ key, value }) => ({ key, value })),
+    });
+    await producer.disconnect();
+    const valid = sampleCitizens(20, 4242);
+    await publisher.publishBatch(
+      dataset.id,
+      valid.map((after) => ({ op: 'CREATE', version: 1, after })),
+    );
+
+    expect(await waitForGroup(kafka, coordinator['options'].groupId!, sourceTopic, 30_000)).toBe(0);
+    expect(coordinator.stats.rejected).toBe(hostile.length);
+
+    const dead = await readAll(
+      topics.deadLetter('coordinator'),
+      (messages) =>
+        messages.filter((m) => header(m.headers, 'lt-source-topic') === sourceTopic).length >= hostile.length,
+    );
+    const ours = dead.filter((message) => header(message.headers, 'lt-source-topic') === sourceTopic);
+    expect(ours.map((message) => message.key?.toString()).sort()).toEqual(
+      hostile.map(({ key }) => key).sort(),
+    );
+    for (const message of ours) {
+      const expected = hostile.find(({ key }) => key === message.key?.toString())!;
+      expect(message.value!.equals(expected.value)).toBe(true); // original bytes, unchanged
+      expect(header(message.headers, 'lt-error-code'), expected.key).toBe(expected.code);
+      expect(header(message.headers, 'lt-error-stage')).toBe('coordinator');
+      expect(header(message.headers, 'lt-error-detail'), expected.key).toMatch(expected.detail);
+    }
+
+    const shared = await readAll(topics.share(agreementId), (messages) => messages.length >= valid.length);
+    const sharedKeys = shared.map((message) => message.key?.toString('latin1') ?? '').join('\n');
+    expect(shared).toHaveLength(valid.length);
+    for (const citizen of valid) expect(sharedKeys).toContain(String(citizen.personal_id));
+    for (const bad of ['079099000123', ...hostile.map(({ key }) => key)])
+      expect(sharedKeys).not.toContain(bad);
+  });
+
+  /** Every record of `topic` from the start, once `enough` says so. */
+  async function readAll(
+    topic: string,
+    enough: (messages: KafkaMessage[]) => boolean,
+  ): Promise<KafkaMessage[]> {
+    const consumer = kafka.consumer({ groupId: uniqueName('reader-') });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    const messages: KafkaMessage[] = [];
+    await consumer.run({ eachMessage: async ({ message }) => void messages.push(message) });
+    await expect.poll(() => enough(messages), { timeout: 30_000, interval: 250 }).toBe(true);
+    await consumer.disconnect();
+    return messages;
+  }
+});
