@@ -93,6 +93,7 @@ export async function startAgent(
         tokens: http.tokens,
         log,
         ...(http.maxBodyBytes ? { maxBodyBytes: http.maxBodyBytes } : {}),
+        ...(http.maxRecordsPerRequest ? { maxRecordsPerRequest: http.maxRecordsPerRequest } : {}),
       });
       ingestUrl = await listen(server, http.port, http.host);
       stops.unshift(() => server.close());

@@ -88,6 +88,7 @@ export const AgentConfigSchema = z
             port: z.number().int().min(0).max(65535).default(8090),
             tokens: z.array(z.object({ name: z.string(), sha256: z.string() }).strict()).default([]),
             maxBodyBytes: z.number().int().positive().optional(),
+            maxRecordsPerRequest: z.number().int().positive().optional(),
           })
           .strict()
           .optional(),

@@ -22,12 +22,15 @@ export interface IngestServerOptions {
   log: Logger;
   /** Largest request body accepted, in bytes; a larger one is answered 413. Default 16 MiB. */
   maxBodyBytes?: number;
+  /** Most changes one request may carry; more are answered 413 with the limit. Default 10,000. */
+  maxRecordsPerRequest?: number;
   /** Seconds a client is asked to wait (`Retry-After`) when the broker or registry is unavailable. Default 5. */
   retryAfterSeconds?: number;
 }
 
 export const INGEST_DEFAULTS = {
   maxBodyBytes: 16 * 1024 * 1024,
+  maxRecordsPerRequest: 10_000,
   retryAfterSeconds: 5,
 } as const;
 
@@ -72,6 +75,11 @@ const SettingsSchema = z.object({
     .int('maxBodyBytes must be a whole number')
     .positive('maxBodyBytes must be > 0')
     .default(INGEST_DEFAULTS.maxBodyBytes),
+  maxRecordsPerRequest: z
+    .number()
+    .int('maxRecordsPerRequest must be a whole number')
+    .positive('maxRecordsPerRequest must be > 0')
+    .default(INGEST_DEFAULTS.maxRecordsPerRequest),
   retryAfterSeconds: z
     .number()
     .int('retryAfterSeconds must be a whole number')
@@ -87,6 +95,7 @@ export function ingestSettings(options: IngestServerOptions): IngestSettings {
   const parsed = SettingsSchema.safeParse({
     tokens: options.tokens,
     maxBodyBytes: options.maxBodyBytes,
+    maxRecordsPerRequest: options.maxRecordsPerRequest,
     retryAfterSeconds: options.retryAfterSeconds,
   });
   if (parsed.success) return parsed.data;

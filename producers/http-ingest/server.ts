@@ -19,7 +19,8 @@ import { ingestSettings, type IngestServerOptions } from './options.ts';
  *   401  token missing or unknown (WWW-Authenticate)  → IngestErrorBody LT_UNAUTHORIZED
  *   403  this Agent Node's agency does not own it     → IngestErrorBody LT_NOT_OWNER
  *   404  dataset not in the dictionary               → IngestErrorBody LT_DATASET_UNKNOWN
- *   413  body larger than maxBodyBytes                → IngestErrorBody LT_MALFORMED_INPUT
+ *   413  body larger than maxBodyBytes, or more        → IngestErrorBody LT_MALFORMED_INPUT
+ *        changes than maxRecordsPerRequest
  *   415  neither JSON nor NDJSON, or charset not UTF-8 → IngestErrorBody LT_MALFORMED_INPUT
  *   500  unexpected failure                           → IngestErrorBody LT_INTERNAL (or the LtError code)
  *   503  broker/registry unavailable (Retry-After)   → IngestErrorBody LT_PUBLISH_FAILED | LT_REGISTRY_UNREACHABLE | …
@@ -186,7 +187,7 @@ export function createIngestServer(options: IngestServerOptions): FastifyInstanc
             SUPPORTED,
           );
         }
-        const items = readItems(request.body);
+        const items = readItems(request.body, settings.maxRecordsPerRequest);
         const result = await publisher.publishBatch(
           dataset.id,
           items.map((item) => (item.malformed === undefined ? item.change : null)),
@@ -298,11 +299,22 @@ function decodeBody(contentType: string, body: Buffer): RawBody {
   return { mediaType: type as IngestMediaType, text };
 }
 
-/** The posted records, in order. A JSON body that does not parse refuses the whole request. */
-function readItems(body: RawBody): Item[] {
+/**
+ * The posted records, in order. A JSON body that does not parse, or one with more changes than
+ * `maxRecords`, refuses the whole request.
+ */
+function readItems(body: RawBody, maxRecords: number): Item[] {
   const items = body.mediaType === 'application/x-ndjson' ? ndjsonItems(body.text) : jsonItems(body.text);
   if (items.length === 0)
     throw new HttpFailure(400, 'LT_MALFORMED_INPUT', 'the body holds no changes', 'post at least one change');
+  if (items.length > maxRecords) {
+    throw new HttpFailure(
+      413,
+      'LT_MALFORMED_INPUT',
+      `the request holds ${items.length} changes; this Agent Node accepts at most ${maxRecords} per request`,
+      `split the changes over requests of at most ${maxRecords}`,
+    );
+  }
   return items;
 }
 

@@ -453,6 +453,26 @@ describe('HTTP ingest on the Agent Node', () => {
     expect(anonymous.status).toBe(401);
   });
 
+  it('answers 413 with the limit for more changes than maxRecordsPerRequest, in JSON or NDJSON, and publishes none of them', async () => {
+    const limited = `${await serve({ maxRecordsPerRequest: 5 })}/v1/datasets/${dataset.id}/changes`;
+    const before = await topicSize();
+    for (const [body, contentType] of [
+      [JSON.stringify(creates(citizens(6))), 'application/json'],
+      [ndjson(creates(citizens(6))), 'application/x-ndjson'],
+    ] as const) {
+      const answer = await post<IngestErrorBody>(limited, body, { contentType });
+      expect(answer.status, contentType).toBe(413);
+      expect(answer.body).toMatchObject({
+        error: 'LT_MALFORMED_INPUT',
+        message: 'the request holds 6 changes; this Agent Node accepts at most 5 per request',
+        hint: expect.stringContaining('at most 5'),
+      });
+    }
+    const atTheLimit = await post(limited, JSON.stringify(creates(citizens(5))));
+    expect(atTheLimit.status).toBe(200);
+    await expect.poll(topicSize, { timeout: 20_000 }).toBe(before + 5);
+  });
+
   it('publishes none of an all-or-nothing batch in which one record is refused', async () => {
     const people = citizens(4);
     const before = await topicSize();
