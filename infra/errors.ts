@@ -83,6 +83,12 @@ export class LtError extends Error {
   }
 }
 
+/** Any thrown value as an LtError: itself when it is one, else LT_INTERNAL with it as the cause. */
+export function toLtError(error: unknown): LtError {
+  if (error instanceof LtError) return error;
+  return new LtError('LT_INTERNAL', error instanceof Error ? error.message : String(error), { cause: error });
+}
+
 export function isLtError(error: unknown, code?: ErrorCode): error is LtError {
   return error instanceof LtError && (code === undefined || error.code === code);
 }

@@ -1,6 +1,6 @@
 import type avro from 'avsc';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, Message, Producer } from 'kafkajs';
-import { LtError } from '../../infra/errors.ts';
+import { LtError, toLtError } from '../../infra/errors.ts';
 import { deterministicUuidV7 } from '../../infra/ids.ts';
 import { ensureTopics } from '../../infra/kafka/admin.ts';
 import { failureSignal, watchConsumer } from '../../infra/kafka/consumer-failure.ts';
@@ -65,6 +65,21 @@ function hasEnded(agreement: Agreement, now: Date = new Date()): boolean {
   );
 }
 
+/** An agreement whose stream cannot be prepared now: why, since when, and when it is tried again. */
+export interface DegradedAgreement {
+  agreementId: string;
+  revision: number;
+  /** The failure, as its message says it. */
+  reason: string;
+  code: string;
+  since: Date;
+  attempts: number;
+  nextAttemptAt: Date;
+}
+
+/** Waits before trying a degraded agreement again: 1 s, doubling, at most a minute. */
+const DEGRADED_BACKOFF_MS = { first: 1_000, max: 60_000 } as const;
+
 export interface CoordinatorStats {
   /** Source events read. */
   read: number;
@@ -93,6 +108,8 @@ export class Coordinator {
   private readonly producer: Producer;
   private readonly log: Logger;
   private streams = new Map<string, ShareStream[]>(); // by dataset id
+  /** Agreements whose stream could not be prepared, by agreement id; the others flow meanwhile. */
+  private readonly degradedById = new Map<string, DegradedAgreement>();
   private subscribed = new Set<string>();
   private assigned = new Map<string, number[]>();
   /** Log start offset per `topic:partition`, read at each rewind: where "from the beginning" starts. */
@@ -140,6 +157,49 @@ export class Coordinator {
     await this.producer.disconnect();
   }
 
+  /** The agreements whose stream cannot be prepared now (each retried with backoff), as of the last refresh. */
+  get degraded(): DegradedAgreement[] {
+    return [...this.degradedById.values()];
+  }
+
+  /**
+   * The agreement's stream, or null while it cannot be prepared (source topic missing, dataset gone from the
+   * dictionary, a share subject the registry refuses, …): the agreement is marked degraded with the reason and
+   * tried again with backoff; the other agreements are not held up by it.
+   */
+  private async prepareIsolated(agreement: Agreement): Promise<ShareStream | null> {
+    const earlier = this.degradedById.get(agreement.id);
+    const now = Date.now();
+    if (earlier && earlier.revision === agreement.revision && now < earlier.nextAttemptAt.getTime())
+      return null;
+    try {
+      const stream = await this.prepare(agreement);
+      if (earlier) {
+        this.degradedById.delete(agreement.id);
+        this.log.info({ agreement: agreement.id, revision: agreement.revision }, 'agreement recovered');
+      }
+      return stream;
+    } catch (error) {
+      const failure = toLtError(error);
+      const attempts = earlier && earlier.revision === agreement.revision ? earlier.attempts + 1 : 1;
+      const wait = Math.min(DEGRADED_BACKOFF_MS.first * 2 ** (attempts - 1), DEGRADED_BACKOFF_MS.max);
+      this.degradedById.set(agreement.id, {
+        agreementId: agreement.id,
+        revision: agreement.revision,
+        reason: failure.message,
+        code: failure.code,
+        since: earlier?.since ?? new Date(now),
+        attempts,
+        nextAttemptAt: new Date(now + wait),
+      });
+      this.log.warn(
+        { agreement: agreement.id, revision: agreement.revision, attempts, retryInMs: wait, err: error },
+        'agreement degraded: its stream cannot be prepared',
+      );
+      return null;
+    }
+  }
+
   /** Re-reads agreements; prepares new streams; re-subscribes or rewinds partitions when they changed. */
   private async refresh(): Promise<void> {
     if (this.stopped) return;
@@ -150,9 +210,11 @@ export class Coordinator {
     const previous = new Map([...this.streams.values()].flat().map((stream) => [streamKey(stream), stream]));
     for (const agreement of active) {
       const ref = { agreementId: agreement.id, revision: agreement.revision };
-      const stream = previous.get(streamKey(ref)) ?? (await this.prepare(agreement));
-      next.set(agreement.dataset, [...(next.get(agreement.dataset) ?? []), stream]);
+      const stream = previous.get(streamKey(ref)) ?? (await this.prepareIsolated(agreement));
+      if (stream) next.set(agreement.dataset, [...(next.get(agreement.dataset) ?? []), stream]);
     }
+    const activeIds = new Set(active.map((agreement) => agreement.id));
+    for (const id of this.degradedById.keys()) if (!activeIds.has(id)) this.degradedById.delete(id);
     const changedDatasets = new Set(
       [...new Set([...next.keys(), ...this.streams.keys()])].filter(
         (id) =>

@@ -1,1 +1,6 @@
-export { Coordinator, type CoordinatorOptions, type CoordinatorStats } from './coordinator.ts';
+export {
+  Coordinator,
+  type CoordinatorOptions,
+  type CoordinatorStats,
+  type DegradedAgreement,
+} from './coordinator.ts';
