@@ -19,6 +19,8 @@ export interface Rejection {
   code: string;
   detail: string;
   source: RejectedFrom;
+  /** The agreement the record could not be derived for, when it was refused for one agreement only. */
+  agreement?: string;
 }
 
 /** One rejected record: its original key, value and headers, unchanged. */
@@ -31,7 +33,8 @@ export interface RejectedRecord {
 /**
  * The dead-letter form of a rejected record (DESIGN.md §3): original key, value and headers unchanged, the
  * reason in `lt-error-code`, `lt-error-stage`, `lt-error-detail`, and where it came from in `lt-source-*`
- * (`-topic`, `-partition`, `-offset` for a Kafka record; `-table`, `-id` for a table row).
+ * (`-topic`, `-partition`, `-offset` for a Kafka record; `-table`, `-id` for a table row); `lt-agreement` when
+ * the record was refused for one agreement only (the others received it).
  * The one place this header contract is written, for every stage.
  */
 export function deadLetterMessage(record: RejectedRecord, rejection: Rejection): Message {
@@ -53,6 +56,7 @@ export function deadLetterMessage(record: RejectedRecord, rejection: Rejection):
       'lt-error-stage': rejection.stage,
       'lt-error-detail': rejection.detail.slice(0, 4_000),
       ...from,
+      ...(rejection.agreement === undefined ? {} : { 'lt-agreement': rejection.agreement }),
     },
   };
 }

@@ -1,5 +1,5 @@
 import type avro from 'avsc';
-import type { Consumer, EachBatchPayload, IHeaders, Kafka, Message, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import { LtError, toLtError } from '../../infra/errors.ts';
 import { deterministicUuidV7 } from '../../infra/ids.ts';
 import { ensureTopics } from '../../infra/kafka/admin.ts';
@@ -441,6 +441,35 @@ export class Coordinator {
     }
   }
 
+  /**
+   * What one source event means for one agreement: the share messages and whether the key is a member
+   * afterwards; null when it concerns the agreement not at all (outside the filter and never shared); an
+   * LT_RECORD_INVALID naming the agreement when it cannot be derived (the filter or the projected schema
+   * refuses it), which dead-letters it for that agreement alone instead of blocking the partition.
+   */
+  private derive(
+    stream: ShareStream,
+    event: ChangeEvent,
+    members: ReadonlySet<string>,
+  ): { messages: Message[]; member: boolean } | null | LtError {
+    try {
+      const inside = event.op !== 'DELETE' && event.after !== null && stream.matches(event.after);
+      if (inside) {
+        const op = members.has(event.key) ? (event.op === 'SNAPSHOT' ? 'SNAPSHOT' : 'UPDATE') : 'CREATE';
+        return { messages: this.messagesFor(stream, this.shareEvent(stream, event, op)), member: true };
+      }
+      if (!members.has(event.key)) return null;
+      return { messages: this.messagesFor(stream, this.shareEvent(stream, event, 'DELETE')), member: false };
+    } catch (error) {
+      if (error instanceof LtError && error.retriable) throw error;
+      return new LtError(
+        'LT_RECORD_INVALID',
+        `cannot be derived for agreement ${stream.agreementId} (revision ${stream.revision}): ${toLtError(error).message}`,
+        { cause: error, details: { agreement: stream.agreementId, revision: stream.revision } },
+      );
+    }
+  }
+
   private shareEvent(stream: ShareStream, source: ChangeEvent, op: ChangeEvent['op']): ChangeEvent {
     const common = {
       eventId: deterministicUuidV7(
@@ -495,24 +524,27 @@ export class Coordinator {
     const datasetId = batch.topic.slice('lt.src.'.length);
     const dataset = this.options.dictionary.datasets.get(datasetId);
     const streams = this.streams.get(datasetId) ?? [];
-    const decoded: { offset: number; event: ChangeEvent }[] = [];
+    const decoded: { offset: number; event: ChangeEvent; message: KafkaMessage }[] = [];
     const rejected: Message[] = [];
+    const reject = (message: KafkaMessage, failure: LtError, agreement?: string): void => {
+      rejected.push(
+        deadLetterMessage(
+          { key: message.key, value: message.value, headers: message.headers },
+          {
+            stage: 'coordinator',
+            code: failure.code,
+            detail: failure.message,
+            source: { topic: batch.topic, partition: batch.partition, offset: message.offset },
+            ...(agreement === undefined ? {} : { agreement }),
+          },
+        ),
+      );
+    };
     for (const message of batch.messages) {
       if (message.value === null) continue; // tombstone: the DELETE before it carried the version
       const result = await this.decode(dataset, message.value);
-      if (result instanceof LtError) {
-        rejected.push(
-          deadLetterMessage(
-            { key: message.key, value: message.value, headers: message.headers },
-            {
-              stage: 'coordinator',
-              code: result.code,
-              detail: result.message,
-              source: { topic: batch.topic, partition: batch.partition, offset: message.offset },
-            },
-          ),
-        );
-      } else decoded.push({ offset: Number(message.offset), event: result });
+      if (result instanceof LtError) reject(message, result);
+      else decoded.push({ offset: Number(message.offset), event: result, message });
     }
     const next = Number(batch.lastOffset()) + 1;
     const out = new Map<string, Message[]>();
@@ -529,22 +561,21 @@ export class Coordinator {
         // Nothing new for this stream, or a batch fetched before a rewind that skips past where this stream
         // (a new agreement or revision) must begin: the rewind brings those offsets next.
         if (next <= start || first > start) continue;
-        const events = decoded.filter((item) => item.offset >= start).map((item) => item.event);
-        const members = await state.members(stream, [...new Set(events.map((event) => event.key))]);
+        const items = decoded.filter((item) => item.offset >= start);
+        const members = await state.members(stream, [...new Set(items.map(({ event }) => event.key))]);
         const before = new Set(members);
         const messages = out.get(stream.topic) ?? [];
-        for (const event of events) {
-          const inside = event.op !== 'DELETE' && event.after !== null && stream.matches(event.after);
-          if (inside) {
-            const op = members.has(event.key) ? (event.op === 'SNAPSHOT' ? 'SNAPSHOT' : 'UPDATE') : 'CREATE';
-            messages.push(...this.messagesFor(stream, this.shareEvent(stream, event, op)));
-            members.add(event.key);
-            shared++;
-          } else if (members.has(event.key)) {
-            messages.push(...this.messagesFor(stream, this.shareEvent(stream, event, 'DELETE')));
-            members.delete(event.key);
-            shared++;
+        for (const { event, message } of items) {
+          const derived = this.derive(stream, event, members);
+          if (derived instanceof LtError) {
+            reject(message, derived, stream.agreementId); // for this agreement only; the others go on
+            continue;
           }
+          if (derived === null) continue;
+          messages.push(...derived.messages);
+          if (derived.member) members.add(event.key);
+          else members.delete(event.key);
+          shared++;
         }
         out.set(stream.topic, messages);
         await state.apply(

@@ -8,6 +8,8 @@ import { Coordinator } from '../../../platform/coordinator/index.ts';
 import type { Publisher } from '../../../producers/publisher/index.ts';
 import { sampleCitizens } from '../../../producers/sample/citizens.ts';
 import { sampleEnterprises } from '../../../producers/sample/enterprises.ts';
+import { COMPATIBILITY, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { changeEventSchema } from '../../../schemas/avro/generate.ts';
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
 import { registerDatasetSchemas } from '../../../schemas/registry/client.ts';
 import { approvedAgreement } from '../../helpers/agreements.ts';
@@ -25,12 +27,21 @@ describe('the coordinator checks every source record before it shares anything',
   const enterprise = isolatedDataset(real, 'business.enterprise').dataset;
   const sourceTopic = topics.source(dataset.id);
   const agreementId = uniqueName('bhxh-');
+  // shares no name: what cannot be derived for the first agreement can still be for this one
+  const narrowId = uniqueName('btc-');
   const agreements: Agreement[] = [
     approvedAgreement({
       id: agreementId,
       subscriber: 'BHXH',
       dataset: dataset.id,
       fields: ['personal_id', 'full_name'],
+      filter: 'true',
+    }),
+    approvedAgreement({
+      id: narrowId,
+      subscriber: 'BTC',
+      dataset: dataset.id,
+      fields: ['personal_id', 'birth_date'],
       filter: 'true',
     }),
   ];
@@ -187,6 +198,81 @@ describe('the coordinator checks every source record before it shares anything',
     for (const citizen of valid) expect(sharedKeys).toContain(String(citizen.personal_id));
     for (const bad of ['079099000123', ...hostile.map(({ key }) => key)])
       expect(sharedKeys).not.toContain(bad);
+  });
+
+  it('dead-letters a record that cannot be derived for one agreement for that agreement alone; the others receive it, and the partition goes on', async () => {
+    // a source schema version whose full_name is a number: registered under the topic's subject (the
+    // registry allows it once the subject's compatibility is NONE), so it decodes, but BHXH's projection
+    // (full_name: string) cannot carry it
+    const subject = subjects.value(sourceTopic);
+    const configured = await fetch(`${registry.url}/config/${subject}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+      body: JSON.stringify({ compatibility: 'NONE' }),
+    });
+    expect(configured.status).toBe(200);
+    const schema = changeEventSchema(dataset) as { fields: { name: string; type: unknown }[] };
+    const after = schema.fields.find((field) => field.name === 'after')!;
+    const record = (after.type as [string, { fields: { name: string; type: unknown }[] }])[1];
+    const variant = {
+      ...schema,
+      fields: schema.fields.map((field) =>
+        field.name !== 'after'
+          ? field
+          : {
+              ...field,
+              type: [
+                'null',
+                {
+                  ...record,
+                  fields: record.fields.map((inner) =>
+                    inner.name === 'full_name' ? { ...inner, type: 'long' } : inner,
+                  ),
+                },
+              ],
+            },
+      ),
+    };
+    const { id: variantId } = await registry.client.register(
+      { type: SchemaType.AVRO, schema: JSON.stringify(variant) },
+      { subject, compatibility: COMPATIBILITY.NONE },
+    );
+    const odd = citizenEvent(21, { after: { full_name: 12345 } });
+    const rejectedBefore = coordinator.stats.rejected;
+    const producer = kafka.producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+    await producer.send({
+      topic: sourceTopic,
+      acks: -1,
+      messages: [{ key: odd.key, value: await registry.client.encode(variantId, odd) }],
+    });
+    await producer.disconnect();
+    const next = sampleCitizens(1, 5151)[0]!;
+    await publisher.publishBatch(dataset.id, [{ op: 'CREATE', version: 1, after: next }]);
+
+    expect(await waitForGroup(kafka, coordinator['options'].groupId!, sourceTopic, 30_000)).toBe(0);
+    expect(coordinator.stats.rejected - rejectedBefore).toBe(1);
+    const dead = (
+      await readAll(topics.deadLetter('coordinator'), (messages) =>
+        messages.some((message) => header(message.headers, 'lt-agreement') === agreementId),
+      )
+    ).filter((message) => header(message.headers, 'lt-agreement') !== undefined);
+    expect(dead).toHaveLength(1);
+    expect(header(dead[0]!.headers, 'lt-agreement')).toBe(agreementId);
+    expect(header(dead[0]!.headers, 'lt-error-code')).toBe('LT_RECORD_INVALID');
+    expect(header(dead[0]!.headers, 'lt-error-detail')).toMatch(
+      new RegExp(`cannot be derived for agreement ${agreementId} \\(revision 1\\)`),
+    );
+    const keysOf = async (id: string, atLeast: number) =>
+      (await readAll(topics.share(id), (messages) => messages.length >= atLeast)).map((m) =>
+        m.key!.toString('latin1'),
+      );
+    const wide = await keysOf(agreementId, 1);
+    expect(wide.some((key) => key.includes(String(next.personal_id)))).toBe(true);
+    expect(wide.some((key) => key.includes(odd.key))).toBe(false);
+    const narrow = await keysOf(narrowId, 1);
+    expect(narrow.some((key) => key.includes(odd.key))).toBe(true);
+    expect(narrow.some((key) => key.includes(String(next.personal_id)))).toBe(true);
   });
 
   /** Every record of `topic` from the start, once `enough` says so. */
