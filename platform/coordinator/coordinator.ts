@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type avro from 'avsc';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import { LtError, toLtError } from '../../infra/errors.ts';
@@ -19,7 +20,7 @@ import { decodeWireValue } from '../../schemas/registry/decode.ts';
 import { encodeWire } from '../../schemas/registry/wire.ts';
 import { compileFilter } from '../agreements/filter.ts';
 import { isActive, type Agreement } from '../agreements/model.ts';
-import { CoordinatorState, type StreamRef } from './state.ts';
+import { CoordinatorState, type Members, type StreamRef } from './state.ts';
 
 export interface CoordinatorOptions {
   kafka: Kafka;
@@ -54,6 +55,12 @@ interface ShareStream extends StreamRef {
 }
 
 const streamKey = (stream: StreamRef): string => `${stream.agreementId}#${stream.revision}`;
+
+/** A digest of the fields an agreement shares of one record, in the projection's field order. */
+function sharedDigest(stream: ShareStream, share: ChangeEvent): Buffer {
+  const values = stream.projected.fields.map((field) => share.after?.[field.name] ?? null);
+  return createHash('sha256').update(JSON.stringify(values)).digest();
+}
 
 /** Revoked, expired, or approved but past its validity: its stream ends and its subscriber is told. */
 function hasEnded(agreement: Agreement, now: Date = new Date()): boolean {
@@ -442,24 +449,31 @@ export class Coordinator {
   }
 
   /**
-   * What one source event means for one agreement: the share messages and whether the key is a member
-   * afterwards; null when it concerns the agreement not at all (outside the filter and never shared); an
-   * LT_RECORD_INVALID naming the agreement when it cannot be derived (the filter or the projected schema
-   * refuses it), which dead-letters it for that agreement alone instead of blocking the partition.
+   * What one source event means for one agreement: the share messages, and the digest of the shared record
+   * when the key is a member afterwards (none after a DELETE); null when it tells the subscriber nothing (outside
+   * the filter and never shared, or an update of a member that changes no shared field: forwarding it would
+   * tell when hidden fields change); an LT_RECORD_INVALID naming the agreement when it cannot be derived (the
+   * filter or the projected schema refuses it), which dead-letters it for that agreement alone instead of
+   * blocking the partition.
    */
   private derive(
     stream: ShareStream,
     event: ChangeEvent,
-    members: ReadonlySet<string>,
-  ): { messages: Message[]; member: boolean } | null | LtError {
+    members: Members,
+  ): { messages: Message[]; digest: Buffer | null } | null | LtError {
     try {
       const inside = event.op !== 'DELETE' && event.after !== null && stream.matches(event.after);
+      const member = members.has(event.key);
       if (inside) {
-        const op = members.has(event.key) ? (event.op === 'SNAPSHOT' ? 'SNAPSHOT' : 'UPDATE') : 'CREATE';
-        return { messages: this.messagesFor(stream, this.shareEvent(stream, event, op)), member: true };
+        const op = member ? (event.op === 'SNAPSHOT' ? 'SNAPSHOT' : 'UPDATE') : 'CREATE';
+        const share = this.shareEvent(stream, event, op);
+        const digest = sharedDigest(stream, share);
+        const last = members.get(event.key);
+        if (member && last && last.equals(digest)) return null;
+        return { messages: this.messagesFor(stream, share), digest };
       }
-      if (!members.has(event.key)) return null;
-      return { messages: this.messagesFor(stream, this.shareEvent(stream, event, 'DELETE')), member: false };
+      if (!member) return null;
+      return { messages: this.messagesFor(stream, this.shareEvent(stream, event, 'DELETE')), digest: null };
     } catch (error) {
       if (error instanceof LtError && error.retriable) throw error;
       return new LtError(
@@ -563,7 +577,7 @@ export class Coordinator {
         if (next <= start || first > start) continue;
         const items = decoded.filter((item) => item.offset >= start);
         const members = await state.members(stream, [...new Set(items.map(({ event }) => event.key))]);
-        const before = new Set(members);
+        const before = new Map(members);
         const messages = out.get(stream.topic) ?? [];
         for (const { event, message } of items) {
           const derived = this.derive(stream, event, members);
@@ -573,15 +587,15 @@ export class Coordinator {
           }
           if (derived === null) continue;
           messages.push(...derived.messages);
-          if (derived.member) members.add(event.key);
+          if (derived.digest) members.set(event.key, derived.digest);
           else members.delete(event.key);
           shared++;
         }
         out.set(stream.topic, messages);
         await state.apply(
           stream,
-          [...members].filter((key) => !before.has(key)),
-          [...before].filter((key) => !members.has(key)),
+          new Map([...members].filter(([key, digest]) => before.get(key) !== digest)),
+          [...before.keys()].filter((key) => !members.has(key)),
         );
         await state.advance(stream, batch.topic, batch.partition, next);
       }

@@ -12,9 +12,12 @@ export interface StreamRef {
  * inserted 200,000 members, that took over a second per batch). A LATERAL subquery with LIMIT cannot be
  * flattened into a join, so it stays a nested loop of primary-key lookups.
  */
-const MEMBERS_OF_KEYS = `SELECT k.key FROM unnest($3::text[]) AS k(key)
-  CROSS JOIN LATERAL (SELECT m.ctid FROM agreement_membership m
+const MEMBERS_OF_KEYS = `SELECT k.key, found.shared_digest FROM unnest($3::text[]) AS k(key)
+  CROSS JOIN LATERAL (SELECT m.shared_digest FROM agreement_membership m
                        WHERE m.agreement_id = $1 AND m.revision = $2 AND m.key = k.key LIMIT 1) AS found`;
+
+/** The members among some keys, each with the digest of what was last shared of it (null: not known). */
+export type Members = Map<string, Buffer | null>;
 
 /** Reads and writes the coordinator's state inside the batch's transaction. */
 export class CoordinatorState {
@@ -35,23 +38,25 @@ export class CoordinatorState {
     return new Map(rows.map((row) => [`${row.agreement_id}#${row.revision}`, Number(row.next_offset)]));
   }
 
-  /** The keys of `keys` that the stream currently shares. */
-  async members(stream: StreamRef, keys: string[]): Promise<Set<string>> {
-    if (keys.length === 0) return new Set();
-    const { rows } = await this.db.query<{ key: string }>(MEMBERS_OF_KEYS, [
+  /** The keys of `keys` that the stream currently shares, with the digest of what it last shared of each. */
+  async members(stream: StreamRef, keys: string[]): Promise<Members> {
+    if (keys.length === 0) return new Map();
+    const { rows } = await this.db.query<{ key: string; shared_digest: Buffer | null }>(MEMBERS_OF_KEYS, [
       stream.agreementId,
       stream.revision,
       keys,
     ]);
-    return new Set(rows.map((row) => row.key));
+    return new Map(rows.map((row) => [row.key, row.shared_digest]));
   }
 
-  async apply(stream: StreamRef, entered: string[], left: string[]): Promise<void> {
-    if (entered.length > 0) {
+  /** Records members that entered or whose shared record changed (`shared`), and removes those that `left`. */
+  async apply(stream: StreamRef, shared: Members, left: string[]): Promise<void> {
+    if (shared.size > 0) {
       await this.db.query(
-        `INSERT INTO agreement_membership (agreement_id, revision, key)
-         SELECT $1, $2, key FROM unnest($3::text[]) AS k(key) ON CONFLICT DO NOTHING`,
-        [stream.agreementId, stream.revision, entered],
+        `INSERT INTO agreement_membership (agreement_id, revision, key, shared_digest)
+         SELECT $1, $2, key, digest FROM unnest($3::text[], $4::bytea[]) AS k(key, digest)
+         ON CONFLICT (agreement_id, revision, key) DO UPDATE SET shared_digest = EXCLUDED.shared_digest`,
+        [stream.agreementId, stream.revision, [...shared.keys()], [...shared.values()]],
       );
     }
     if (left.length > 0) {

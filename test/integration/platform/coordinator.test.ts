@@ -183,6 +183,28 @@ describe('the coordinator derives per-agreement streams from the source topic', 
     expect(Object.keys(decoded.after).sort()).toEqual([...SHARED].sort());
   });
 
+  it('does not forward an update that changes no shared field (it would tell when hidden fields change), and forwards the next that does', async () => {
+    const citizen = [...current.values()].find((c) => c.province_code === '01')!;
+    const key = String(citizen.personal_id);
+    const hiddenChange = { ...citizen, permanent_address: '99 Phố Ẩn, Hà Nội' };
+    const sharedChange = { ...hiddenChange, full_name: `${String(citizen.full_name)} Mới` };
+    await publisher.publishBatch(dataset.id, [{ op: 'UPDATE', version: 5, after: hiddenChange }]);
+    await publisher.publishBatch(dataset.id, [{ op: 'UPDATE', version: 6, after: sharedChange }]);
+    current.set(key, sharedChange);
+    let versions: unknown[] = [];
+    await expect
+      .poll(
+        async () => {
+          const records = await readShareTopic(hnId, 1);
+          versions = records.filter((r) => r.event?.key === key).map((r) => r.event!.version);
+          return versions.includes(6);
+        },
+        { timeout: 30_000, interval: 500 },
+      )
+      .toBe(true);
+    expect(versions).toEqual([1, 6]);
+  });
+
   /** Every record of a share topic with its headers and decoded value (null for tombstones and controls). */
   async function readShareTopic(
     agreementId: string,
