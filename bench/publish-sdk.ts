@@ -1,6 +1,8 @@
 // One publish-benchmark path, run as its own process so that its peak memory is its own:
 // 200,000 (BENCH_EVENTS) citizen CREATE events through the SDK in batches of BENCH_BATCH; with BENCH_RATE
-// set, paced to that many events per second (the end-to-end benchmark's steady phase).
+// set, paced to that many events per second (the end-to-end benchmark's steady phase). With BENCH_VERSION > 1
+// they are UPDATEs that move each citizen's permanent address (a field subscribers share: the coordinator does
+// not forward an update that changes no shared field).
 import { LienthongSdk } from '../producers/sdk/index.ts';
 import { sampleCitizens } from '../producers/sample/citizens.ts';
 import { createLogger } from '../infra/logging/logger.ts';
@@ -10,10 +12,14 @@ import { report, trackMemory } from './measure.ts';
 const events = Number(process.env.BENCH_EVENTS ?? 200_000);
 const batch = Number(process.env.BENCH_BATCH ?? 2_000);
 const { dictionary, datasetId } = benchDictionary(process.env.BENCH_DATASET!);
-const citizens = sampleCitizens(events, Number(process.env.BENCH_SEED ?? 278));
 const rate = Number(process.env.BENCH_RATE ?? 0);
 const version = Number(process.env.BENCH_VERSION ?? 1);
 const op = version > 1 ? ('UPDATE' as const) : ('CREATE' as const);
+const citizens = sampleCitizens(events, Number(process.env.BENCH_SEED ?? 278)).map((citizen) =>
+  version > 1
+    ? { ...citizen, permanent_address: `${String(citizen.permanent_address)}, lần ${version}` }
+    : citizen,
+);
 const memory = trackMemory();
 const sdk = await LienthongSdk.connect({
   agency: 'BCA',
