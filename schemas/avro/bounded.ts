@@ -152,6 +152,26 @@ function blockCount(cursor: Cursor, itemMinSize: number, what: 'an array' | 'a m
   return count;
 }
 
+/** The blocks of an array or a map, each item checked by `item`; a problem names the item: `[3]`, `{3}`. */
+function checkBlocks(cursor: Cursor, itemMin: number, what: 'an array' | 'a map', item: Check): void {
+  enter(cursor);
+  let index = 0;
+  for (
+    let count = blockCount(cursor, itemMin, what);
+    count !== 0;
+    count = blockCount(cursor, itemMin, what)
+  ) {
+    for (let n = 0; n < count; n++, index++) {
+      try {
+        item(cursor);
+      } catch (error) {
+        within(what === 'an array' ? `[${index}]` : `{${index}}`, error);
+      }
+    }
+  }
+  cursor.depth--;
+}
+
 function compile(type: avro.Type, compiled: Map<avro.Type, Check>): Check {
   const known = compiled.get(type);
   if (known) return known;
@@ -207,24 +227,7 @@ function compile(type: avro.Type, compiled: Map<avro.Type, Check>): Check {
       const items = (type as avro.types.ArrayType).itemsType;
       const itemMin = minSize(items, new Set());
       let item: Check = () => undefined;
-      const check: Check = (cursor) => {
-        enter(cursor);
-        let index = 0;
-        for (
-          let count = blockCount(cursor, itemMin, 'an array');
-          count !== 0;
-          count = blockCount(cursor, itemMin, 'an array')
-        ) {
-          for (let n = 0; n < count; n++, index++) {
-            try {
-              item(cursor);
-            } catch (error) {
-              within(`[${index}]`, error);
-            }
-          }
-        }
-        cursor.depth--;
-      };
+      const check: Check = (cursor) => checkBlocks(cursor, itemMin, 'an array', item);
       compiled.set(type, check);
       item = compile(items, compiled);
       return check;
@@ -233,25 +236,11 @@ function compile(type: avro.Type, compiled: Map<avro.Type, Check>): Check {
       const values = (type as avro.types.MapType).valuesType;
       const itemMin = 1 + minSize(values, new Set());
       let value: Check = () => undefined;
-      const check: Check = (cursor) => {
-        enter(cursor);
-        let index = 0;
-        for (
-          let count = blockCount(cursor, itemMin, 'a map');
-          count !== 0;
-          count = blockCount(cursor, itemMin, 'a map')
-        ) {
-          for (let n = 0; n < count; n++, index++) {
-            try {
-              checkMapKey(cursor);
-              value(cursor);
-            } catch (error) {
-              within(`{${index}}`, error);
-            }
-          }
-        }
-        cursor.depth--;
+      const entry: Check = (cursor) => {
+        checkMapKey(cursor);
+        value(cursor);
       };
+      const check: Check = (cursor) => checkBlocks(cursor, itemMin, 'a map', entry);
       compiled.set(type, check);
       value = compile(values, compiled);
       return check;

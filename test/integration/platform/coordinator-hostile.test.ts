@@ -4,7 +4,7 @@ import { ensureTopics, waitForGroup } from '../../../infra/kafka/admin.ts';
 import { subjects, topics } from '../../../infra/kafka/topics.ts';
 import { migrate } from '../../../infra/postgres/migrate.ts';
 import type { Agreement } from '../../../platform/agreements/model.ts';
-import { Coordinator } from '../../../platform/coordinator/index.ts';
+import type { Coordinator } from '../../../platform/coordinator/index.ts';
 import type { Publisher } from '../../../producers/publisher/index.ts';
 import { sampleCitizens } from '../../../producers/sample/citizens.ts';
 import { sampleEnterprises } from '../../../producers/sample/enterprises.ts';
@@ -13,9 +13,10 @@ import { changeEventSchema } from '../../../schemas/avro/generate.ts';
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
 import { registerDatasetSchemas } from '../../../schemas/registry/client.ts';
 import { approvedAgreement } from '../../helpers/agreements.ts';
+import { testCoordinator } from '../../helpers/coordinator.ts';
 import { isolatedDataset } from '../../helpers/datasets.ts';
 import { CUT_HERE, cutAndCraft, HUGE_ARRAY_BLOCK } from '../../helpers/hostile.ts';
-import { log, testKafka, testPool, testPublisher, testRegistry, uniqueName } from '../../helpers/services.ts';
+import { testKafka, testPool, testPublisher, testRegistry, uniqueName } from '../../helpers/services.ts';
 
 const header = (headers: IHeaders | undefined, name: string): string | undefined =>
   headers?.[name]?.toString();
@@ -60,17 +61,12 @@ describe('the coordinator checks every source record before it shares anything',
     publisher = await testPublisher(registry.client, dictionary, 'BCA');
     await registerDatasetSchemas(registry.client, dataset);
     await registerDatasetSchemas(registry.client, enterprise);
-    coordinator = new Coordinator({
-      kafka,
+    coordinator = await testCoordinator({
       registry: registry.client,
       dictionary,
       pool,
       loadAgreements: async () => agreements,
-      log,
-      groupId: uniqueName('lt.coordinator.test-'),
-      refreshMs: 200,
     });
-    await coordinator.start();
   });
 
   afterAll(async () => {

@@ -3,14 +3,15 @@ import { ensureTopics } from '../../../infra/kafka/admin.ts';
 import { topics } from '../../../infra/kafka/topics.ts';
 import { migrate } from '../../../infra/postgres/migrate.ts';
 import type { Agreement } from '../../../platform/agreements/model.ts';
-import { Coordinator } from '../../../platform/coordinator/index.ts';
+import type { Coordinator } from '../../../platform/coordinator/index.ts';
 import type { Publisher } from '../../../producers/publisher/index.ts';
 import { sampleCitizens } from '../../../producers/sample/citizens.ts';
 import type { Dictionary } from '../../../schemas/model/dictionary.ts';
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
 import { approvedAgreement } from '../../helpers/agreements.ts';
+import { testCoordinator } from '../../helpers/coordinator.ts';
 import { isolatedDataset } from '../../helpers/datasets.ts';
-import { log, testKafka, testPool, testPublisher, testRegistry, uniqueName } from '../../helpers/services.ts';
+import { testKafka, testPool, testPublisher, testRegistry, uniqueName } from '../../helpers/services.ts';
 
 describe('one agreement that cannot be served does not hold up the others', () => {
   const kafka = testKafka();
@@ -69,17 +70,12 @@ describe('one agreement that cannot be served does not hold up the others', () =
       { topic: topics.deadLetter('coordinator'), partitions: 1 },
     ]);
     publisher = await testPublisher(registry.client, dictionary, 'BCA');
-    coordinator = new Coordinator({
-      kafka,
+    coordinator = await testCoordinator({
       registry: registry.client,
       dictionary,
       pool,
       loadAgreements: async () => agreements,
-      log,
-      groupId: uniqueName('lt.coordinator.test-'),
-      refreshMs: 200,
-    });
-    await coordinator.start(); // before: the first refresh threw, and the coordinator did not start at all
+    }); // before: the first refresh threw, and the coordinator did not start at all
   });
 
   afterAll(async () => {

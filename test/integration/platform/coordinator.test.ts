@@ -6,13 +6,14 @@ import { topics } from '../../../infra/kafka/topics.ts';
 import { migrate } from '../../../infra/postgres/migrate.ts';
 import { parseFilter } from '../../../platform/agreements/filter.ts';
 import type { Agreement } from '../../../platform/agreements/model.ts';
-import { Coordinator } from '../../../platform/coordinator/index.ts';
+import type { Coordinator } from '../../../platform/coordinator/index.ts';
 import type { Publisher } from '../../../producers/publisher/index.ts';
 import { relocate, sampleCitizens, seededRandom } from '../../../producers/sample/citizens.ts';
 import type { DatasetRecord } from '../../../schemas/envelope/change-event.ts';
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
 import { projectDataset } from '../../../schemas/model/projection.ts';
 import { approvedAgreement } from '../../helpers/agreements.ts';
+import { testCoordinator } from '../../helpers/coordinator.ts';
 import { isolatedDataset } from '../../helpers/datasets.ts';
 import {
   log,
@@ -91,17 +92,12 @@ describe('the coordinator derives per-agreement streams from the source topic', 
     ]);
     publisher = await testPublisher(registry.client, dictionary, 'BCA');
     agreements.push(agreement(hnId, 'UBND-HN', '01'));
-    coordinator = new Coordinator({
-      kafka,
+    coordinator = await testCoordinator({
       registry: registry.client,
       dictionary,
       pool,
       loadAgreements: async () => agreements,
-      log,
-      groupId: uniqueName('lt.coordinator.test-'),
-      refreshMs: 200,
     });
-    await coordinator.start();
     stops.unshift(() => coordinator.stop());
   });
 
