@@ -3,7 +3,7 @@ import { readEnv } from '../../infra/config/options.ts';
 import { LtError } from '../../infra/errors.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
-import { startSubscription, type RunningSubscription } from '../../consumers/subscription/index.ts';
+import { SupervisedSubscription } from '../../consumers/subscription/index.ts';
 import { createKafka } from '../../infra/kafka/client.ts';
 import { createRedis } from '../../infra/redis/client.ts';
 import { createRegistryClient } from '../../schemas/registry/client.ts';
@@ -20,7 +20,7 @@ export async function runAgent(options: { agency: string; config: string }): Pro
   const config = readAgentConfig(options.config, options.agency);
   const dictionary = loadDictionary();
   const agent = await startAgent(config, dictionary, log);
-  const subscriptions: RunningSubscription[] = [];
+  const subscriptions: SupervisedSubscription[] = [];
   let failure: LtError | null = null;
   try {
     if (config.subscriptions.length > 0) {
@@ -34,6 +34,8 @@ export async function runAgent(options: { agency: string; config: string }): Pro
           : await createRedis({
               url: config.redis?.url ?? env.REDIS_URL,
               keyPrefix: `lt:${config.agency.toLowerCase()}:`,
+              whenUnreachable: 'degrade',
+              log,
             });
       const kafka = createKafka({
         brokers,
@@ -41,12 +43,13 @@ export async function runAgent(options: { agency: string; config: string }): Pro
         log,
       });
       const databaseUrl = process.env[config.database.urlEnv] ?? env.DATABASE_URL;
+      // each subscription starts on its own and, while it cannot, is reported and retried: the source side
+      // and the other subscriptions do not wait for it
       for (const spec of config.subscriptions) {
-        const registry = createRegistryClient(registryUrl);
         subscriptions.push(
-          await startSubscription(spec, {
+          new SupervisedSubscription(spec, {
             kafka,
-            registry,
+            registry: createRegistryClient(registryUrl),
             dictionary,
             databaseUrl,
             agency: config.agency,
@@ -55,6 +58,11 @@ export async function runAgent(options: { agency: string; config: string }): Pro
           }),
         );
       }
+      // a moment for the subscriptions that can start at once, so the summary below says how each one is
+      await Promise.race([
+        Promise.all(subscriptions.map((subscription) => subscription.started)),
+        new Promise((resolve) => setTimeout(resolve, 5_000).unref()),
+      ]);
     }
     const owned = [...dictionary.datasets.values()]
       .filter((dataset) => dataset.owner === config.agency)
@@ -68,13 +76,16 @@ export async function runAgent(options: { agency: string; config: string }): Pro
       );
     if (agent.relay)
       console.log('  outbox relay: publishing lt_outbox rows in commit order (see docs/outbox-relay.md)');
-    for (const { spec } of subscriptions) {
-      console.log(
-        `  receives ${spec.agreement} (${spec.dataset}) into schema lt_share_${spec.agreement.replace(/-/g, '_')}`,
-      );
+    for (const { spec, state } of subscriptions) {
+      const where = `${spec.agreement} (${spec.dataset}) into schema lt_share_${spec.agreement.replace(/-/g, '_')}`;
+      if (state.status === 'retrying')
+        console.log(
+          `  cannot yet receive ${where}: ${state.code}: ${state.reason} (trying again; see the log)`,
+        );
+      else console.log(`  receives ${where}`);
     }
     console.log('Ctrl-C stops it.');
-    failure = await untilStopped(subscriptions.map(({ sink }) => sink.failed));
+    failure = await untilStopped(subscriptions.map((subscription) => subscription.failed));
   } finally {
     for (const subscription of subscriptions) await subscription.stop();
     await agent.stop();

@@ -54,7 +54,12 @@ export async function runNgdb(options: { schema: string }): Promise<void> {
   const { brokers, registryUrl } = required();
   const log = createLogger(env.LOG_LEVEL);
   const pool = await createPool({ url: env.DATABASE_URL, schema: options.schema });
-  const redis = await createRedis({ url: env.REDIS_URL, keyPrefix: 'lt:ngdb:' });
+  const redis = await createRedis({
+    url: env.REDIS_URL,
+    keyPrefix: 'lt:ngdb:',
+    whenUnreachable: 'degrade',
+    log,
+  });
   const sink = new NgdbSink({
     kafka: createKafka({ brokers, clientId: 'lienthong-ngdb', log }),
     registry: createRegistryClient(registryUrl),

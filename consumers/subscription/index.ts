@@ -5,3 +5,4 @@ export {
   type SubscriptionOptions,
   type SubscriptionSpec,
 } from './subscription.ts';
+export { SUBSCRIPTION_BACKOFF_MS, SupervisedSubscription, type SubscriptionState } from './supervisor.ts';

@@ -88,7 +88,13 @@ export async function startSubscription(
     dedup: new Deduplicator(options.redis, groupId, 7 * 24 * 3600, options.log),
     log: options.log,
   });
-  await sink.start();
+  try {
+    await sink.start();
+  } catch (error) {
+    await sink.stop().catch(() => undefined);
+    await pool.end();
+    throw error;
+  }
   options.log.info(
     { agreement: spec.agreement, table: `${quoteIdent(schema)}.${sink.table.name}` },
     'subscription started',
