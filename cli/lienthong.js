@@ -15,15 +15,19 @@ if (major < REQUIRED_MAJOR) {
 
 // The command's Node flags (infra/node-flags.ts: heap sizing for a long-running service, one warning off for
 // all): Node reads them only at start, so the process replaces itself once with the same command and the flags
-// it lacks (same pid, same stdio, so signals and exit codes are unchanged).
-const { missingNodeFlags } = await import('../infra/node-flags.ts');
-const missing = missingNodeFlags(process.argv.slice(2), process.execArgv, process.env.NODE_OPTIONS);
-if (missing.length > 0 && process.execve) {
-  process.execve(process.execPath, [
-    process.execPath,
-    ...missing,
-    ...process.execArgv,
-    ...process.argv.slice(1),
-  ]);
+// it lacks (same pid, same stdio, so signals and exit codes are unchanged). The marker in the environment makes
+// sure that happens at most once, whatever Node reports back; it is removed so child processes start afresh.
+const REEXECUTED = 'LIENTHONG_NODE_FLAGS_APPLIED';
+if (process.env[REEXECUTED]) delete process.env[REEXECUTED];
+else {
+  const { missingNodeFlags } = await import('../infra/node-flags.ts');
+  const missing = missingNodeFlags(process.argv.slice(2), process.execArgv, process.env.NODE_OPTIONS);
+  if (missing.length > 0 && process.execve) {
+    process.execve(
+      process.execPath,
+      [process.execPath, ...missing, ...process.execArgv, ...process.argv.slice(1)],
+      { ...process.env, [REEXECUTED]: '1' },
+    );
+  }
 }
 await import('./main.ts');

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set-up shared by `npm run demo` and `npm test`: Node dependencies (Node 24 itself among them, see
 # docs/runtime.md), then the local PostgreSQL and Redis when their URLs are not set and nothing answers on
-# the default ports. Kafka is started by the TypeScript
-# code itself (infra/kafka/local-broker.ts), which also fetches the broker jars on first use.
+# the default ports. Kafka is started by the TypeScript code itself (infra/kafka/local-broker.ts), which also
+# fetches the broker jars on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

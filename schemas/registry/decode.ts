@@ -41,8 +41,9 @@ async function checkSubject(registry: SchemaRegistry, subject: string, schemaId:
   if (!registered.includes(subject)) {
     throw new LtError(
       'LT_SCHEMA_NOT_OF_TOPIC',
-      `schema id ${schemaId} is not registered under ${subject} (it is under ${registered.join(', ') || 'no subject'}): a record on this topic must use one of its schemas`,
-      { details: { schemaId, subject, registered } },
+      // which subjects it is under is not said: a dead letter must not name other agreements' topics
+      `schema id ${schemaId} is not registered under ${subject}: a record on this topic must use one of its schemas`,
+      { details: { schemaId, subject } },
     );
   }
 }
@@ -78,9 +79,9 @@ export interface DecodeOptions {
  * Decodes one Confluent wire-format value from untrusted bytes, telling apart what is wrong with the record
  * (non-retriable: `LT_DECODE_FAILED`, `LT_SCHEMA_UNKNOWN`, `LT_SCHEMA_NOT_OF_TOPIC` → dead-letter topic) from
  * what is wrong around it (retriable: `LT_REGISTRY_UNREACHABLE` → retry the batch). In order: the wire header,
- * the schema id registered under the topic's subject (before the schema is fetched), the body walked within bounds before anything is
- * allocated for it (a declared count or length the bytes cannot hold is refused, with the field's path), then
- * the Avro decode. The registry client (mappersmith) reports a refused connection or a timeout as HTTP 400, so
+ * the schema id registered under the topic's subject (checked before the schema is fetched), the body walked
+ * within bounds before anything is allocated for it (a declared count or length the bytes cannot hold is
+ * refused, with the field's path), then the Avro decode. The registry client (mappersmith) reports a refused connection or a timeout as HTTP 400, so
  * every registry answer but 404 counts as "unreachable".
  */
 export async function decodeWireValue(
