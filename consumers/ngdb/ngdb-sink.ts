@@ -268,8 +268,7 @@ export class NgdbSink {
    * Decodes one record: Confluent wire format (checked here), the writer schema from the registry (the only
    * step that can fail for a reason outside the record: retriable), the Avro body, then the envelope.
    */
-  private async decode(dataset: Dataset, value: Buffer): Promise<ChangeEvent> {
-    const subject = subjects.value(topics.source(dataset.id));
+  private async decode(dataset: Dataset, subject: string, value: Buffer): Promise<ChangeEvent> {
     return checkSourceEnvelope(dataset, await decodeWireValue(this.options.registry, value, { subject }));
   }
 
@@ -286,6 +285,7 @@ export class NgdbSink {
     const dedup = this.dedup;
     if (!history || !dedup) throw new Error(`batch of ${batch.topic}, which this sink does not read`);
     const log = this.log.child({ topic: batch.topic, partition: batch.partition });
+    const subject = subjects.value(batch.topic); // a record's schema must be one of its topic's
 
     const received: Received[] = [];
     const rejected: { record: RejectedRecord; rejection: Rejection }[] = [];
@@ -303,7 +303,7 @@ export class NgdbSink {
     for (const message of batch.messages) {
       if (message.value === null) continue; // tombstone: the DELETE before it carried the version
       try {
-        received.push({ event: await this.decode(history.dataset, message.value), message });
+        received.push({ event: await this.decode(history.dataset, subject, message.value), message });
       } catch (error) {
         if (error instanceof LtError && error.retriable) throw error; // kafkajs retries the batch
         reject(message, error);

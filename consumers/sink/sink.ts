@@ -126,6 +126,8 @@ function isDataError(error: unknown): boolean {
  */
 export class Sink {
   readonly table: SinkTable;
+  /** The value subject of the topic read: every record's schema must be registered under it. */
+  private readonly subject: string;
   readonly stats: SinkStats = {
     received: 0,
     applied: 0,
@@ -157,6 +159,7 @@ export class Sink {
     ({ failed: this.failed, fail: this.fail } = failureSignal());
     this.settings = sinkSettings(options);
     this.table = new SinkTable(options.dataset);
+    this.subject = subjects.value(options.topic);
     this.dedup = options.dedup;
     this.log = options.log.child({ component: 'sink', topic: options.topic, group: options.groupId });
     this.consumer = options.kafka.consumer({
@@ -214,8 +217,9 @@ export class Sink {
   }
 
   private async decode(value: Buffer): Promise<ChangeEvent> {
-    const subject = subjects.value(this.options.topic);
-    const event = (await decodeWireValue(this.options.registry, value, { subject })) as ChangeEvent;
+    const event = (await decodeWireValue(this.options.registry, value, {
+      subject: this.subject,
+    })) as ChangeEvent;
     if (event.dataset !== this.options.dataset.id) {
       throw new LtError(
         'LT_RECORD_INVALID',

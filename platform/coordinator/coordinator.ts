@@ -521,11 +521,14 @@ export class Coordinator {
    * undecodable, a schema not of the topic, or an envelope that is not the topic's (another dataset, a key not
    * the record's own, an agency that does not own the dataset). Nothing the NGDB sink refuses reaches a subscriber.
    */
-  private async decode(dataset: Dataset | undefined, value: Buffer): Promise<ChangeEvent | LtError> {
+  private async decode(
+    dataset: Dataset | undefined,
+    subject: string,
+    value: Buffer,
+  ): Promise<ChangeEvent | LtError> {
     try {
       if (!dataset)
         throw new LtError('LT_DATASET_UNKNOWN', 'the dataset of this topic is not in the dictionary');
-      const subject = subjects.value(topics.source(dataset.id));
       return checkSourceEnvelope(dataset, await decodeWireValue(this.options.registry, value, { subject }));
     } catch (error) {
       if (error instanceof LtError && !error.retriable) return error;
@@ -537,6 +540,7 @@ export class Coordinator {
     if (batch.messages.length === 0) return;
     const datasetId = batch.topic.slice('lt.src.'.length);
     const dataset = this.options.dictionary.datasets.get(datasetId);
+    const subject = subjects.value(batch.topic); // a record's schema must be one of its topic's
     const streams = this.streams.get(datasetId) ?? [];
     const decoded: { offset: number; event: ChangeEvent; message: KafkaMessage }[] = [];
     const rejected: Message[] = [];
@@ -556,7 +560,7 @@ export class Coordinator {
     };
     for (const message of batch.messages) {
       if (message.value === null) continue; // tombstone: the DELETE before it carried the version
-      const result = await this.decode(dataset, message.value);
+      const result = await this.decode(dataset, subject, message.value);
       if (result instanceof LtError) reject(message, result);
       else decoded.push({ offset: Number(message.offset), event: result, message });
     }

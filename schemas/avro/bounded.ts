@@ -275,7 +275,7 @@ const checkers = new WeakMap<avro.Type, Check>();
  * Throws an AvroBoundsViolation unless `body` is a well-formed encoding of `type` within the bounds (see the
  * grammar above); allocates nothing that depends on what the body declares.
  */
-export function checkAvroBounds(type: avro.Type, body: Buffer, bounds: AvroBounds = {}): void {
+export function checkAvroBounds(type: avro.Type, body: Buffer, bounds?: AvroBounds): void {
   let check = checkers.get(type);
   if (!check) {
     check = compile(type, new Map());
@@ -287,7 +287,7 @@ export function checkAvroBounds(type: avro.Type, body: Buffer, bounds: AvroBound
     end: body.length,
     zeroSizeItems: 0,
     depth: 0,
-    bounds: { ...AVRO_BOUNDS_DEFAULTS, ...bounds },
+    bounds: bounds === undefined ? AVRO_BOUNDS_DEFAULTS : { ...AVRO_BOUNDS_DEFAULTS, ...bounds },
   };
   check(cursor);
   if (cursor.pos !== cursor.end) fail(`${cursor.end - cursor.pos} bytes left over after the value`);
