@@ -265,8 +265,9 @@ export class NgdbSink {
   }
 
   /**
-   * Decodes one record: Confluent wire format (checked here), the writer schema from the registry (the only
-   * step that can fail for a reason outside the record: retriable), the Avro body, then the envelope.
+   * Decodes one record (schemas/registry/decode.ts: wire format, a schema registered under the topic's
+   * `subject`, the body within bounds, then Avro; only a registry outage is retriable), then checks the
+   * source envelope (schemas/envelope/check.ts).
    */
   private async decode(dataset: Dataset, subject: string, value: Buffer): Promise<ChangeEvent> {
     return checkSourceEnvelope(dataset, await decodeWireValue(this.options.registry, value, { subject }));
