@@ -14,7 +14,7 @@ import { readEnv } from '../infra/config/options.ts';
 import { listen } from '../infra/http/server.ts';
 import { ensureTopics, groupLag } from '../infra/kafka/admin.ts';
 import { createKafka } from '../infra/kafka/client.ts';
-import { deadLetterTopic } from '../infra/kafka/dead-letter.ts';
+import { deadLetterTopics } from '../platform/topics/plan.ts';
 import { consumerGroups, topics } from '../infra/kafka/topics.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { migrate, type MigrationSet } from '../infra/postgres/migrate.ts';
@@ -55,10 +55,7 @@ const registryPool = await fresh('lt_bench_registry', 'registry');
 const registry = createRegistryServer(new RegistryStore(registryPool), log);
 const registryUrl = await listen(registry);
 const kafka = createKafka({ brokers: services.brokers, clientId: 'bench-e2e', log });
-await ensureTopics(kafka, [
-  { topic: topics.source(datasetId), partitions: 6 },
-  ...['ngdb', 'coordinator', 'sink'].map((stage) => deadLetterTopic(stage)),
-]);
+await ensureTopics(kafka, [{ topic: topics.source(datasetId), partitions: 6 }, ...deadLetterTopics(only)]);
 const platform = await fresh('lt_bench_platform', 'platform');
 const store = new AgreementStore(platform, only);
 await store.create(

@@ -7,6 +7,7 @@ import { runAgent, runSnapshotCommand, type SnapshotCommandOptions } from './com
 import { agreementCommand } from './commands/agreement.ts';
 import * as dictionary from './commands/dictionary.ts';
 import { runCoordinator, runNgdb } from './commands/platform.ts';
+import { runTopicsSync } from './commands/topics.ts';
 
 function positiveInt(value: string): number {
   const parsed = Number(value);
@@ -135,6 +136,32 @@ program
     '\nExample:\n  npm run lienthong -- snapshot --agency BCA --config infra/agent/bca.example.yaml \\\n    --dataset population.citizen --from postgresql://127.0.0.1/bca --table registry.citizen\n\nCtrl-C stops after the page in flight; the same command resumes.',
   )
   .action(async (options: SnapshotCommandOptions) => runSnapshotCommand(options));
+
+program
+  .command('topics')
+  .description('the Kafka topics of the platform, provisioned from the dictionary and the agreements')
+  .command('sync')
+  .description(
+    'create or update every source, share and dead-letter topic with explicit partitions, retention,\n' +
+      'replication factor and min.insync.replicas; print what differs (exit 3 when a difference needs an operator)',
+  )
+  .option('--dry-run', 'only print the differences', false)
+  .option('--schema <name>', 'PostgreSQL schema of the agreements', 'lt_platform')
+  .option(
+    '--source-partitions <n>',
+    'partitions of a new source topic (an existing one keeps its own)',
+    positiveInt,
+    6,
+  )
+  .addHelpText(
+    'after',
+    '\nSource and share topics are kept forever; dead-letter topics LIENTHONG_DLQ_RETENTION_DAYS (default 30).\n' +
+      'On 3 or more brokers: replication factor 3, min.insync.replicas 2.\n\n' +
+      'Example:\n  KAFKA_BROKERS=127.0.0.1:9092 npx lienthong topics sync --dry-run',
+  )
+  .action(async (options: { dryRun: boolean; schema: string; sourcePartitions: number }) =>
+    runTopicsSync(options),
+  );
 
 program
   .command('coordinator')

@@ -16,8 +16,13 @@ fi
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 24 ]; then
   echo "setup: this runs on Node $(node --version) ($(command -v node)); lienthong needs Node 24 or later." >&2
-  echo "       node_modules/.bin/node is missing: reinstall without --omit=optional or --ignore-scripts" >&2
-  echo "       (rm -rf node_modules && npm ci), or install Node 24 LTS on this machine." >&2
+  if [ -x node_modules/.bin/node ]; then
+    echo "       the project's Node 24 is node_modules/.bin/node: run this through npm (npm test, npm run demo)," >&2
+    echo "       which puts it first on the PATH." >&2
+  else
+    echo "       node_modules/.bin/node is missing: reinstall without --omit=optional or --ignore-scripts" >&2
+    echo "       (rm -rf node_modules && npm ci), or install Node 24 LTS on this machine." >&2
+  fi
   exit 1
 fi
 echo "setup: Node $(node --version) ($(command -v node))"

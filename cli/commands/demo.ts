@@ -4,9 +4,9 @@ import { NgdbSink } from '../../consumers/ngdb/index.ts';
 import { startSubscription, type RunningSubscription } from '../../consumers/subscription/index.ts';
 import { readEnv } from '../../infra/config/options.ts';
 import { listen } from '../../infra/http/server.ts';
-import { ensureTopics, groupLag } from '../../infra/kafka/admin.ts';
+import { groupLag } from '../../infra/kafka/admin.ts';
 import { createKafka } from '../../infra/kafka/client.ts';
-import { deadLetterTopic } from '../../infra/kafka/dead-letter.ts';
+import { syncTopics } from '../../platform/topics/plan.ts';
 import { topics } from '../../infra/kafka/topics.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { migrate, type MigrationSet } from '../../infra/postgres/migrate.ts';
@@ -85,14 +85,12 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
 
     step('the Shared Data Dictionary and the sharing agreements');
     const dictionary = loadDictionary();
-    await ensureTopics(kafka, [
-      ...[...dictionary.datasets.keys()].map((id) => ({
-        topic: topics.source(id),
-        partitions: 3,
-        config: { 'retention.ms': '-1' },
-      })),
-      ...['ngdb', 'coordinator', 'sink'].map((stage) => deadLetterTopic(stage)),
-    ]);
+    await syncTopics(kafka, {
+      dictionary,
+      agreements: [],
+      sourcePartitions: 3,
+      deadLetterRetentionDays: env.LIENTHONG_DLQ_RETENTION_DAYS,
+    });
     const platformPool = await freshSchema('lt_demo_platform', 'platform');
     const agreements = new AgreementStore(platformPool, dictionary);
     for (const input of sampleAgreements(dictionary).filter((a) => DEMO_AGREEMENTS.includes(String(a.id)))) {

@@ -38,6 +38,7 @@ export async function runCoordinator(options: { schema: string }): Promise<void>
     dictionary,
     pool,
     loadAgreements: () => store.list(),
+    deadLetterRetentionDays: env.LIENTHONG_DLQ_RETENTION_DAYS,
     log,
   });
   await coordinator.start();
@@ -66,6 +67,7 @@ export async function runNgdb(options: { schema: string }): Promise<void> {
     pool,
     dictionary: loadDictionary(),
     redis,
+    deadLetterRetentionDays: env.LIENTHONG_DLQ_RETENTION_DAYS,
     log,
   });
   await sink.start();

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { LtError } from '../../infra/errors.ts';
-import { ensureTopics } from '../../infra/kafka/admin.ts';
 import { consumerGroups, subjects, topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { inTransaction, type Pool, type PoolClient } from '../../infra/postgres/pool.ts';
@@ -13,12 +12,8 @@ import type { Dictionary } from '../../schemas/model/dictionary.ts';
 import type { SchemaRegistry } from '../../schemas/registry/client.ts';
 import { decodeWireValue } from '../../schemas/registry/decode.ts';
 import { failureSignal, watchConsumer } from '../../infra/kafka/consumer-failure.ts';
-import {
-  deadLetterTopic,
-  sendToDeadLetter,
-  type Rejection,
-  type RejectedRecord,
-} from '../../infra/kafka/dead-letter.ts';
+import { sendToDeadLetter, type Rejection, type RejectedRecord } from '../../infra/kafka/dead-letter.ts';
+import { deadLetterTopicSpec, reconcileTopics } from '../../infra/kafka/provision.ts';
 import { Deduplicator } from '../sink/dedup.ts';
 import type { SinkRow } from '../sink/table.ts';
 import { HistoryTable } from './history.ts';
@@ -40,6 +35,8 @@ export interface NgdbSinkOptions {
   groupId?: string;
   /** DLQ stage of rejected records: they go to `lt.dlq.<stage>`. Default `ngdb`. */
   stage?: string;
+  /** Days a dead letter is kept on `lt.dlq.<stage>` (provisioned at start). Default 30. */
+  deadLetterRetentionDays?: number;
   /** How long Redis remembers a stored event id, in seconds. Default 7 days. */
   dedupTtlSeconds?: number;
   /**
@@ -226,17 +223,11 @@ export class NgdbSink {
     }
   }
 
+  /** `lt.dlq.<stage>` with the settings `lienthong topics sync` gives it (another instance may race us: fine). */
   private async ensureDeadLetterTopic(): Promise<void> {
-    const spec = deadLetterTopic(this.stage);
-    try {
-      await ensureTopics(this.options.kafka, [spec]);
-    } catch (error) {
-      // another instance may have created it between our list and our create
-      const admin = this.options.kafka.admin();
-      await admin.connect();
-      const exists = (await admin.listTopics().finally(() => admin.disconnect())).includes(spec.topic);
-      if (!exists) throw error;
-    }
+    await reconcileTopics(this.options.kafka, [
+      deadLetterTopicSpec(this.stage, undefined, this.options.deadLetterRetentionDays),
+    ]);
   }
 
   /** Creates or evolves every table in one transaction; returns the id of this NGDB instance. */

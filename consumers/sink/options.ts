@@ -27,8 +27,13 @@ export interface SinkOptions {
    */
   dedup: Deduplicator;
   log: Logger;
-  /** DLQ stage name for records this sink rejects: they go to `lt.dlq.<stage>`. Default `sink`. */
+  /** DLQ stage name for records this sink rejects. Default `sink`. */
   stage?: string;
+  /**
+   * The agency this copy belongs to: the records its sink rejects go to that agency's own
+   * `lt.dlq.<stage>.<agency>`. Unset (a platform-side copy, a test): `lt.dlq.<stage>`.
+   */
+  owner?: string;
   /**
    * A batch whose database work (upserts, purges) takes longer than this, in milliseconds, pauses its
    * partition for a while so PostgreSQL can catch up. Default 2000.

@@ -246,6 +246,7 @@ export class Sink {
         record: { key: message.key, value: message.value, headers: message.headers as IHeaders },
         rejection: {
           stage: this.settings.stage,
+          ...(this.options.owner === undefined ? {} : { owner: this.options.owner }),
           code: error instanceof LtError ? error.code : 'LT_DECODE_FAILED',
           detail: (error as Error).message,
           source: { topic: batch.topic, partition: batch.partition, offset: message.offset },

@@ -85,6 +85,7 @@ export async function startSubscription(
     dataset,
     topic: topics.share(spec.agreement),
     groupId,
+    owner: options.agency,
     dedup: new Deduplicator(options.redis, groupId, 7 * 24 * 3600, options.log),
     log: options.log,
   });

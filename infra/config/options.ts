@@ -32,6 +32,8 @@ export const EnvSchema = z.object({
   SCHEMA_REGISTRY_URL: z.string().url().optional(),
   /** Where fetched jars and local broker data live; never inside the repository. */
   LIENTHONG_HOME: z.string().default(join(homedir(), '.cache', 'lienthong')),
+  /** Days a dead letter is kept (it holds a whole record, so it must not be kept forever). */
+  LIENTHONG_DLQ_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

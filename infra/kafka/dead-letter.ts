@@ -1,13 +1,7 @@
 import type { IHeaders, Message, Producer } from 'kafkajs';
 import type { Logger } from '../logging/logger.ts';
-import type { TopicSpec } from './admin.ts';
 import { sendBounded } from './produce.ts';
 import { topics } from './topics.ts';
-
-/** `lt.dlq.<stage>`: one partition, kept forever — a rejected record is evidence, never expired away. */
-export function deadLetterTopic(stage: string): TopicSpec {
-  return { topic: topics.deadLetter(stage), partitions: 1, config: { 'retention.ms': '-1' } };
-}
 
 /** Where a rejected record was read: a Kafka record, or a row of a table (the outbox relay's input). */
 export type RejectedFrom =
@@ -21,6 +15,11 @@ export interface Rejection {
   source: RejectedFrom;
   /** The agreement the record could not be derived for, when it was refused for one agreement only. */
   agreement?: string;
+  /**
+   * The agency the rejected record belongs to (a subscriber's sink, an agency's ingest): it goes to that
+   * agency's `lt.dlq.<stage>.<agency>`. Unset for the platform's own stages (`lt.dlq.<stage>`).
+   */
+  owner?: string;
 }
 
 /** One rejected record: its original key, value and headers, unchanged. */
@@ -61,8 +60,13 @@ export function deadLetterMessage(record: RejectedRecord, rejection: Rejection):
   };
 }
 
+/** Where a rejection is kept: `lt.dlq.<stage>`, or `lt.dlq.<stage>.<agency>` for one agency's records. */
+export function deadLetterTopicOf(rejection: Rejection): string {
+  return topics.deadLetter(rejection.stage, rejection.owner);
+}
+
 /**
- * Writes rejected records to `lt.dlq.<stage>` and logs that it did. Awaited before the source offset is
+ * Writes rejected records to their dead-letter topics ({@link deadLetterTopicOf}) and logs that it did. Awaited before the source offset is
  * committed, so a rejected record is never lost: it is either in the DLQ or read again. No-op when empty.
  */
 export async function sendToDeadLetter(
@@ -71,18 +75,16 @@ export async function sendToDeadLetter(
   log?: Logger,
 ): Promise<void> {
   if (items.length === 0) return;
-  const byStage = new Map<string, typeof items>();
-  for (const item of items)
-    byStage.set(item.rejection.stage, [...(byStage.get(item.rejection.stage) ?? []), item]);
-  for (const [stage, batch] of byStage) {
-    await sendBounded(producer, {
-      topicMessages: [
-        {
-          topic: topics.deadLetter(stage),
-          messages: batch.map(({ record, rejection }) => deadLetterMessage(record, rejection)),
-        },
-      ],
-    });
+  const byTopic = new Map<string, typeof items>();
+  for (const item of items) {
+    const topic = deadLetterTopicOf(item.rejection);
+    byTopic.set(topic, [...(byTopic.get(topic) ?? []), item]);
   }
+  await sendBounded(producer, {
+    topicMessages: [...byTopic].map(([topic, batch]) => ({
+      topic,
+      messages: batch.map(({ record, rejection }) => deadLetterMessage(record, rejection)),
+    })),
+  });
   log?.warn({ count: items.length, first: items[0]?.rejection }, 'records sent to the dead-letter topic');
 }

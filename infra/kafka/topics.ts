@@ -4,6 +4,7 @@
  */
 const DATASET_ID = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$/;
 const SIMPLE_ID = /^[a-z0-9][a-z0-9-]*$/;
+const AGENCY_CODE = /^[A-Z][A-Z0-9-]*$/;
 
 function check(kind: string, value: string, pattern: RegExp): string {
   if (!pattern.test(value))
@@ -16,8 +17,14 @@ export const topics = {
   source: (datasetId: string) => `lt.src.${check('dataset id', datasetId, DATASET_ID)}`,
   /** Derived stream of one sharing agreement, written only by the coordinator. */
   share: (agreementId: string) => `lt.share.${check('agreement id', agreementId, SIMPLE_ID)}`,
-  /** Rejected records of one pipeline stage, original bytes unchanged. */
-  deadLetter: (stage: string) => `lt.dlq.${check('stage', stage, SIMPLE_ID)}`,
+  /**
+   * Rejected records of one pipeline stage, original bytes unchanged: `lt.dlq.<stage>` for a platform stage
+   * (coordinator, NGDB), `lt.dlq.<stage>.<agency>` for what belongs to one agency (its ingest, its sinks).
+   */
+  deadLetter: (stage: string, agency?: string) =>
+    agency === undefined
+      ? `lt.dlq.${check('stage', stage, SIMPLE_ID)}`
+      : `lt.dlq.${check('stage', stage, SIMPLE_ID)}.${check('agency code', agency, AGENCY_CODE).toLowerCase()}`,
 } as const;
 
 /** Confluent TopicNameStrategy subjects; always passed explicitly to the registry client. */

@@ -3,10 +3,10 @@ import type avro from 'avsc';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import { LtError, toLtError } from '../../infra/errors.ts';
 import { deterministicUuidV7 } from '../../infra/ids.ts';
-import { ensureTopics } from '../../infra/kafka/admin.ts';
 import { failureSignal, watchConsumer } from '../../infra/kafka/consumer-failure.ts';
-import { deadLetterMessage, deadLetterTopic } from '../../infra/kafka/dead-letter.ts';
+import { deadLetterMessage } from '../../infra/kafka/dead-letter.ts';
 import { sendBounded } from '../../infra/kafka/produce.ts';
+import { reconcileTopics, shareTopicSpec } from '../../infra/kafka/provision.ts';
 import { consumerGroups, subjects, topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import type { Pool } from '../../infra/postgres/pool.ts';
@@ -20,6 +20,7 @@ import { decodeWireValue } from '../../schemas/registry/decode.ts';
 import { encodeWire } from '../../schemas/registry/wire.ts';
 import { compileFilter } from '../agreements/filter.ts';
 import { isActive, type Agreement } from '../agreements/model.ts';
+import { deadLetterTopics } from '../topics/plan.ts';
 import { CoordinatorState, type Members, type StreamRef } from './state.ts';
 
 export interface CoordinatorOptions {
@@ -40,6 +41,8 @@ export interface CoordinatorOptions {
    * acknowledgement, another is decoded and filtered. Partitions share no keys, hence no membership rows.
    */
   partitionsConsumedConcurrently?: number;
+  /** Days a dead letter is kept on the topics the coordinator provisions. Default 30. */
+  deadLetterRetentionDays?: number;
 }
 
 /** An active agreement at its revision, with everything needed to derive its stream. */
@@ -94,6 +97,8 @@ export interface CoordinatorStats {
   shared: number;
   /** Records sent to lt.dlq.coordinator. */
   rejected: number;
+  /** Rewinds that failed and were left due for the next refresh. */
+  rewindFailures: number;
 }
 
 /**
@@ -110,7 +115,7 @@ export interface CoordinatorStats {
  *   the subscriber's dedup and version guard absorb. kafkajs transactions are not used (see docs/coordinator.md).
  */
 export class Coordinator {
-  readonly stats: CoordinatorStats = { read: 0, shared: 0, rejected: 0 };
+  readonly stats: CoordinatorStats = { read: 0, shared: 0, rejected: 0, rewindFailures: 0 };
   private consumer: Consumer | null = null;
   private readonly producer: Producer;
   private readonly log: Logger;
@@ -119,6 +124,8 @@ export class Coordinator {
   private readonly degradedById = new Map<string, DegradedAgreement>();
   private subscribed = new Set<string>();
   private assigned = new Map<string, number[]>();
+  /** Source topics whose partitions must be sought back (a join, a new stream); a failed rewind stays here. */
+  private readonly rewindsDue = new Set<string>();
   /** Log start offset per `topic:partition`, read at each rewind: where "from the beginning" starts. */
   private logStart = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
@@ -142,11 +149,15 @@ export class Coordinator {
   }
 
   /**
-   * Creates the dead-letter topics of the coordinator and of the subscribers' sinks (`lt.dlq.sink`: the
-   * platform provisions it, an Agent Node does not create topics), then derives the active agreements.
+   * Provisions the dead-letter topics — the platform's stages and every agency's `ingest` and `sink` (an Agent
+   * Node does not create topics) — with the settings of `lienthong topics sync`, then derives the active
+   * agreements.
    */
   async start(): Promise<void> {
-    await ensureTopics(this.options.kafka, [deadLetterTopic('coordinator'), deadLetterTopic('sink')]);
+    await reconcileTopics(
+      this.options.kafka,
+      deadLetterTopics(this.options.dictionary, this.options.deadLetterRetentionDays),
+    );
     await this.producer.connect();
     await this.refresh();
     this.timer = setInterval(() => {
@@ -235,10 +246,8 @@ export class Coordinator {
       await this.resubscribe(wanted);
       return; // a fresh join rewinds every assigned partition
     }
-    for (const datasetId of changedDatasets) {
-      const topic = topics.source(datasetId);
-      if (this.assigned.has(topic)) await this.rewind(topic, this.assigned.get(topic) ?? []);
-    }
+    for (const datasetId of changedDatasets) this.rewindsDue.add(topics.source(datasetId));
+    await this.rewindDue();
     for (const stream of [...next.values()].flat()) await this.retireEarlierRevisions(stream);
   }
 
@@ -374,7 +383,7 @@ export class Coordinator {
       .fetchTopicMetadata({ topics: [source] })
       .then((metadata) => metadata.topics[0]?.partitions.length ?? 1)
       .finally(() => admin.disconnect());
-    await ensureTopics(this.options.kafka, [{ topic, partitions }]);
+    await reconcileTopics(this.options.kafka, [shareTopicSpec(agreement.id, partitions)]);
     // A revision may drop or add fields: the subscriber re-derives its copy, so share subjects are NONE.
     const registered = await registerTopicSchemas(this.options.registry, topic, projected, 'NONE');
     const [keyType, valueType] = await Promise.all([
@@ -407,13 +416,11 @@ export class Coordinator {
       allowAutoTopicCreation: false,
     });
     watchConsumer(consumer, 'the coordinator', this.log, this.fail);
+    this.consumer = consumer; // before run: the first join (inside run) seeks through it
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       this.assigned = new Map(Object.entries(payload.memberAssignment));
-      for (const [topic, partitions] of this.assigned) {
-        this.rewind(topic, partitions).catch((error: unknown) =>
-          this.log.warn({ err: error, topic }, 'rewind failed'),
-        );
-      }
+      for (const topic of this.assigned.keys()) this.rewindsDue.add(topic);
+      void this.rewindDue();
     });
     await consumer.connect();
     await consumer.subscribe({ topics: [...wanted], fromBeginning: true });
@@ -423,7 +430,27 @@ export class Coordinator {
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 3,
       eachBatch: (payload) => this.handleBatch(payload),
     });
-    this.consumer = consumer;
+  }
+
+  /**
+   * Rewinds every topic that is due; one that fails (PostgreSQL or the broker unreachable) stays due and is
+   * tried again at the next refresh, so a newly approved agreement always gets its backfill. Never throws.
+   */
+  private async rewindDue(): Promise<void> {
+    for (const topic of [...this.rewindsDue]) {
+      const partitions = this.assigned.get(topic);
+      if (!partitions) {
+        this.rewindsDue.delete(topic); // not ours now; a join brings it back
+        continue;
+      }
+      try {
+        await this.rewind(topic, partitions);
+        this.rewindsDue.delete(topic);
+      } catch (error) {
+        this.stats.rewindFailures++;
+        this.log.warn({ err: error, topic }, 'rewind failed; retried at the next refresh');
+      }
+    }
   }
 
   /** Seeks partitions to the lowest offset any active stream of the topic still needs. */

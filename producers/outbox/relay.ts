@@ -637,7 +637,7 @@ export class OutboxRelay {
   }
 
   /**
-   * Sends refused rows to `lt.dlq.ingest` before they are marked: value = the original row as JSON, key = the
+   * Sends refused rows to the agency's `lt.dlq.ingest.<agency>` before they are marked: value = the original row as JSON, key = the
    * row's key, the reason in `lt-error-*` headers (DESIGN.md §3), where it came from in `lt-source-*`.
    */
   private async deadLetter(
@@ -660,6 +660,7 @@ export class OutboxRelay {
         { key: Buffer.from(row.key), value: original === undefined ? null : Buffer.from(original), headers },
         {
           stage: DLQ_STAGE,
+          owner: this.options.agency,
           code,
           detail: message,
           source: { table: `${this.schema}.lt_outbox`, id: row.id },
@@ -671,12 +672,14 @@ export class OutboxRelay {
         await this.dlq.connect();
         this.dlqConnected = true;
       }
-      await sendBounded(this.dlq, { topicMessages: [{ topic: topics.deadLetter(DLQ_STAGE), messages }] });
+      await sendBounded(this.dlq, {
+        topicMessages: [{ topic: topics.deadLetter(DLQ_STAGE, this.options.agency), messages }],
+      });
     } catch (cause) {
       throw new LtError(
         'LT_PUBLISH_FAILED',
-        `sending ${messages.length} refused outbox rows to ${topics.deadLetter(DLQ_STAGE)} failed: ${(cause as Error).message}`,
-        { cause, details: { topic: topics.deadLetter(DLQ_STAGE) } },
+        `sending ${messages.length} refused outbox rows to ${topics.deadLetter(DLQ_STAGE, this.options.agency)} failed: ${(cause as Error).message}`,
+        { cause, details: { topic: topics.deadLetter(DLQ_STAGE, this.options.agency) } },
       );
     }
     this.log.warn(

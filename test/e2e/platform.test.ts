@@ -61,7 +61,7 @@ describe('several agencies on real services: sources, agreements, subscriber cop
     await ensureTopics(kafka, [
       { topic: topics.source(citizen), partitions: 3 },
       { topic: topics.source(enterprise), partitions: 2 },
-      ...['ngdb', 'coordinator', 'sink'].map((stage) => ({ topic: topics.deadLetter(stage), partitions: 1 })),
+      ...['ngdb', 'coordinator'].map((stage) => ({ topic: topics.deadLetter(stage), partitions: 1 })),
     ]);
     const { pool: platformPool } = await testPool();
     await migrate(platformPool, 'platform');

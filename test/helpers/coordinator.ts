@@ -6,7 +6,8 @@ import { log, testKafka, uniqueName } from './services.ts';
  * 200 ms. The caller stops it (before the sinks and clients it feeds, where that order matters).
  */
 export async function testCoordinator(
-  options: Pick<CoordinatorOptions, 'registry' | 'dictionary' | 'pool' | 'loadAgreements'>,
+  options: Pick<CoordinatorOptions, 'registry' | 'dictionary' | 'pool' | 'loadAgreements'> &
+    Partial<Pick<CoordinatorOptions, 'groupId'>>,
 ): Promise<Coordinator> {
   const coordinator = new Coordinator({
     kafka: testKafka(),

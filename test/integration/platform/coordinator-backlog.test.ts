@@ -68,16 +68,16 @@ describe('the coordinator backfills a large source history', () => {
     expect(coordinator.stats).toMatchObject({ read: EVENTS, shared: EVENTS, rejected: 0 });
   }, 120_000);
 
-  it('provisions the subscribers’ dead-letter topic, kept forever (an Agent Node creates no topics)', async () => {
+  it('provisions each agency’s own sink dead-letter topic with bounded retention (an Agent Node creates no topics)', async () => {
     const admin = kafka.admin();
     await admin.connect();
     const { resources } = await admin
       .describeConfigs({
         includeSynonyms: false,
-        resources: [{ type: ConfigResourceTypes.TOPIC, name: topics.deadLetter('sink') }],
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: topics.deadLetter('sink', 'BHXH') }],
       })
       .finally(() => admin.disconnect());
     const retention = resources[0]?.configEntries.find((entry) => entry.configName === 'retention.ms');
-    expect(retention?.configValue).toBe('-1');
+    expect(retention?.configValue).toBe(String(30 * 86_400_000));
   });
 });

@@ -38,7 +38,7 @@ describe('lienthong agent: an agency’s Agent Node from its config file', () =>
     const kafka = testKafka();
     await ensureTopics(kafka, [
       { topic, partitions: 2 },
-      { topic: topics.deadLetter('ingest'), partitions: 1 },
+      { topic: topics.deadLetter('ingest', 'BCA'), partitions: 1 },
     ]);
     const registry = await testRegistry();
     const schema = uniqueName('t_agent_');

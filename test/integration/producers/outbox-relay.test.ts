@@ -22,7 +22,7 @@ import { log, testAgentDb, testKafka, testRegistry, uniqueName } from '../../hel
 
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
 const AGENCY = 'BCA';
-const DLQ = topics.deadLetter('ingest');
+const DLQ = topics.deadLetter('ingest', AGENCY);
 
 /** One agency database with its own dataset copy (own topic), as if each test were its own agency system. */
 interface Fixture {

@@ -5,7 +5,13 @@ describe('topic and subject names', () => {
   it('builds the source, share and dead-letter topics of DESIGN.md §3', () => {
     expect(topics.source('population.citizen')).toBe('lt.src.population.citizen');
     expect(topics.share('ubnd-hn-citizen-01')).toBe('lt.share.ubnd-hn-citizen-01');
-    expect(topics.deadLetter('ingest')).toBe('lt.dlq.ingest');
+    expect(topics.deadLetter('ngdb')).toBe('lt.dlq.ngdb');
+  });
+
+  it('gives each agency dead-letter topics of its own', () => {
+    expect(topics.deadLetter('ingest', 'BCA')).toBe('lt.dlq.ingest.bca');
+    expect(topics.deadLetter('sink', 'UBND-HN')).toBe('lt.dlq.sink.ubnd-hn');
+    expect(() => topics.deadLetter('sink', 'bca.x')).toThrow(/invalid agency code/);
   });
 
   it('uses TopicNameStrategy subjects', () => {

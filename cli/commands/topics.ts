@@ -1,0 +1,68 @@
+import { readEnv } from '../../infra/config/options.ts';
+import { LtError } from '../../infra/errors.ts';
+import { createKafka } from '../../infra/kafka/client.ts';
+import { createLogger } from '../../infra/logging/logger.ts';
+import { migrate } from '../../infra/postgres/migrate.ts';
+import { createPool } from '../../infra/postgres/pool.ts';
+import { AgreementStore } from '../../platform/agreements/index.ts';
+import { syncTopics } from '../../platform/topics/plan.ts';
+import { loadDictionary } from '../../schemas/model/dictionary.ts';
+import { printTable } from '../table.ts';
+
+/**
+ * `lienthong topics sync [--dry-run]`: every topic the dictionary and the agreements imply, with explicit
+ * partitions, retention, replication factor and `min.insync.replicas`; prints the differences and applies them.
+ */
+export async function runTopicsSync(options: {
+  schema: string;
+  dryRun: boolean;
+  sourcePartitions: number;
+}): Promise<void> {
+  const env = readEnv();
+  if (!env.KAFKA_BROKERS)
+    throw new LtError('LT_CONFIG_INVALID', 'topics sync needs KAFKA_BROKERS (the cluster to provision)', {
+      hint: 'start a broker (`lienthong broker start`) and export KAFKA_BROKERS=127.0.0.1:9092',
+    });
+  const log = createLogger(env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL);
+  const dictionary = loadDictionary();
+  const pool = await createPool({ url: env.DATABASE_URL, schema: options.schema, max: 2 });
+  try {
+    await migrate(pool, 'platform');
+    const agreements = await new AgreementStore(pool, dictionary).list();
+    const kafka = createKafka({ brokers: env.KAFKA_BROKERS, clientId: 'lienthong-topics', log });
+    const { changes, durability, topics } = await syncTopics(
+      kafka,
+      {
+        dictionary,
+        agreements,
+        sourcePartitions: options.sourcePartitions,
+        deadLetterRetentionDays: env.LIENTHONG_DLQ_RETENTION_DAYS,
+      },
+      { dryRun: options.dryRun },
+    );
+    console.log(
+      `${topics} topics wanted on ${durability.brokers} broker(s): replication factor ${durability.replicationFactor}, ` +
+        `min.insync.replicas ${durability.minInsyncReplicas}; dead letters kept ${env.LIENTHONG_DLQ_RETENTION_DAYS} days`,
+    );
+    if (changes.length === 0) {
+      console.log('the broker already matches: nothing to do');
+      return;
+    }
+    printTable(
+      ['topic', 'change', 'detail'],
+      changes.map((change) => [change.topic, change.action, change.detail]),
+    );
+    const blocked = changes.filter((change) => change.action === 'cannot-apply').length;
+    console.log(
+      options.dryRun
+        ? `\n${changes.length - blocked} change(s) would be applied (dry run: nothing changed); run without --dry-run to apply`
+        : `\n${changes.length - blocked} change(s) applied`,
+    );
+    if (blocked > 0) {
+      console.log(`${blocked} difference(s) need an operator (see "cannot-apply" above)`);
+      process.exitCode = 3;
+    }
+  } finally {
+    await pool.end();
+  }
+}
