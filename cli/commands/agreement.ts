@@ -159,9 +159,13 @@ function printAgreement(agreement: Agreement): void {
  * 01" is the communes the dictionary places in province 01.
  */
 export function sampleAgreements(dictionary: Dictionary): AgreementInput[] {
-  const hanoiCommunes = (dictionary.codeLists.get('commune')?.codes ?? [])
-    .filter((code) => code.parent === '01')
-    .map((code) => `"${code.code}"`);
+  // "province 01" (DOMAIN.md) tested on the shared commune code: a filter may test only shared fields
+  const inProvince = (province: string): string => {
+    const communes = (dictionary.codeLists.get('commune')?.codes ?? [])
+      .filter((code) => code.parent === province)
+      .map((code) => `"${code.code}"`);
+    return communes.length > 0 ? `commune_code in [${communes.join(', ')}]` : 'not true';
+  };
   const method = 'Decree 278/2025/ND-CP, sharing method (b)';
   return [
     {
@@ -169,7 +173,7 @@ export function sampleAgreements(dictionary: Dictionary): AgreementInput[] {
       subscriber: 'UBND-HN',
       dataset: 'population.citizen',
       fields: ['personal_id', 'full_name', 'birth_date', 'gender', 'commune_code'],
-      filter: 'province_code == "01"',
+      filter: inProvince('01'),
       purpose: 'local administrative procedures',
       legalBasis: method,
     },
@@ -178,7 +182,7 @@ export function sampleAgreements(dictionary: Dictionary): AgreementInput[] {
       subscriber: 'UBND-HCM',
       dataset: 'population.citizen',
       fields: ['personal_id', 'full_name', 'birth_date', 'commune_code'],
-      filter: 'province_code == "79"',
+      filter: inProvince('79'),
       purpose: 'local administrative procedures',
       legalBasis: method,
     },
@@ -211,7 +215,7 @@ export function sampleAgreements(dictionary: Dictionary): AgreementInput[] {
       subscriber: 'UBND-HN',
       dataset: 'land.parcel',
       fields: ['parcel_id', 'commune_code', 'area_m2', 'land_use_purpose'],
-      filter: hanoiCommunes.length > 0 ? `commune_code in [${hanoiCommunes.join(', ')}]` : 'true',
+      filter: inProvince('01'),
       purpose: 'land administration',
       legalBasis: method,
     },

@@ -553,6 +553,14 @@ export function filterFields(ast: FilterAst): string[] {
   return [...names].sort();
 }
 
+/**
+ * The fields a filter tests that are not among `shared` (minimization): a filter on an unshared field leaks
+ * it, since every row received says that the field matched.
+ */
+export function unsharedFilterFields(ast: FilterAst, shared: readonly string[]): string[] {
+  return filterFields(ast).filter((name) => !shared.includes(name));
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Values: dates, timestamps and exact decimals
 

@@ -18,6 +18,7 @@ export {
   filterFields,
   formatFilter,
   parseFilter,
+  unsharedFilterFields,
   type FilterAst,
   type FilterProblem,
 } from './filter.ts';

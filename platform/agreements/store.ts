@@ -4,7 +4,14 @@ import { LtError } from '../../infra/errors.ts';
 import { inTransaction, type Pool, type PoolClient } from '../../infra/postgres/pool.ts';
 import type { Dataset } from '../../schemas/model/dataset.ts';
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
-import { checkFilter, formatFilter, parseFilter, type FilterAst, type FilterProblem } from './filter.ts';
+import {
+  checkFilter,
+  formatFilter,
+  parseFilter,
+  type FilterAst,
+  type FilterProblem,
+  unsharedFilterFields,
+} from './filter.ts';
 import {
   allowedActions,
   EndPolicies,
@@ -258,11 +265,15 @@ function resolveFields(dataset: Dataset, names: readonly string[], problems: Agr
   return dataset.fields.map((field) => field.name).filter((name) => wanted.has(name));
 }
 
-/** Parses (when given text) and type-checks a filter; problems name their position in that text. */
+/**
+ * Parses (when given text) and type-checks a filter, and checks that it tests only fields the agreement
+ * shares (`shared`; see {@link unsharedFilterFields}); problems name their position in that text.
+ */
 function resolveFilter(
   dictionary: Dictionary,
   dataset: Dataset,
   source: string | FilterAst,
+  shared: readonly string[],
   problems: AgreementProblem[],
 ): { ast: FilterAst; text: string } | undefined {
   let ast: FilterAst;
@@ -277,6 +288,17 @@ function resolveFilter(
   const typeProblems = checkFilter(ast, dataset, dictionary);
   if (typeProblems.length > 0) {
     problems.push(...filterProblems(typeProblems));
+    return undefined;
+  }
+  const unshared = unsharedFilterFields(ast, shared);
+  if (unshared.length > 0) {
+    problems.push({
+      field: 'filter',
+      message:
+        `the filter tests ${unshared.map((name) => `"${name}"`).join(', ')}, which the agreement does not share: ` +
+        'a filter may test only shared fields (every row received would tell the subscriber the value of a field ' +
+        'it may not see); share the field or filter on a shared one',
+    });
     return undefined;
   }
   return { ast, text: formatFilter(ast) };
@@ -365,7 +387,9 @@ export class AgreementStore {
     const problems: AgreementProblem[] = [];
     const dataset = checkParties(this.dictionary, value.subscriber, value.dataset, problems);
     const fields = dataset ? resolveFields(dataset, value.fields, problems) : value.fields;
-    const filter = dataset ? resolveFilter(this.dictionary, dataset, value.filter, problems) : undefined;
+    const filter = dataset
+      ? resolveFilter(this.dictionary, dataset, value.filter, fields, problems)
+      : undefined;
     const now = this.now();
     const validFrom = value.validFrom ?? now;
     const validTo = value.validTo ?? null;
@@ -450,8 +474,8 @@ export class AgreementStore {
       const problems: AgreementProblem[] = [];
       const dataset = checkParties(this.dictionary, current.subscriber, current.dataset, problems);
       if (dataset) {
-        resolveFields(dataset, current.fields, problems);
-        resolveFilter(this.dictionary, dataset, current.filter, problems);
+        const fields = resolveFields(dataset, current.fields, problems);
+        resolveFilter(this.dictionary, dataset, current.filter, fields, problems);
       }
       checkValidTo(
         current.validFrom,
@@ -576,10 +600,14 @@ export class AgreementStore {
         throw invalid(`agreement "${id}" cannot be updated`, problems);
       }
       const fields = value.fields ? resolveFields(dataset, value.fields, problems) : current.fields;
-      const filter =
-        value.filter === undefined
-          ? { ast: current.filter, text: current.filterText }
-          : resolveFilter(this.dictionary, dataset, value.filter, problems);
+      // the filter is checked against the fields as they will be: dropping a field the filter tests is refused
+      const filter = resolveFilter(
+        this.dictionary,
+        dataset,
+        value.filter ?? current.filter,
+        fields,
+        problems,
+      );
       const validTo = value.validTo === undefined ? current.validTo : value.validTo;
       if (value.validTo !== undefined) {
         checkValidTo(current.validFrom, validTo, this.now(), problems, 'to end an agreement now, revoke it');

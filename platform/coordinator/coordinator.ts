@@ -18,7 +18,7 @@ import { projectDataset } from '../../schemas/model/projection.ts';
 import { registerTopicSchemas, type SchemaRegistry } from '../../schemas/registry/client.ts';
 import { decodeWireValue } from '../../schemas/registry/decode.ts';
 import { encodeWire } from '../../schemas/registry/wire.ts';
-import { compileFilter } from '../agreements/filter.ts';
+import { compileFilter, unsharedFilterFields } from '../agreements/filter.ts';
 import { isActive, type Agreement } from '../agreements/model.ts';
 import { deadLetterTopics } from '../topics/plan.ts';
 import { CoordinatorState, type Members, type StreamRef } from './state.ts';
@@ -374,6 +374,14 @@ export class Coordinator {
 
   private async prepare(agreement: Agreement): Promise<ShareStream> {
     const dataset = getDataset(this.options.dictionary, agreement.dataset);
+    const unshared = unsharedFilterFields(agreement.filter, agreement.fields);
+    if (unshared.length > 0)
+      // approved before filters were held to the shared fields: derived, it would leak those fields
+      throw new LtError(
+        'LT_AGREEMENT_INVALID',
+        `agreement ${agreement.id} filters on ${unshared.join(', ')}, which it does not share; update its fields or filter`,
+        { details: { agreement: agreement.id, unshared } },
+      );
     const projected = projectDataset(dataset, agreement.fields);
     const topic = topics.share(agreement.id);
     const source = topics.source(dataset.id);

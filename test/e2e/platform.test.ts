@@ -8,7 +8,7 @@ import { AgreementStore } from '../../platform/agreements/index.ts';
 import { Coordinator } from '../../platform/coordinator/index.ts';
 import type { Publisher } from '../../producers/publisher/index.ts';
 import { type Change } from '../../producers/publisher/index.ts';
-import { sampleCitizens } from '../../producers/sample/citizens.ts';
+import { SAMPLE_RESIDENCES, sampleCitizens } from '../../producers/sample/citizens.ts';
 import { sampleEnterprises } from '../../producers/sample/enterprises.ts';
 import type { DatasetRecord } from '../../schemas/envelope/change-event.ts';
 import { getDataset, loadDictionary, type Dictionary } from '../../schemas/model/dictionary.ts';
@@ -43,6 +43,7 @@ function isolated(): { dictionary: Dictionary; citizen: string; enterprise: stri
 
 const at = (day: number): Date => new Date(Date.UTC(2026, 0, day));
 
+const HANOI_COMMUNES = SAMPLE_RESIDENCES.find((residence) => residence.province === '01')!.communes;
 describe('several agencies on real services: sources, agreements, subscriber copies and the NGDB', () => {
   const kafka = testKafka();
   const { dictionary, citizen, enterprise } = isolated();
@@ -72,7 +73,8 @@ describe('several agencies on real services: sources, agreements, subscriber cop
         subscriber: 'UBND-HN',
         dataset: citizen,
         fields: ['personal_id', 'full_name', 'birth_date', 'commune_code'],
-        filter: 'province_code in ["01"]',
+        // Hà Nội's communes of the sample: a filter may test only shared fields
+        filter: `commune_code in [${HANOI_COMMUNES.map((code) => `"${code}"`).join(', ')}]`,
         purpose: 'local administrative procedures',
         legalBasis: 'Decree 278/2025/ND-CP, method (b)',
       },

@@ -30,7 +30,7 @@ function hanoiCitizens(overrides: Partial<AgreementInput> = {}): AgreementInput 
     id: newId(),
     subscriber: 'UBND-HN',
     dataset: 'population.citizen',
-    fields: ['personal_id', 'full_name', 'birth_date', 'gender', 'commune_code'],
+    fields: ['personal_id', 'full_name', 'birth_date', 'gender', 'province_code', 'commune_code'],
     filter: 'province_code == "01"',
     purpose: 'local administrative procedures',
     legalBasis: 'Decree 278/2025/ND-CP, sharing method (b)',
@@ -102,9 +102,33 @@ describe('creating an agreement', () => {
     expect(problemsOf(error)[0]?.message).toContain('gender code list');
   });
 
+  it('refuses a filter on a field the agreement does not share (it would leak that field), and an update that stops sharing a field its filter tests', async () => {
+    const leaking = await failure(() =>
+      store.create(
+        hanoiCitizens({ fields: ['full_name'], filter: 'ethnicity == "01" and province_code == "01"' }),
+        'UBND-HN:clerk',
+      ),
+    );
+    expect(leaking.code).toBe('LT_AGREEMENT_INVALID');
+    expect(problemsOf(leaking)).toEqual([
+      expect.objectContaining({
+        field: 'filter',
+        message: expect.stringMatching(
+          /tests "ethnicity", "province_code", which the agreement does not share/,
+        ),
+      }),
+    ]);
+    const { id } = await store.create(hanoiCitizens(), 'UBND-HN:clerk');
+    const narrowing = await failure(() => store.update(id, { fields: ['full_name'] }, 'UBND-HN:clerk'));
+    expect(problemsOf(narrowing)).toEqual([
+      expect.objectContaining({ field: 'filter', message: expect.stringContaining('"province_code"') }),
+    ]);
+    expect((await store.get(id)).fields).toContain('province_code');
+  });
+
   it('refuses a field the dataset does not have, naming it', async () => {
     const error = await failure(() =>
-      store.create(hanoiCitizens({ fields: ['personal_id', 'salary'] }), 'TTDLQG:operator'),
+      store.create(hanoiCitizens({ fields: ['personal_id', 'salary'], filter: 'true' }), 'TTDLQG:operator'),
     );
     expect(error.code).toBe('LT_AGREEMENT_INVALID');
     expect(problemsOf(error)).toEqual([
@@ -163,7 +187,7 @@ describe('creating an agreement', () => {
 
   it('always shares the key field, in the dataset’s order, without repeats', async () => {
     const agreement = await store.create(
-      hanoiCitizens({ fields: ['commune_code', 'full_name', 'full_name'] }),
+      hanoiCitizens({ fields: ['commune_code', 'full_name', 'full_name'], filter: 'true' }),
       'TTDLQG:operator',
     );
     expect(agreement.fields).toEqual(['personal_id', 'full_name', 'commune_code']);
@@ -371,8 +395,12 @@ describe('updating an agreement', () => {
     expect(extended.revision).toBe(1);
     expect(extended.status).toBe('approved');
 
-    const narrowed = await store.update(id, { fields: ['full_name'] }, 'BCA:approver');
-    expect(narrowed).toMatchObject({ revision: 2, fields: ['personal_id', 'full_name'], status: 'approved' });
+    const narrowed = await store.update(id, { fields: ['full_name', 'province_code'] }, 'BCA:approver');
+    expect(narrowed).toMatchObject({
+      revision: 2,
+      fields: ['personal_id', 'full_name', 'province_code'],
+      status: 'approved',
+    });
 
     const refiltered = await store.update(id, { filter: 'province_code in ["01", "79"]' }, 'BCA:approver');
     expect(refiltered).toMatchObject({ revision: 3, filterText: 'province_code in ["01", "79"]' });
@@ -381,12 +409,16 @@ describe('updating an agreement', () => {
   it('sends an approved agreement that would share more back for approval; dropping fields does not', async () => {
     const { id } = await store.create(hanoiCitizens(), 'UBND-HN:clerk');
     await store.approve(id, 'BCA:approver');
-    const narrowed = await store.update(id, { fields: ['full_name', 'gender'] }, 'UBND-HN:clerk');
+    const narrowed = await store.update(
+      id,
+      { fields: ['full_name', 'gender', 'province_code'] },
+      'UBND-HN:clerk',
+    );
     expect(narrowed).toMatchObject({ status: 'approved', revision: 2 });
 
     const widened = await store.update(
       id,
-      { fields: ['full_name', 'gender', 'permanent_address'] },
+      { fields: ['full_name', 'gender', 'province_code', 'permanent_address'] },
       'UBND-HN:clerk',
     );
     expect(widened).toMatchObject({ status: 'requested', revision: 3 });
@@ -407,7 +439,10 @@ describe('updating an agreement', () => {
     const before = await store.get(id);
     const same = await store.update(
       id,
-      { filter: '  province_code=="01" ', fields: ['commune_code', 'gender', 'birth_date', 'full_name'] },
+      {
+        filter: '  province_code=="01" ',
+        fields: ['commune_code', 'gender', 'province_code', 'birth_date', 'full_name'],
+      },
       'BCA:approver',
     );
     expect(same).toEqual(before);
@@ -435,7 +470,7 @@ describe('the audit trail', () => {
     await store.approve(id, 'BCA:approver');
     await store.suspend(id, 'review', 'TTDLQG:operator');
     await store.resume(id, 'TTDLQG:operator');
-    await store.update(id, { fields: ['full_name'] }, 'BCA:approver');
+    await store.update(id, { fields: ['full_name', 'province_code'] }, 'BCA:approver');
     await store.revoke(id, 'no longer needed', 'BCA:approver', 'retain');
 
     const events = await store.events(id);
@@ -453,7 +488,7 @@ describe('the audit trail', () => {
     expect(events[0]?.detail).toMatchObject({ subscriber: 'UBND-HN', filter: 'province_code == "01"' });
     expect(events[2]?.detail).toEqual({ from: 'approved', to: 'suspended', reason: 'review' });
     expect(events[4]?.detail).toMatchObject({
-      changed: { fields: { to: ['personal_id', 'full_name'] } },
+      changed: { fields: { to: ['personal_id', 'full_name', 'province_code'] } },
       revision: { from: 1, to: 2 },
     });
     expect(events[5]?.detail).toMatchObject({
@@ -667,9 +702,12 @@ describe('the HTTP admin API', () => {
       method: 'PATCH',
       url: `/v1/agreements/${id}`,
       headers: actor,
-      payload: { fields: ['full_name', 'birth_date'] },
+      payload: { fields: ['full_name', 'birth_date', 'province_code'] },
     });
-    expect(patched.json()).toMatchObject({ revision: 2, fields: ['personal_id', 'full_name', 'birth_date'] });
+    expect(patched.json()).toMatchObject({
+      revision: 2,
+      fields: ['personal_id', 'full_name', 'birth_date', 'province_code'],
+    });
     expect((await post('revoke', { reason: 'ended', onEnd: 'retain' })).json()).toMatchObject({
       status: 'revoked',
       onEnd: 'retain',

@@ -45,7 +45,15 @@ describe('one agreement that cannot be served does not hold up the others', () =
     dataset: flowing.dataset.id,
     fields,
   });
-  let agreements: Agreement[] = [healthy, witness, noTopic, noDataset];
+  // approved before filters were held to the shared fields: deriving it would leak ethnicity
+  const leaky = approvedAgreement({
+    id: uniqueName('leaky-'),
+    subscriber: 'BTC',
+    dataset: flowing.dataset.id,
+    fields,
+    filter: 'ethnicity == "01"',
+  });
+  let agreements: Agreement[] = [healthy, witness, noTopic, noDataset, leaky];
   let publisher: Publisher;
   let coordinator: Coordinator;
 
@@ -90,7 +98,9 @@ describe('one agreement that cannot be served does not hold up the others', () =
     await expect.poll(() => shareSize(healthy.id), { timeout: 30_000 }).toBe(30);
     await expect.poll(() => shareSize(witness.id), { timeout: 30_000 }).toBe(30);
     const degraded = new Map(coordinator.degraded.map((entry) => [entry.agreementId, entry]));
-    expect([...degraded.keys()].sort()).toEqual([noDataset.id, noTopic.id].sort());
+    expect([...degraded.keys()].sort()).toEqual([noDataset.id, noTopic.id, leaky.id].sort());
+    expect(degraded.get(leaky.id)).toMatchObject({ code: 'LT_AGREEMENT_INVALID' });
+    expect(degraded.get(leaky.id)!.reason).toContain('ethnicity');
     expect(degraded.get(noDataset.id)).toMatchObject({ code: 'LT_DATASET_UNKNOWN', revision: 1 });
     expect(degraded.get(noDataset.id)!.reason).toContain('gone.dataset');
     expect(degraded.get(noTopic.id)!.reason).not.toBe('');

@@ -25,7 +25,8 @@ import {
   uniqueName,
 } from '../../helpers/services.ts';
 
-const SHARED = ['personal_id', 'full_name', 'birth_date', 'commune_code'];
+// the filters test province_code and gender, so the agreements share them (a filter may test only shared fields)
+const SHARED = ['personal_id', 'full_name', 'birth_date', 'gender', 'province_code', 'commune_code'];
 
 describe('the coordinator derives per-agreement streams from the source topic', () => {
   const kafka = testKafka();
