@@ -24,6 +24,10 @@ export const ErrorCodes = {
   // records
   LT_RECORD_INVALID: { retriable: false, summary: 'the record does not match its dataset' },
   LT_NOT_OWNER: { retriable: false, summary: 'the agency does not own the dataset it tried to publish' },
+  LT_EVENT_ID_REUSED: {
+    retriable: false,
+    summary: 'the eventId was already published with other content',
+  },
   LT_VERSION_STALE: {
     retriable: false,
     summary: 'the version is not higher than the last one published for the key',

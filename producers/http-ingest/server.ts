@@ -45,6 +45,8 @@ export interface IngestResult {
   version?: number;
   /** Accepted: the event id (UUIDv7, or the one the change carried). */
   eventId?: string;
+  /** Accepted: a retry of a change already published under its eventId, not sent again. */
+  alreadyPublished?: true;
   /** Rejected: why, as a stable code (LT_RECORD_INVALID, LT_VERSION_STALE, LT_BATCH_REJECTED, …). */
   code?: ErrorCode;
   /** Rejected: what is wrong, naming the field and the rule. */
@@ -392,6 +394,7 @@ function resultOf(item: Item, index: number, outcome: RecordOutcome | undefined)
       key: outcome.key,
       version: outcome.version,
       eventId: outcome.eventId,
+      ...(outcome.alreadyPublished ? { alreadyPublished: true as const } : {}),
     };
   }
   return {

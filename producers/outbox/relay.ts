@@ -541,7 +541,8 @@ export class OutboxRelay {
         verdicts.set(
           row.id,
           outcome.status === 'accepted'
-            ? { status: 'published' }
+            ? // the publisher knows the row's deterministic eventId: a crash after the ack is recognised exactly
+              { status: outcome.alreadyPublished ? 'already-published' : 'published' }
             : {
                 status: 'rejected',
                 code: outcome.code,
@@ -569,6 +570,8 @@ export class OutboxRelay {
 
   /**
    * Turns stale refusals that are really rows published by an interrupted attempt into `already-published`.
+   * The publisher recognises such rows by their eventId (`lt_published_event`) and answers them accepted and
+   * `alreadyPublished`; this inference remains for rows published before that table existed.
    *
    * The version ledger advances only after the broker's acknowledgement, and rows are marked only when
    * their cycle commits; a crash in between leaves rows unmarked whose versions the ledger already holds.

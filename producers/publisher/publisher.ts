@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type avro from 'avsc';
 import type { IHeaders, Message, Producer } from 'kafkajs';
 import { v7 as uuidv7 } from 'uuid';
@@ -17,10 +17,19 @@ import { registerDatasetSchemas } from '../../schemas/registry/client.ts';
 import { encodeWire } from '../../schemas/registry/wire.ts';
 import { parseChange, type Change } from './change.ts';
 import { Compressions, PUBLISHER_DEFAULTS, type PublisherOptions } from './options.ts';
+import type { PublishedEvent } from './version-ledger.ts';
 
 /** What happened to one record of a batch, by its position in the batch. */
 export type RecordOutcome =
-  | { index: number; status: 'accepted'; key: string; version: number; eventId: string }
+  | {
+      index: number;
+      status: 'accepted';
+      key: string;
+      version: number;
+      eventId: string;
+      /** A retry of an event already published under the caller's eventId, with the same content: not sent again. */
+      alreadyPublished?: true;
+    }
   | {
       index: number;
       status: 'rejected';
@@ -62,6 +71,35 @@ interface Prepared {
   index: number;
   event: ChangeEvent;
   messages: Message[];
+  /** When the caller gave the eventId: what the event says, to tell a retry from a reuse. */
+  given: PublishedEvent | null;
+}
+
+/**
+ * A digest of what a change says — dataset, op, key, version and record, keys sorted — but not when or how it
+ * was sent (occurredAt, traceId): a retry that lets those default is still the same change.
+ */
+function contentDigest(event: ChangeEvent): Buffer {
+  const canonical = (value: unknown): unknown => {
+    if (typeof value === 'bigint') return value.toString();
+    if (value instanceof Date) return value.toISOString();
+    if (Buffer.isBuffer(value)) return value.toString('base64');
+    if (Array.isArray(value)) return value.map(canonical);
+    if (value !== null && typeof value === 'object')
+      return Object.fromEntries(
+        Object.keys(value)
+          .sort()
+          .map((name) => [name, canonical((value as Record<string, unknown>)[name])]),
+      );
+    return value;
+  };
+  return createHash('sha256')
+    .update(JSON.stringify(canonical([event.dataset, event.op, event.key, event.version, event.after])))
+    .digest();
+}
+
+function sameEvent(a: PublishedEvent, b: PublishedEvent): boolean {
+  return a.dataset === b.dataset && a.key === b.key && a.version === b.version && a.digest.equals(b.digest);
 }
 
 function refusal(index: number, key: string | null, error: unknown): RecordOutcome {
@@ -210,7 +248,17 @@ export class Publisher {
     const headers = this.headersFor(event);
     const messages: Message[] = [{ key: keyBytes, value, headers }];
     if (event.op === 'DELETE') messages.push({ key: keyBytes, value: null, headers });
-    return { index, event, messages };
+    const given =
+      change.eventId === undefined
+        ? null
+        : {
+            eventId: event.eventId,
+            dataset: dataset.id,
+            key,
+            version: event.version,
+            digest: contentDigest(event),
+          };
+    return { index, event, messages, given };
   }
 
   /**
@@ -290,9 +338,43 @@ export class Publisher {
     deadline: number,
   ): Promise<BatchResult> {
     const { dataset, topic } = channel;
+    let retries = 0;
     const toSend = await this.options.ledger.transaction(dataset.id, async (ledger) => {
+      // an eventId the caller gave: the same content again is a retry (accepted, not sent twice); other
+      // content under it is refused, since every sink would drop it as a duplicate
+      const known = await ledger.publishedEvents([
+        ...new Set(prepared.flatMap((item) => (item.given ? [item.given.eventId] : []))),
+      ]);
+      const firstTime = prepared.filter((item) => {
+        if (!item.given) return true;
+        const earlier = known.get(item.given.eventId);
+        if (!earlier) {
+          known.set(item.given.eventId, item.given);
+          return true;
+        }
+        if (sameEvent(earlier, item.given)) {
+          outcomes[item.index] = {
+            index: item.index,
+            status: 'accepted',
+            key: item.event.key,
+            version: item.event.version,
+            eventId: item.event.eventId,
+            alreadyPublished: true,
+          };
+          retries++;
+          return false;
+        }
+        const reused = new LtError(
+          'LT_EVENT_ID_REUSED',
+          `${item.event.key}: eventId ${item.given.eventId} was already published for ${earlier.dataset} key ` +
+            `${earlier.key} version ${earlier.version} with other content; a new change needs a new eventId ` +
+            '(or none: the Agent Node makes one)',
+        );
+        outcomes[item.index] = refusal(item.index, item.event.key, reused);
+        return false;
+      });
       const published = await ledger.lastVersions([...newest.keys()]);
-      const fresh = prepared.filter((item) => {
+      const fresh = firstTime.filter((item) => {
         const last = published.get(item.event.key);
         if (last === undefined || item.event.version > last) return true;
         const stale = new LtError(
@@ -305,7 +387,7 @@ export class Publisher {
         } as RecordOutcome;
         return false;
       });
-      const sending = fresh.length < count && !partial ? [] : fresh;
+      const sending = fresh.length + retries < count && !partial ? [] : fresh;
       if (sending.length < fresh.length) {
         for (const item of fresh) {
           const message = `${item.event.key}: not published because another record of this all-or-nothing batch was refused`;
@@ -325,7 +407,10 @@ export class Publisher {
         const advanced = new Map<string, number>();
         for (const { event } of sending)
           advanced.set(event.key, Math.max(advanced.get(event.key) ?? 0, event.version));
-        await ledger.advance(advanced);
+        await ledger.advance(
+          advanced,
+          sending.flatMap((item) => (item.given ? [item.given] : [])),
+        );
       }
       return sending;
     });
@@ -338,7 +423,7 @@ export class Publisher {
         eventId: event.eventId,
       };
     }
-    const accepted = toSend.length;
+    const accepted = toSend.length + retries;
     this.log.debug({ topic, accepted, rejected: count - accepted }, 'batch published');
     return {
       topic,

@@ -1,12 +1,23 @@
 import { LtError } from '../../infra/errors.ts';
 import type { Pool, PoolClient } from '../../infra/postgres/pool.ts';
 
+/** An event published under an eventId its caller gave, and a digest of what it said. */
+export interface PublishedEvent {
+  eventId: string;
+  dataset: string;
+  key: string;
+  version: number;
+  digest: Buffer;
+}
+
 /** The ledger inside one locked transaction: read the last versions, then advance them after the ack. */
 export interface LedgerTransaction {
   /** The last published version of each key that has one. */
   lastVersions(keys: string[]): Promise<Map<string, number>>;
-  /** Records the highest version per key; never moves a key backwards. */
-  advance(versions: Map<string, number>): Promise<void>;
+  /** The events already published under these eventIds (whatever their dataset), by eventId. */
+  publishedEvents(eventIds: string[]): Promise<Map<string, PublishedEvent>>;
+  /** Records the highest version per key (never moving a key backwards) and the events given by eventId. */
+  advance(versions: Map<string, number>, events?: readonly PublishedEvent[]): Promise<void>;
 }
 
 /**
@@ -48,7 +59,49 @@ export class VersionLedger {
           );
           return new Map(rows.map((row) => [row.key, Number(row.version)]));
         },
-        advance: async (versions) => {
+        publishedEvents: async (eventIds) => {
+          if (eventIds.length === 0) return new Map();
+          const { rows } = await query<{
+            event_id: string;
+            dataset: string;
+            key: string;
+            version: string;
+            digest: Buffer;
+          }>(
+            client,
+            'SELECT event_id, dataset, key, version, digest FROM lt_published_event WHERE event_id = ANY($1::text[])',
+            [eventIds],
+          );
+          return new Map(
+            rows.map((row) => [
+              row.event_id,
+              {
+                eventId: row.event_id,
+                dataset: row.dataset,
+                key: row.key,
+                version: Number(row.version),
+                digest: row.digest,
+              },
+            ]),
+          );
+        },
+        advance: async (versions, events = []) => {
+          if (events.length > 0)
+            await query(
+              client,
+              // another dataset's publish may have taken the eventId meanwhile (it holds another lock): the
+              // first keeps it, and the retry of the second is refused as a reuse
+              `INSERT INTO lt_published_event (event_id, dataset, key, version, digest)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bytea[])
+               ON CONFLICT (event_id) DO NOTHING`,
+              [
+                events.map((event) => event.eventId),
+                events.map((event) => event.dataset),
+                events.map((event) => event.key),
+                events.map((event) => event.version),
+                events.map((event) => event.digest),
+              ],
+            );
           if (versions.size === 0) return;
           await query(
             client,

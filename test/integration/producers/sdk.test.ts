@@ -91,6 +91,49 @@ describe('the TypeScript SDK', () => {
     });
   });
 
+  it('recognises a retry of an eventId with the same content, and refuses the same eventId with other content', async () => {
+    const { sdk } = await connect();
+    const [citizen, other] = sampleCitizens(2, 24);
+    const eventId = '0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b';
+    const first = await sdk.publish(id, { op: 'CREATE', version: 1, eventId, after: citizen as never });
+    expect(first).toMatchObject({ status: 'accepted', eventId });
+    expect(first).not.toHaveProperty('alreadyPublished');
+    // the same change again (occurredAt and traceId left to default, so they differ): a retry
+    const retry = await sdk.publish(id, {
+      op: 'CREATE',
+      version: 1,
+      eventId,
+      after: { ...citizen } as never,
+    });
+    expect(retry).toMatchObject({ status: 'accepted', eventId, alreadyPublished: true });
+    // before: accepted, and every sink then dropped it as a duplicate of the first
+    const newer = { ...citizen, full_name: 'Nguyễn Văn Khác' };
+    await expect(
+      sdk.publish(id, { op: 'UPDATE', version: 2, eventId, after: newer as never }),
+    ).rejects.toMatchObject({
+      code: 'LT_EVENT_ID_REUSED',
+      message: expect.stringContaining(
+        `was already published for ${dataset.id} key ${String(citizen!.personal_id)} version 1`,
+      ),
+    });
+    await expect(
+      sdk.publish(id, { op: 'CREATE', version: 1, eventId, after: other as never }),
+    ).rejects.toMatchObject({ code: 'LT_EVENT_ID_REUSED' });
+
+    // the topic holds the first change once, and nothing of the refused ones
+    const consumer = testKafka().consumer({ groupId: uniqueName('sdk-reuse-') });
+    await consumer.connect();
+    await consumer.subscribe({ topic: topics.source(dataset.id), fromBeginning: true });
+    const keys: string[] = [];
+    await consumer.run({ eachMessage: async ({ message }) => void keys.push(String(message.key)) });
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    await consumer.disconnect();
+    const published = keys.filter(
+      (key) => key.includes(String(citizen!.personal_id)) || key.includes(String(other!.personal_id)),
+    );
+    expect(published).toHaveLength(1);
+  });
+
   it('answers a retriable error within the bounded wait when its broker goes down', async () => {
     // a broker of its own, so that stopping it disturbs no other test
     const broker = await startLocalBroker({
