@@ -103,7 +103,14 @@ dict
   .option('--port <port>', 'HTTP port', port, 8081)
   .option('--host <host>', 'interface to bind', '127.0.0.1')
   .option('--schema <name>', 'PostgreSQL schema holding the registry', 'lt_registry')
-  .action(async (options: { port: number; host: string; schema: string }) => dictionary.serve(options));
+  .option(
+    '--platform-schema <name>',
+    'PostgreSQL schema of the agreements (the catalog lists them, degraded ones with the reason)',
+    'lt_platform',
+  )
+  .action(async (options: { port: number; host: string; schema: string; platformSchema: string }) =>
+    dictionary.serve(options),
+  );
 
 program.addCommand(agreementCommand());
 

@@ -17,6 +17,7 @@ import {
   type AgreementInput,
   type AgreementProblem,
   type AgreementStatus,
+  type Degradation,
   type EndPolicy,
 } from '../../platform/agreements/index.ts';
 import { loadDictionary, type Dictionary } from '../../schemas/model/dictionary.ts';
@@ -130,7 +131,7 @@ function printAgreements(agreements: Agreement[]): void {
   );
 }
 
-function printAgreement(agreement: Agreement): void {
+function printAgreement(agreement: Agreement, degraded?: Degradation): void {
   printTable(
     ['agreement', agreement.id],
     [
@@ -149,6 +150,15 @@ function printAgreement(agreement: Agreement): void {
       ['on end', agreement.onEnd],
       ['revision', String(agreement.revision)],
       ['share topic', `lt.share.${agreement.id}`],
+      [
+        'stream',
+        degraded
+          ? `DEGRADED since ${when(degraded.since)} (revision ${degraded.revision}, ${degraded.attempts} attempts, ` +
+            `next ${when(degraded.nextAttemptAt)}) — ${degraded.code}: ${degraded.reason}`
+          : isActive(agreement)
+            ? 'derived by the coordinator (no failure reported)'
+            : 'not derived (not active)',
+      ],
     ],
   );
 }
@@ -439,7 +449,7 @@ export function agreementCommand(): Command {
     .argument('<id>', 'the agreement id')
     .action(async (id: string, _options: unknown, command: Command) => {
       await withStore(groupOptions(command), async (store) => {
-        printAgreement(await store.get(id));
+        printAgreement(await store.get(id), (await store.degradations()).get(id));
         printTable(
           ['#', 'at', 'actor', 'action', 'detail'],
           (await store.events(id)).map((event) => [

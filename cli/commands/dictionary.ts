@@ -9,6 +9,7 @@ import { createKafka } from '../../infra/kafka/client.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
+import { AgreementStore } from '../../platform/agreements/index.ts';
 import { Catalog, type CatalogDataset } from '../../platform/catalog/catalog.ts';
 import { registerCatalogRoutes } from '../../platform/catalog/routes.ts';
 import { diffDictionaries } from '../../schemas/model/diff.ts';
@@ -142,6 +143,17 @@ function printDataset(dataset: CatalogDataset): void {
       dataset.connections.map((c) => [c.agency, c.role, c.via, c.since ?? '—', String(c.records)]),
     );
   }
+  if (dataset.agreements && dataset.agreements.length > 0) {
+    printTable(
+      ['agreement', 'subscriber', 'status', 'stream'],
+      dataset.agreements.map((a) => [
+        a.id,
+        a.subscriber,
+        a.status,
+        a.degraded ? `DEGRADED: ${a.degraded.code}: ${a.degraded.reason}` : '—',
+      ]),
+    );
+  }
 }
 
 /** `lienthong dictionary show [dataset]`: the catalog, with live connection results when KAFKA_BROKERS is set. */
@@ -170,6 +182,8 @@ export interface ServeOptions {
   port: number;
   host: string;
   schema: string;
+  /** PostgreSQL schema of the agreements, for the catalog's agreements and their degraded state. */
+  platformSchema: string;
 }
 
 /** `lienthong dictionary serve`: the registry (Confluent REST API) and the catalog API on one port. */
@@ -183,9 +197,16 @@ export async function serve(options: ServeOptions): Promise<void> {
   const kafka = env.KAFKA_BROKERS
     ? createKafka({ brokers: env.KAFKA_BROKERS, clientId: 'lienthong-catalog', log })
     : undefined;
+  const platformPool = await createPool({ url: env.DATABASE_URL, schema: options.platformSchema, max: 2 });
+  await migrate(platformPool, 'platform');
   registerCatalogRoutes(
     app,
-    new Catalog({ dictionary, registryPool: pool, ...(kafka ? { kafka } : {}) }),
+    new Catalog({
+      dictionary,
+      registryPool: pool,
+      agreements: new AgreementStore(platformPool, dictionary),
+      ...(kafka ? { kafka } : {}),
+    }),
     dictionary,
   );
   const url = await listen(app, options.port, options.host);
@@ -198,4 +219,5 @@ export async function serve(options: ServeOptions): Promise<void> {
   });
   await app.close();
   await pool.end();
+  await platformPool.end();
 }

@@ -10,6 +10,7 @@ export {
   type Agreement,
   type AgreementAction,
   type AgreementStatus,
+  type Degradation,
   type EndPolicy,
 } from './model.ts';
 export {

@@ -88,3 +88,18 @@ export function nextStatus(status: AgreementStatus, action: AgreementAction): Ag
 export function isFinal(status: AgreementStatus): boolean {
   return allowedActions(status).length === 0;
 }
+
+/**
+ * Why the coordinator cannot derive an agreement's stream now (source topic missing, dataset gone from the
+ * dictionary, a share subject the registry refuses, a filter on unshared fields, …); it retries with backoff
+ * and the other agreements flow meanwhile.
+ */
+export interface Degradation {
+  revision: number;
+  code: string;
+  /** The failure, as its message says it. */
+  reason: string;
+  since: Date;
+  attempts: number;
+  nextAttemptAt: Date;
+}

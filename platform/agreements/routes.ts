@@ -126,7 +126,11 @@ export function registerAgreementRoutes(app: FastifyInstance, store: AgreementSt
     return { agreements: await store.list(query.data) };
   });
 
-  app.get<IdRoute>('/v1/agreements/:id', { errorHandler }, async (request) => store.get(request.params.id));
+  app.get<IdRoute>('/v1/agreements/:id', { errorHandler }, async (request) => {
+    const agreement = await store.get(request.params.id);
+    // why it receives nothing now, when the coordinator cannot derive its stream (null: nothing known)
+    return { ...agreement, degraded: (await store.degradations()).get(agreement.id) ?? null };
+  });
 
   app.get<IdRoute>('/v1/agreements/:id/events', { errorHandler }, async (request) => ({
     events: await store.events(request.params.id),

@@ -20,6 +20,7 @@ import {
   type Agreement,
   type AgreementAction,
   type AgreementStatus,
+  type Degradation,
   type EndPolicy,
 } from './model.ts';
 
@@ -450,6 +451,32 @@ export class AgreementStore {
     const agreement = await this.find(id);
     if (!agreement) throw unknownAgreement(id);
     return agreement;
+  }
+
+  /** The agreements the coordinator reports degraded (table `agreement_degraded`), by id. */
+  async degradations(): Promise<Map<string, Degradation>> {
+    const { rows } = await this.pool.query<{
+      agreement_id: string;
+      revision: number;
+      code: string;
+      reason: string;
+      since: Date;
+      attempts: number;
+      next_attempt_at: Date;
+    }>('SELECT * FROM agreement_degraded ORDER BY agreement_id');
+    return new Map(
+      rows.map((row) => [
+        row.agreement_id,
+        {
+          revision: row.revision,
+          code: row.code,
+          reason: row.reason,
+          since: row.since,
+          attempts: row.attempts,
+          nextAttemptAt: row.next_attempt_at,
+        },
+      ]),
+    );
   }
 
   /** Agreements matching every criterion given, by id. */

@@ -3,6 +3,17 @@ import { consumerGroups, subjects, topics } from '../../infra/kafka/topics.ts';
 import type { Pool } from '../../infra/postgres/pool.ts';
 import { compatibilityOf, type Dataset, type Field, type TypeSpec } from '../../schemas/model/dataset.ts';
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
+import type { Degradation } from '../agreements/model.ts';
+import type { AgreementStore } from '../agreements/store.ts';
+
+/** One agreement on a dataset, as the catalog shows it: who receives it, and whether it flows. */
+export interface CatalogAgreement {
+  id: string;
+  subscriber: string;
+  status: string;
+  /** Why the coordinator cannot derive its stream now; null when no failure is reported. */
+  degraded: Degradation | null;
+}
 
 /** One connection result the decree asks the dictionary to record: who publishes or receives what. */
 export interface Connection {
@@ -38,6 +49,8 @@ export interface CatalogDataset {
   subjects: { key: string; value: string };
   fields: CatalogField[];
   connections: Connection[];
+  /** The agreements on the dataset, when the catalog reads the agreements (not requested or refused ones). */
+  agreements?: CatalogAgreement[];
 }
 
 function typeName(spec: TypeSpec): string {
@@ -91,6 +104,8 @@ export interface CatalogSources {
   kafka?: Kafka;
   /** The registry's PostgreSQL, for when each dataset was first registered. */
   registryPool?: Pool;
+  /** The agreements, to list who receives each dataset and which agreements are degraded. */
+  agreements?: AgreementStore;
 }
 
 /**
@@ -107,9 +122,32 @@ export class Catalog {
   async datasets(): Promise<CatalogDataset[]> {
     const { dictionary } = this.sources;
     const connections = await this.connections();
+    const agreements = await this.agreements();
     return [...dictionary.datasets.values()]
       .sort((a, b) => a.id.localeCompare(b.id))
-      .map((dataset) => this.describe(dataset, connections.get(dataset.id) ?? []));
+      .map((dataset) => ({
+        ...this.describe(dataset, connections.get(dataset.id) ?? []),
+        ...(agreements ? { agreements: agreements.get(dataset.id) ?? [] } : {}),
+      }));
+  }
+
+  /** Agreements by dataset, with their degradation; undefined when the catalog has no agreement store. */
+  private async agreements(): Promise<Map<string, CatalogAgreement[]> | undefined> {
+    const store = this.sources.agreements;
+    if (!store) return undefined;
+    const [all, degraded] = await Promise.all([store.list(), store.degradations()]);
+    const byDataset = new Map<string, CatalogAgreement[]>();
+    for (const agreement of all) {
+      if (agreement.status === 'requested' || agreement.status === 'refused') continue;
+      const entry: CatalogAgreement = {
+        id: agreement.id,
+        subscriber: agreement.subscriber,
+        status: agreement.status,
+        degraded: degraded.get(agreement.id) ?? null,
+      };
+      byDataset.set(agreement.dataset, [...(byDataset.get(agreement.dataset) ?? []), entry]);
+    }
+    return byDataset;
   }
 
   async dataset(id: string): Promise<CatalogDataset | undefined> {

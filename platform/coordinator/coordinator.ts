@@ -19,7 +19,7 @@ import { registerTopicSchemas, type SchemaRegistry } from '../../schemas/registr
 import { decodeWireValue } from '../../schemas/registry/decode.ts';
 import { encodeWire } from '../../schemas/registry/wire.ts';
 import { compileFilter, unsharedFilterFields } from '../agreements/filter.ts';
-import { isActive, type Agreement } from '../agreements/model.ts';
+import { isActive, type Agreement, type Degradation } from '../agreements/model.ts';
 import { deadLetterTopics } from '../topics/plan.ts';
 import { CoordinatorState, type Members, type StreamRef } from './state.ts';
 
@@ -76,15 +76,8 @@ function hasEnded(agreement: Agreement, now: Date = new Date()): boolean {
 }
 
 /** An agreement whose stream cannot be prepared now: why, since when, and when it is tried again. */
-export interface DegradedAgreement {
+export interface DegradedAgreement extends Degradation {
   agreementId: string;
-  revision: number;
-  /** The failure, as its message says it. */
-  reason: string;
-  code: string;
-  since: Date;
-  attempts: number;
-  nextAttemptAt: Date;
 }
 
 /** Waits before trying a degraded agreement again: 1 s, doubling, at most a minute. */
@@ -122,6 +115,8 @@ export class Coordinator {
   private streams = new Map<string, ShareStream[]>(); // by dataset id
   /** Agreements whose stream could not be prepared, by agreement id; the others flow meanwhile. */
   private readonly degradedById = new Map<string, DegradedAgreement>();
+  /** What {@link recordDegraded} last wrote, to write only changes. */
+  private recordedDegraded = '';
   private subscribed = new Set<string>();
   private assigned = new Map<string, number[]>();
   /** Source topics whose partitions must be sought back (a join, a new stream); a failed rewind stays here. */
@@ -218,6 +213,41 @@ export class Coordinator {
     }
   }
 
+  /**
+   * Writes the degraded agreements to `agreement_degraded` when they changed since the last write, so that
+   * `agreement show`, the agreements API and the catalog can say why an agreement receives nothing. A failed
+   * write (PostgreSQL may be why it is degraded) is logged and tried again at the next refresh.
+   */
+  private async recordDegraded(): Promise<void> {
+    const degraded = this.degraded;
+    const snapshot = JSON.stringify(
+      degraded.map((entry) => [entry.agreementId, entry.revision, entry.attempts]),
+    );
+    if (snapshot === this.recordedDegraded) return;
+    try {
+      await this.options.pool.query(
+        `WITH gone AS (DELETE FROM agreement_degraded WHERE NOT (agreement_id = ANY($1::text[])))
+         INSERT INTO agreement_degraded (agreement_id, revision, code, reason, since, attempts, next_attempt_at)
+         SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::timestamptz[], $6::int[], $7::timestamptz[])
+         ON CONFLICT (agreement_id) DO UPDATE SET revision = EXCLUDED.revision, code = EXCLUDED.code,
+           reason = EXCLUDED.reason, since = EXCLUDED.since, attempts = EXCLUDED.attempts,
+           next_attempt_at = EXCLUDED.next_attempt_at, updated_at = now()`,
+        [
+          degraded.map((entry) => entry.agreementId),
+          degraded.map((entry) => entry.revision),
+          degraded.map((entry) => entry.code),
+          degraded.map((entry) => entry.reason.slice(0, 2_000)),
+          degraded.map((entry) => entry.since),
+          degraded.map((entry) => entry.attempts),
+          degraded.map((entry) => entry.nextAttemptAt),
+        ],
+      );
+      this.recordedDegraded = snapshot;
+    } catch (error) {
+      this.log.warn({ err: error }, 'could not record the degraded agreements; retried at the next refresh');
+    }
+  }
+
   /** Re-reads agreements; prepares new streams; re-subscribes or rewinds partitions when they changed. */
   private async refresh(): Promise<void> {
     if (this.stopped) return;
@@ -233,6 +263,7 @@ export class Coordinator {
     }
     const activeIds = new Set(active.map((agreement) => agreement.id));
     for (const id of this.degradedById.keys()) if (!activeIds.has(id)) this.degradedById.delete(id);
+    await this.recordDegraded();
     const changedDatasets = new Set(
       [...new Set([...next.keys(), ...this.streams.keys()])].filter(
         (id) =>

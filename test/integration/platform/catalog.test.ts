@@ -4,13 +4,23 @@ import { Sink } from '../../../consumers/sink/sink.ts';
 import { ensureTopics, waitForGroup } from '../../../infra/kafka/admin.ts';
 import { consumerGroups, topics } from '../../../infra/kafka/topics.ts';
 import { listen } from '../../../infra/http/server.ts';
+import { migrate } from '../../../infra/postgres/migrate.ts';
+import { AgreementStore } from '../../../platform/agreements/index.ts';
 import { Catalog } from '../../../platform/catalog/catalog.ts';
 import { registerCatalogRoutes } from '../../../platform/catalog/routes.ts';
 import { sampleCitizens } from '../../../producers/sample/citizens.ts';
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
 import { createRegistryServer } from '../../../schemas/registry/server.ts';
 import { isolatedDataset } from '../../helpers/datasets.ts';
-import { log, testKafka, testPool, testPublisher, testRedis, testRegistry } from '../../helpers/services.ts';
+import {
+  log,
+  testKafka,
+  testPool,
+  testPublisher,
+  testRedis,
+  testRegistry,
+  uniqueName,
+} from '../../helpers/services.ts';
 
 describe('the catalog records who publishes and receives which dataset', () => {
   const kafka = testKafka();
@@ -78,5 +88,39 @@ describe('the catalog records who publishes and receives which dataset', () => {
     const unknown = await fetch(`${url}/v1/catalog/datasets/population.citizens`);
     expect(unknown.status).toBe(404);
     expect(((await unknown.json()) as { known: string[] }).known).toContain('population.citizen');
+  });
+});
+
+describe('the catalog shows each dataset’s agreements and which are degraded', () => {
+  it('names the reason the coordinator recorded for a degraded agreement, and nothing for a flowing one', async () => {
+    const { dictionary, dataset } = isolatedDataset(loadDictionary(), 'population.citizen');
+    const { pool } = await testPool();
+    await migrate(pool, 'platform');
+    const store = new AgreementStore(pool, dictionary);
+    const input = {
+      subscriber: 'BHXH',
+      dataset: dataset.id,
+      fields: ['personal_id', 'full_name'],
+      purpose: 'social insurance enrolment',
+      legalBasis: 'Decree 278/2025/ND-CP, method (b)',
+    };
+    await store.create({ ...input, id: uniqueName('flowing-') }, 'BCA:approver');
+    const stuck = await store.create({ ...input, id: uniqueName('stuck-') }, 'BCA:approver');
+    await store.approve(stuck.id, 'BCA:approver');
+    // what the coordinator writes when it cannot prepare the stream (coordinator-isolation.test.ts)
+    await pool.query(
+      `INSERT INTO agreement_degraded (agreement_id, revision, code, reason, since, attempts, next_attempt_at)
+       VALUES ($1, 1, 'LT_REGISTRY_UNREACHABLE', 'the registry did not answer', now(), 3, now())`,
+      [stuck.id],
+    );
+    const entry = await new Catalog({ dictionary, agreements: store }).dataset(dataset.id);
+    expect(entry?.agreements).toEqual([
+      {
+        id: stuck.id,
+        subscriber: 'BHXH',
+        status: 'approved',
+        degraded: expect.objectContaining({ code: 'LT_REGISTRY_UNREACHABLE', attempts: 3 }),
+      },
+    ]); // the request that was never approved is not listed
   });
 });

@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTopics } from '../../../infra/kafka/admin.ts';
 import { topics } from '../../../infra/kafka/topics.ts';
 import { migrate } from '../../../infra/postgres/migrate.ts';
+import type { Pool } from '../../../infra/postgres/pool.ts';
+import { AgreementStore } from '../../../platform/agreements/index.ts';
 import type { Agreement } from '../../../platform/agreements/model.ts';
 import type { Coordinator } from '../../../platform/coordinator/index.ts';
 import type { Publisher } from '../../../producers/publisher/index.ts';
@@ -55,6 +57,7 @@ describe('one agreement that cannot be served does not hold up the others', () =
   });
   let agreements: Agreement[] = [healthy, witness, noTopic, noDataset, leaky];
   let publisher: Publisher;
+  let pool: Pool;
   let coordinator: Coordinator;
 
   /** How many records the share topic of `agreementId` holds. */
@@ -71,7 +74,7 @@ describe('one agreement that cannot be served does not hold up the others', () =
 
   beforeAll(async () => {
     const registry = await testRegistry();
-    const { pool } = await testPool();
+    ({ pool } = await testPool());
     await migrate(pool, 'platform');
     await ensureTopics(kafka, [
       { topic: topics.source(flowing.dataset.id), partitions: 2 },
@@ -101,6 +104,12 @@ describe('one agreement that cannot be served does not hold up the others', () =
     expect([...degraded.keys()].sort()).toEqual([noDataset.id, noTopic.id, leaky.id].sort());
     expect(degraded.get(leaky.id)).toMatchObject({ code: 'LT_AGREEMENT_INVALID' });
     expect(degraded.get(leaky.id)!.reason).toContain('ethnicity');
+    // and recorded where `agreement show`, the agreements API and the catalog read it
+    await expect
+      .poll(async () => [...(await new AgreementStore(pool, dictionary).degradations()).keys()].sort(), {
+        timeout: 5_000,
+      })
+      .toEqual([noDataset.id, noTopic.id, leaky.id].sort());
     expect(degraded.get(noDataset.id)).toMatchObject({ code: 'LT_DATASET_UNKNOWN', revision: 1 });
     expect(degraded.get(noDataset.id)!.reason).toContain('gone.dataset');
     expect(degraded.get(noTopic.id)!.reason).not.toBe('');
@@ -129,6 +138,9 @@ describe('one agreement that cannot be served does not hold up the others', () =
     );
     // backoff doubles from 1 s; a minute is the most it waits
     await expect.poll(() => coordinator.degraded.length, { timeout: 70_000, interval: 500 }).toBe(0);
+    await expect
+      .poll(async () => (await new AgreementStore(pool, dictionary).degradations()).size, { timeout: 5_000 })
+      .toBe(0);
     await expect.poll(() => shareSize(noTopic.id), { timeout: 30_000 }).toBe(5);
   }, 120_000);
 });
