@@ -48,16 +48,35 @@ program
 
 const broker = program
   .command('broker')
-  .description('run Apache Kafka locally (KRaft, single node) for development');
+  .description('run Apache Kafka locally (KRaft: one node, or a cluster) for development and tests');
 broker
   .command('start')
-  .description('fetch the Kafka jars if needed, start a broker, stop it on Ctrl-C')
-  .option('--port <port>', 'client port', port, 9092)
-  .option('--controller-port <port>', 'KRaft controller port', port, 9093)
-  .option('--data-dir <dir>', 'broker storage (default $LIENTHONG_HOME/run/broker)')
+  .description('fetch the Kafka jars if needed, start a broker (or a cluster), stop it on Ctrl-C')
+  .option('--port <port>', 'client port (single broker)', port, 9092)
+  .option('--controller-port <port>', 'KRaft controller port (single broker)', port, 9093)
+  .option(
+    '--brokers <n>',
+    'nodes in a KRaft cluster, each broker and controller; 3 survives losing one (free ports are picked)',
+    positiveInt,
+    1,
+  )
+  .option(
+    '--data-dir <dir>',
+    'storage (default $LIENTHONG_HOME/run/broker, or run/cluster for --brokers > 1)',
+  )
   .option('--fresh', 'wipe the storage first', false)
-  .action(async (options: { port: number; controllerPort: number; dataDir?: string; fresh: boolean }) =>
-    runBroker(options),
+  .addHelpText(
+    'after',
+    '\nExamples:\n  npx lienthong broker start\n  npx lienthong broker start --brokers 3 --fresh   # replication 3, min.insync.replicas 2',
+  )
+  .action(
+    async (options: {
+      port: number;
+      controllerPort: number;
+      dataDir?: string;
+      fresh: boolean;
+      brokers: number;
+    }) => runBroker(options),
   );
 
 const dict = program

@@ -146,26 +146,45 @@ async function assertPortFree(port: number, role: string): Promise<void> {
   });
 }
 
-function brokerProperties(dataDir: string, port: number, controllerPort: number, partitions: number): string {
+/** One node of a local KRaft cluster: broker and controller in one process. */
+interface NodeSpec {
+  nodeId: number;
+  port: number;
+  controllerPort: number;
+  dataDir: string;
+}
+
+/**
+ * The properties of one node. `size` nodes form the controller quorum; on three or more, internal topics get
+ * replication factor 3 and `min.insync.replicas` 2, as a production cluster would (DESIGN.md §6).
+ */
+function nodeProperties(spec: NodeSpec, nodes: readonly NodeSpec[], partitions: number): string {
+  const replicas = Math.min(3, nodes.length);
+  const minInsync = replicas >= 3 ? 2 : 1;
   return [
     'process.roles=broker,controller',
-    'node.id=1',
-    `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    `node.id=${spec.nodeId}`,
+    `controller.quorum.voters=${nodes.map((node) => `${node.nodeId}@127.0.0.1:${node.controllerPort}`).join(',')}`,
+    `listeners=PLAINTEXT://127.0.0.1:${spec.port},CONTROLLER://127.0.0.1:${spec.controllerPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${spec.port}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
     'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-    `log.dirs=${join(dataDir, 'segments')}`,
+    `log.dirs=${join(spec.dataDir, 'segments')}`,
     `num.partitions=${partitions}`,
+    `default.replication.factor=${replicas}`,
+    `min.insync.replicas=${minInsync}`,
     'auto.create.topics.enable=false',
-    'offsets.topic.replication.factor=1',
+    `offsets.topic.replication.factor=${replicas}`,
     'offsets.topic.num.partitions=10',
-    'transaction.state.log.replication.factor=1',
-    'transaction.state.log.min.isr=1',
+    `transaction.state.log.replication.factor=${replicas}`,
+    `transaction.state.log.min.isr=${minInsync}`,
     'transaction.state.log.num.partitions=10',
     'group.initial.rebalance.delay.ms=0',
     'message.max.bytes=2097152',
+    // a subscriber may stay offline for months: its committed position must outlive that (Kafka's default
+    // forgets a group's offsets 7 days after it went empty)
+    'offsets.retention.minutes=5256000',
     '',
   ].join('\n');
 }
@@ -196,105 +215,195 @@ function readTail(file: string, lines = 30): string {
   }
 }
 
+export interface LocalClusterOptions extends Omit<LocalBrokerOptions, 'port' | 'controllerPort'> {
+  /** How many nodes (each broker and controller). 3 makes a cluster that survives losing one. */
+  size: number;
+}
+
+/** One running node of a local cluster; it can be killed and started again on the same ports and storage. */
+export interface LocalNode {
+  nodeId: number;
+  broker: string;
+  logFile: string;
+  readonly pid: number;
+  readonly running: boolean;
+  /** Stops it with `signal` (SIGKILL: a crash) and waits for the process to end. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts it again after a kill or stop, and waits until it serves clients. */
+  start(): Promise<void>;
+}
+
+export interface LocalCluster {
+  brokers: string[];
+  nodes: LocalNode[];
+  stop(): Promise<void>;
+}
+
+function jvmArgs(libs: string, log4jFile: string, heap: string): string[] {
+  return [
+    '-Xms256m',
+    `-Xmx${heap}`,
+    '-XX:+UseG1GC',
+    `-Dlog4j2.configurationFile=${log4jFile}`,
+    '-cp',
+    `${libs}/*`,
+  ];
+}
+
+/** Formats a node's storage once (a restart keeps its data): every node of a cluster with one cluster id. */
+function formatStorage(jvm: string[], spec: NodeSpec, propertiesFile: string, clusterId: string): void {
+  if (existsSync(join(spec.dataDir, 'segments', 'meta.properties'))) return;
+  const formatted = spawnSync(
+    'java',
+    // `--cluster-id=…` in one argument: a base64url id may begin with "-", which a separate argument would
+    // make look like an option
+    [...jvm, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', propertiesFile],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  if (formatted.status !== 0) {
+    const output = tail(`${formatted.stdout}\n${formatted.stderr}`, 20);
+    throw new LtError('LT_KAFKA_START_FAILED', `formatting the broker storage failed:\n${output}`, {
+      details: { dataDir: spec.dataDir, output },
+      hint: `remove ${spec.dataDir} and try again`,
+    });
+  }
+}
+
+/** A node process: spawned by `start`, which resolves once the broker serves clients. */
+function nodeHandle(spec: NodeSpec, jvm: string[], propertiesFile: string, log: Logger): LocalNode {
+  const logFile = join(spec.dataDir, 'broker.log');
+  let child: ChildProcess | null = null;
+  let exited: Promise<void> = Promise.resolve();
+  let exitCode: number | null = null;
+
+  const kill = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
+    if (!child || exitCode !== null) return;
+    const running = child;
+    running.kill(signal);
+    const timer = setTimeout(() => running.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  const start = async (): Promise<void> => {
+    if (child && exitCode === null) return;
+    const out = openSync(logFile, 'w');
+    const spawned = spawn('java', [...jvm, 'kafka.Kafka', propertiesFile], { stdio: ['ignore', out, out] });
+    closeSync(out);
+    child = spawned;
+    exitCode = null;
+    exited = new Promise<void>((resolve) =>
+      spawned.once('exit', (code) => {
+        exitCode = code ?? -1;
+        resolve();
+      }),
+    );
+    log.info(
+      { broker: `127.0.0.1:${spec.port}`, node: spec.nodeId, pid: spawned.pid },
+      'Kafka node starting',
+    );
+    const started = Date.now();
+    while (!readTail(logFile, 400).includes('Kafka Server started')) {
+      if (exitCode !== null) {
+        throw new LtError(
+          'LT_KAFKA_START_FAILED',
+          `the local Kafka broker exited with code ${exitCode} while starting`,
+          {
+            details: { logFile, logTail: readTail(logFile) },
+            hint: `read ${logFile}; the last lines were:\n${readTail(logFile, 15)}`,
+          },
+        );
+      }
+      if (Date.now() - started > START_TIMEOUT_MS) {
+        await kill();
+        throw new LtError(
+          'LT_KAFKA_START_FAILED',
+          `the local Kafka broker did not start within ${START_TIMEOUT_MS / 1000}s`,
+          {
+            details: { logFile, logTail: readTail(logFile) },
+            hint: `read ${logFile}; the last lines were:\n${readTail(logFile, 15)}`,
+          },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    log.info({ broker: `127.0.0.1:${spec.port}`, ms: Date.now() - started }, 'Kafka node started');
+  };
+
+  return {
+    nodeId: spec.nodeId,
+    broker: `127.0.0.1:${spec.port}`,
+    logFile,
+    get pid() {
+      return child?.pid ?? -1;
+    },
+    get running() {
+      return child !== null && exitCode === null;
+    },
+    kill,
+    start,
+  };
+}
+
+/**
+ * Starts a local KRaft cluster of `size` nodes (each broker and controller) as child processes, from the
+ * same jars as the single broker, and resolves once every node serves clients. Node `n` keeps its data in
+ * `<dataDir>/node-<n>` and its log in `<dataDir>/node-<n>/broker.log`.
+ */
+export async function startLocalCluster(options: LocalClusterOptions): Promise<LocalCluster> {
+  const specs: NodeSpec[] = [];
+  for (let nodeId = 1; nodeId <= options.size; nodeId++)
+    specs.push({
+      nodeId,
+      port: await freePort(),
+      controllerPort: await freePort(),
+      dataDir: join(options.dataDir, `node-${nodeId}`),
+    });
+  if (options.fresh) rmSync(options.dataDir, { recursive: true, force: true });
+  return startNodes(options, specs);
+}
+
+async function startNodes(options: LocalBrokerOptions, specs: NodeSpec[]): Promise<LocalCluster> {
+  const { home, log } = options;
+  const libs = ensureKafkaJars(home, log);
+  checkJavaAndMaven();
+  for (const spec of specs) {
+    await assertPortFree(spec.port, 'client listener');
+    await assertPortFree(spec.controllerPort, 'controller listener');
+  }
+  const clusterId = randomBytes(16).toString('base64url');
+  const nodes = specs.map((spec) => {
+    mkdirSync(spec.dataDir, { recursive: true });
+    const propertiesFile = join(spec.dataDir, 'server.properties');
+    const log4jFile = join(spec.dataDir, 'log4j2.properties');
+    writeFileSync(propertiesFile, nodeProperties(spec, specs, options.partitions ?? 3));
+    writeFileSync(log4jFile, LOG4J2);
+    const jvm = jvmArgs(libs, log4jFile, options.heap ?? (specs.length > 1 ? '512m' : '1g'));
+    formatStorage(jvm, spec, propertiesFile, clusterId);
+    return nodeHandle(spec, jvm, propertiesFile, log);
+  });
+  const stop = async (): Promise<void> => {
+    await Promise.all(nodes.map((node) => node.kill()));
+  };
+  // all at once: a node of a quorum only reports started once a majority of controllers is up
+  const started = await Promise.allSettled(nodes.map((node) => node.start()));
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed) {
+    await stop();
+    throw failed.reason;
+  }
+  return { brokers: nodes.map((node) => node.broker), nodes, stop };
+}
+
 /**
  * Starts a single-node KRaft broker as a child process and resolves once it accepts clients.
  * The broker's own log goes to `<dataDir>/broker.log`; on failure its tail is part of the error.
  */
 export async function startLocalBroker(options: LocalBrokerOptions): Promise<LocalBroker> {
-  const { home, dataDir, log } = options;
-  const libs = ensureKafkaJars(home, log);
-  checkJavaAndMaven();
   const port = options.port || (await freePort());
   const controllerPort = options.controllerPort || (await freePort());
-  await assertPortFree(port, 'client listener');
-  await assertPortFree(controllerPort, 'controller listener');
-
-  if (options.fresh) rmSync(dataDir, { recursive: true, force: true });
-  mkdirSync(dataDir, { recursive: true });
-  const propertiesFile = join(dataDir, 'server.properties');
-  const log4jFile = join(dataDir, 'log4j2.properties');
-  const logFile = join(dataDir, 'broker.log');
-  writeFileSync(propertiesFile, brokerProperties(dataDir, port, controllerPort, options.partitions ?? 3));
-  writeFileSync(log4jFile, LOG4J2);
-  const classpath = `${libs}/*`;
-  const jvm = [
-    `-Xms256m`,
-    `-Xmx${options.heap ?? '1g'}`,
-    '-XX:+UseG1GC',
-    `-Dlog4j2.configurationFile=${log4jFile}`,
-    '-cp',
-    classpath,
-  ];
-
-  if (!existsSync(join(dataDir, 'segments', 'meta.properties'))) {
-    const clusterId = randomBytes(16).toString('base64url');
-    const formatted = spawnSync(
-      'java',
-      // `--cluster-id=…` in one argument: a base64url id may begin with "-", which a separate argument would
-      // make look like an option
-      [...jvm, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', propertiesFile],
-      {
-        encoding: 'utf8',
-        timeout: 60_000,
-      },
-    );
-    if (formatted.status !== 0) {
-      const output = tail(`${formatted.stdout}\n${formatted.stderr}`, 20);
-      throw new LtError('LT_KAFKA_START_FAILED', `formatting the broker storage failed:\n${output}`, {
-        details: { dataDir, output },
-        hint: `remove ${dataDir} and try again`,
-      });
-    }
-  }
-
-  const out = openSync(logFile, 'w');
-  const child: ChildProcess = spawn('java', [...jvm, 'kafka.Kafka', propertiesFile], {
-    stdio: ['ignore', out, out],
-  });
-  closeSync(out);
-  const brokers = [`127.0.0.1:${port}`];
-  log.info({ brokers, dataDir, pid: child.pid }, 'local Kafka broker starting');
-
-  let exited: number | null = null;
-  const exitPromise = new Promise<void>((resolve) =>
-    child.once('exit', (code) => {
-      exited = code ?? -1;
-      resolve();
-    }),
-  );
-  const stop = async (): Promise<void> => {
-    if (exited !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-    await exitPromise;
-    clearTimeout(timer);
-  };
-
-  const started = Date.now();
-  while (!readTail(logFile, 400).includes('Kafka Server started')) {
-    if (exited !== null) {
-      throw new LtError(
-        'LT_KAFKA_START_FAILED',
-        `the local Kafka broker exited with code ${exited} while starting`,
-        {
-          details: { logFile, logTail: readTail(logFile) },
-          hint: `read ${logFile}; the last lines were:\n${readTail(logFile, 15)}`,
-        },
-      );
-    }
-    if (Date.now() - started > START_TIMEOUT_MS) {
-      await stop();
-      throw new LtError(
-        'LT_KAFKA_START_FAILED',
-        `the local Kafka broker did not start within ${START_TIMEOUT_MS / 1000}s`,
-        {
-          details: { logFile, logTail: readTail(logFile) },
-          hint: `read ${logFile}; the last lines were:\n${readTail(logFile, 15)}`,
-        },
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  log.info({ brokers, ms: Date.now() - started }, 'local Kafka broker started');
-  return { brokers, logFile, pid: child.pid ?? -1, stop };
+  if (options.fresh) rmSync(options.dataDir, { recursive: true, force: true });
+  const cluster = await startNodes(options, [{ nodeId: 1, port, controllerPort, dataDir: options.dataDir }]);
+  const node = cluster.nodes[0]!;
+  return { brokers: cluster.brokers, logFile: node.logFile, pid: node.pid, stop: cluster.stop };
 }

@@ -1,4 +1,4 @@
-import { ConfigResourceTypes, type Admin, type Kafka } from 'kafkajs';
+import kafkajs, { type Admin, type Kafka } from 'kafkajs';
 import type { TopicSpec } from './admin.ts';
 import { topics } from './topics.ts';
 
@@ -8,6 +8,9 @@ import { topics } from './topics.ts';
  * those settings are decided; `lienthong topics sync` and the services at start reconcile the broker with
  * them through {@link reconcileTopics}.
  */
+
+// kafkajs is CommonJS, and Node's ESM loader does not see this export by name (vitest's transform would)
+const { ConfigResourceTypes } = kafkajs;
 
 const DAY_MS = 86_400_000;
 

@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { SERVICE_NODE_FLAGS } from '../../../infra/node-flags.ts';
@@ -30,7 +31,37 @@ async function serveDictionary(env: Record<string, string> = {}) {
   return { child, commandLine, exited, output: () => output };
 }
 
+/** Every TypeScript module of the product (not the tests), relative to the repository root. */
+function productModules(): string[] {
+  const walk = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+      entry.isDirectory()
+        ? walk(join(dir, entry.name))
+        : entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')
+          ? [relative(ROOT, join(dir, entry.name))]
+          : [],
+    );
+  return ['infra', 'schemas', 'producers', 'consumers', 'platform', 'cli'].flatMap((top) =>
+    walk(join(ROOT, top)),
+  );
+}
+
 describe('the lienthong command on Node 24', () => {
+  it('loads every module under Node itself, not only under the test runner’s transform', () => {
+    // vitest rewrites imports; Node's own ESM loader refuses a named import that a CommonJS package (kafkajs)
+    // does not declare statically — which broke `topics sync` once while every test passed
+    const modules = productModules().filter((path) => path !== 'cli/main.ts'); // main parses argv
+    expect(modules.length).toBeGreaterThan(50);
+    const script = modules.map((path) => `import './${path}';`).join('\n');
+    const loaded = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(loaded.stderr).toBe('');
+    expect(loaded.status).toBe(0);
+  });
+
   it('runs TypeScript with no loader, on Node 24', async () => {
     const child = spawn(process.execPath, ['cli/lienthong.js', '--version'], { cwd: ROOT });
     let output = '';
