@@ -6,6 +6,7 @@ import { COMMAND_NODE_FLAGS } from './infra/node-flags.ts';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    exclude: ['test/faults/**', '**/node_modules/**'], // the fault suite has its own config and script
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,

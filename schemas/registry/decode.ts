@@ -5,6 +5,12 @@ import type { SchemaRegistry } from './client.ts';
 import { wireSchemaId } from './wire.ts';
 
 const MAX_SCHEMA_ID = 0x7fffffff; // Confluent schema ids are positive int32
+
+/**
+ * The largest record value a consumer decodes: what an Agent Node may publish (its `maxRecordBytes`, 1,000,000
+ * by default) with room for the envelope. A larger value did not come through an Agent Node.
+ */
+export const MAX_VALUE_BYTES = 1_048_576;
 /** The registry's list of the subjects one schema id is registered under, as last asked (or being asked). */
 const subjectLists = new WeakMap<SchemaRegistry, Map<number, Promise<string[] | null>>>();
 
@@ -73,6 +79,8 @@ export interface DecodeOptions {
   subject: string;
   /** Bounds on the body beyond its length (schemas/avro/bounded.ts). */
   bounds?: AvroBounds;
+  /** Values longer than this are refused unread (LT_RECORD_TOO_LARGE). Default {@link MAX_VALUE_BYTES}. */
+  maxBytes?: number;
 }
 
 /**
@@ -89,6 +97,13 @@ export async function decodeWireValue(
   value: Buffer,
   options: DecodeOptions,
 ): Promise<unknown> {
+  const maxBytes = options.maxBytes ?? MAX_VALUE_BYTES;
+  if (value.length > maxBytes)
+    throw new LtError(
+      'LT_RECORD_TOO_LARGE',
+      `the value is ${value.length} bytes; a consumer decodes at most ${maxBytes} (an Agent Node publishes no larger)`,
+      { details: { bytes: value.length, limit: maxBytes } },
+    );
   const schemaId = wireSchemaId(value);
   if (schemaId === null) {
     throw new LtError(

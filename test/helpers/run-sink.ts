@@ -7,6 +7,8 @@
  *
  * LT_DATASET is a test's isolated copy (test/helpers/datasets.ts) of the real dataset LT_DATASET_FROM.
  * Optional: LT_DEDUP_NAMESPACE, LT_MAX_BYTES_PER_PARTITION (small fetches: many batches),
+ * LT_FIELDS (comma-separated: the agreement's projection, for a share topic), LT_OWNER (the subscriber agency,
+ * whose lt.dlq.sink.<agency> gets the rejects), LT_REDIS_DEGRADE=1 (start and run while Redis is down),
  * LT_SESSION_TIMEOUT_MS (how soon a restarted sink can take over after this one is killed).
  * Logs go to stdout as pino JSON lines (`"msg":"sink started"` once it consumes); on SIGTERM/SIGINT it
  * stops cleanly and prints one line `{"msg":"sink stats",…}` with its counters.
@@ -17,6 +19,7 @@ import { createKafka } from '../../infra/kafka/client.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
 import { createRedis } from '../../infra/redis/client.ts';
+import { projectDataset } from '../../schemas/model/projection.ts';
 import { createRegistryClient } from '../../schemas/registry/client.ts';
 import { ChildEnvSchema, childDataset, runChild, schemaName, stopOnSignal } from './child-process.ts';
 
@@ -29,14 +32,22 @@ const EnvSchema = ChildEnvSchema.extend({
   LT_DEDUP_NAMESPACE: z.string().default('sink'),
   LT_MAX_BYTES_PER_PARTITION: z.coerce.number().int().positive().optional(),
   LT_SESSION_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
+  LT_FIELDS: z.string().optional(),
+  LT_OWNER: z.string().optional(),
+  LT_REDIS_DEGRADE: z.enum(['0', '1']).default('0'),
 });
 
 runChild(async () => {
   const env = EnvSchema.parse(process.env);
   const log = createLogger(env.LOG_LEVEL);
-  const { dataset } = childDataset(env);
+  const { dataset: full } = childDataset(env);
+  const dataset = env.LT_FIELDS ? projectDataset(full, env.LT_FIELDS.split(',')) : full;
   const pool = await createPool({ url: env.LT_DATABASE_URL, schema: env.LT_SINK_SCHEMA, max: 4 });
-  const redis = await createRedis({ url: env.REDIS_URL, keyPrefix: env.LT_REDIS_PREFIX });
+  const redis = await createRedis({
+    url: env.REDIS_URL,
+    keyPrefix: env.LT_REDIS_PREFIX,
+    ...(env.LT_REDIS_DEGRADE === '1' ? { whenUnreachable: 'degrade' as const, log } : {}),
+  });
   const sink = new Sink({
     kafka: createKafka({ brokers: env.KAFKA_BROKERS, clientId: `sink-${process.pid}`, log }),
     registry: createRegistryClient(env.LT_REGISTRY_URL),
@@ -45,6 +56,7 @@ runChild(async () => {
     topic: env.LT_TOPIC,
     groupId: env.LT_GROUP,
     dedup: new Deduplicator(redis, env.LT_DEDUP_NAMESPACE, 3_600, log),
+    ...(env.LT_OWNER === undefined ? {} : { owner: env.LT_OWNER }),
     log,
     sessionTimeoutMs: env.LT_SESSION_TIMEOUT_MS,
     ...(env.LT_MAX_BYTES_PER_PARTITION === undefined

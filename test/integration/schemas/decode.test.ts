@@ -3,7 +3,7 @@ import { LtError } from '../../../infra/errors.ts';
 import { subjects, topics } from '../../../infra/kafka/topics.ts';
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
 import { createRegistryClient, registerTopicSchemas } from '../../../schemas/registry/client.ts';
-import { decodeWireValue } from '../../../schemas/registry/decode.ts';
+import { decodeWireValue, MAX_VALUE_BYTES } from '../../../schemas/registry/decode.ts';
 import { sampleCitizens } from '../../../producers/sample/citizens.ts';
 import { isolatedDataset } from '../../helpers/datasets.ts';
 import { testRegistry, uniqueName } from '../../helpers/services.ts';
@@ -71,5 +71,27 @@ describe('decoding untrusted wire-format bytes against the registry', () => {
       code: 'LT_REGISTRY_UNREACHABLE',
       retriable: true,
     });
+  });
+
+  it('refuses a value larger than any Agent Node publishes before reading it, whatever it holds', async () => {
+    const { client } = await testRegistry();
+    const topic = topics.share(uniqueName('big-'));
+    const { valueSchemaId } = await registerTopicSchemas(client, topic, dataset, 'NONE');
+    // valid Avro of the right schema: only its size is wrong (before: decoded and stored)
+    const big = await client.encode(valueSchemaId, {
+      ...event,
+      after: { ...after, permanent_address: 'x'.repeat(MAX_VALUE_BYTES) },
+    });
+    expect(await failure(decodeWireValue(client, big, { subject: subjects.value(topic) }))).toMatchObject({
+      code: 'LT_RECORD_TOO_LARGE',
+      retriable: false,
+      message: expect.stringContaining(`at most ${MAX_VALUE_BYTES}`),
+    });
+    const small = await client.encode(valueSchemaId, event);
+    expect(
+      await failure(
+        decodeWireValue(client, small, { subject: subjects.value(topic), maxBytes: small.length - 1 }),
+      ),
+    ).toMatchObject({ code: 'LT_RECORD_TOO_LARGE' });
   });
 });

@@ -1,0 +1,53 @@
+/**
+ * Runs the coordinator as its own process, for tests that SIGKILL it mid-batch:
+ *
+ *   LT_DATABASE_URL=… LT_PLATFORM_SCHEMA=t_abc KAFKA_BROKERS=… LT_REGISTRY_URL=http://… \
+ *   LT_DATASET=tabc.citizen LT_DATASET_FROM=population.citizen LT_GROUP=lt.coordinator.x \
+ *   node test/helpers/run-coordinator.ts
+ *
+ * The agreements are those of the platform schema (AgreementStore). Logs go to stdout as pino JSON lines
+ * (`"msg":"coordinator running"` once started); on SIGTERM/SIGINT it stops cleanly.
+ */
+import { z } from 'zod';
+import { createKafka } from '../../infra/kafka/client.ts';
+import { createLogger } from '../../infra/logging/logger.ts';
+import { migrate } from '../../infra/postgres/migrate.ts';
+import { createPool } from '../../infra/postgres/pool.ts';
+import { AgreementStore } from '../../platform/agreements/index.ts';
+import { Coordinator } from '../../platform/coordinator/index.ts';
+import { createRegistryClient } from '../../schemas/registry/client.ts';
+import { ChildEnvSchema, childDataset, runChild, schemaName, stopOnSignal } from './child-process.ts';
+
+const EnvSchema = ChildEnvSchema.extend({
+  LT_PLATFORM_SCHEMA: schemaName('LT_PLATFORM_SCHEMA'),
+  LT_GROUP: z.string().min(1),
+});
+
+runChild(async () => {
+  const env = EnvSchema.parse(process.env);
+  const log = createLogger(env.LOG_LEVEL);
+  const { dictionary } = childDataset(env);
+  const pool = await createPool({ url: env.LT_DATABASE_URL, schema: env.LT_PLATFORM_SCHEMA, max: 6 });
+  await migrate(pool, 'platform');
+  const store = new AgreementStore(pool, dictionary);
+  const coordinator = new Coordinator({
+    kafka: createKafka({ brokers: env.KAFKA_BROKERS, clientId: `coordinator-${process.pid}`, log }),
+    registry: createRegistryClient(env.LT_REGISTRY_URL),
+    dictionary,
+    pool,
+    loadAgreements: () => store.list({ dataset: env.LT_DATASET }),
+    groupId: env.LT_GROUP,
+    refreshMs: 500,
+    log,
+  });
+  await coordinator.start();
+  log.info('coordinator running');
+  stopOnSignal(async () => {
+    await coordinator.stop();
+    log.info({ stats: coordinator.stats }, 'coordinator stats');
+    await pool.end();
+  });
+  const failure = await coordinator.failed;
+  log.error({ err: failure }, 'coordinator stopped reading');
+  process.exit(1);
+});
