@@ -29,6 +29,11 @@ export async function createPool({ url, schema, max = 8 }: PoolOptions): Promise
   pool.on('error', () => {
     /* idle client errors surface on the next query */
   });
+  // A checked-out client whose connection dies (PostgreSQL restarted) emits 'error' besides failing its
+  // query; with no listener that is an uncaught exception that kills the process. The failed query reports it.
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
   try {
     if (schema) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
     else await pool.query('SELECT 1');

@@ -21,7 +21,7 @@ import { encodeWire } from '../../schemas/registry/wire.ts';
 import { compileFilter, unsharedFilterFields } from '../agreements/filter.ts';
 import { isActive, type Agreement, type Degradation } from '../agreements/model.ts';
 import { deadLetterTopics } from '../topics/plan.ts';
-import { CoordinatorState, type Members, type StreamRef } from './state.ts';
+import { CoordinatorState, type KeyState, type StreamRef } from './state.ts';
 
 export interface CoordinatorOptions {
   kafka: Kafka;
@@ -92,6 +92,8 @@ export interface CoordinatorStats {
   rejected: number;
   /** Rewinds that failed and were left due for the next refresh. */
   rewindFailures: number;
+  /** Source events skipped for an agreement as duplicates or older than the key's last version processed. */
+  stale: number;
 }
 
 /**
@@ -108,7 +110,7 @@ export interface CoordinatorStats {
  *   the subscriber's dedup and version guard absorb. kafkajs transactions are not used (see docs/coordinator.md).
  */
 export class Coordinator {
-  readonly stats: CoordinatorStats = { read: 0, shared: 0, rejected: 0, rewindFailures: 0 };
+  readonly stats: CoordinatorStats = { read: 0, shared: 0, rejected: 0, rewindFailures: 0, stale: 0 };
   private consumer: Consumer | null = null;
   private readonly producer: Producer;
   private readonly log: Logger;
@@ -308,9 +310,10 @@ export class Coordinator {
       await client.query('BEGIN');
       const { rows: gone } = await client.query<{ key: string }>(
         `SELECT DISTINCT old.key FROM agreement_membership old
-          WHERE old.agreement_id = $1 AND old.revision < $2
+          WHERE old.agreement_id = $1 AND old.revision < $2 AND old.member
             AND NOT EXISTS (SELECT 1 FROM agreement_membership now
-                             WHERE now.agreement_id = $1 AND now.revision = $2 AND now.key = old.key)`,
+                             WHERE now.agreement_id = $1 AND now.revision = $2 AND now.key = old.key
+                               AND now.member)`,
         [stream.agreementId, stream.revision],
       );
       const owner = getDataset(this.options.dictionary, stream.agreement.dataset).owner;
@@ -525,17 +528,16 @@ export class Coordinator {
   private derive(
     stream: ShareStream,
     event: ChangeEvent,
-    members: Members,
+    known: KeyState | undefined,
   ): { messages: Message[]; digest: Buffer | null } | null | LtError {
     try {
       const inside = event.op !== 'DELETE' && event.after !== null && stream.matches(event.after);
-      const member = members.has(event.key);
+      const member = known?.member === true;
       if (inside) {
         const op = member ? (event.op === 'SNAPSHOT' ? 'SNAPSHOT' : 'UPDATE') : 'CREATE';
         const share = this.shareEvent(stream, event, op);
         const digest = sharedDigest(stream, share);
-        const last = members.get(event.key);
-        if (member && last && last.equals(digest)) return null;
+        if (member && known.digest && known.digest.equals(digest)) return null;
         return { messages: this.messagesFor(stream, share), digest };
       }
       if (!member) return null;
@@ -646,27 +648,36 @@ export class Coordinator {
         // (a new agreement or revision) must begin: the rewind brings those offsets next.
         if (next <= start || first > start) continue;
         const items = decoded.filter((item) => item.offset >= start);
-        const members = await state.members(stream, [...new Set(items.map(({ event }) => event.key))]);
-        const before = new Map(members);
+        const states = await state.states(stream, [...new Set(items.map(({ event }) => event.key))]);
+        const changed = new Map<string, KeyState>();
         const messages = out.get(stream.topic) ?? [];
         for (const { event, message } of items) {
-          const derived = this.derive(stream, event, members);
+          const known = changed.get(event.key) ?? states.get(event.key);
+          // a duplicate, or an older version arriving late: the subscriber's version guard would refuse it,
+          // and taking it here would make the membership say what the subscriber does not hold
+          if (known?.version != null && event.version <= known.version) {
+            this.stats.stale++;
+            continue;
+          }
+          const derived = this.derive(stream, event, known);
           if (derived instanceof LtError) {
             reject(message, derived, stream.agreementId); // for this agreement only; the others go on
             continue;
           }
+          // keys it shares or once shared keep their last version; others it never needed stay unrecorded
+          if (derived !== null)
+            changed.set(event.key, {
+              member: derived.digest !== null,
+              digest: derived.digest,
+              version: event.version,
+            });
+          else if (known) changed.set(event.key, { ...known, version: event.version });
           if (derived === null) continue;
           messages.push(...derived.messages);
-          if (derived.digest) members.set(event.key, derived.digest);
-          else members.delete(event.key);
           shared++;
         }
         out.set(stream.topic, messages);
-        await state.apply(
-          stream,
-          new Map([...members].filter(([key, digest]) => before.get(key) !== digest)),
-          [...before.keys()].filter((key) => !members.has(key)),
-        );
+        await state.apply(stream, changed);
         await state.advance(stream, batch.topic, batch.partition, next);
       }
       const topicMessages = [...out]

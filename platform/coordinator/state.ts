@@ -12,12 +12,22 @@ export interface StreamRef {
  * inserted 200,000 members, that took over a second per batch). A LATERAL subquery with LIMIT cannot be
  * flattened into a join, so it stays a nested loop of primary-key lookups.
  */
-const MEMBERS_OF_KEYS = `SELECT k.key, found.shared_digest FROM unnest($3::text[]) AS k(key)
-  CROSS JOIN LATERAL (SELECT m.shared_digest FROM agreement_membership m
+const STATES_OF_KEYS = `SELECT k.key, found.shared_digest, found.version, found.member FROM unnest($3::text[]) AS k(key)
+  CROSS JOIN LATERAL (SELECT m.shared_digest, m.version, m.member FROM agreement_membership m
                        WHERE m.agreement_id = $1 AND m.revision = $2 AND m.key = k.key LIMIT 1) AS found`;
 
-/** The members among some keys, each with the digest of what was last shared of it (null: not known). */
-export type Members = Map<string, Buffer | null>;
+/** What a stream knows of one key it shares or once shared. */
+export interface KeyState {
+  /** Shared now (inside the filter at the last version processed). */
+  member: boolean;
+  /** Digest of what was last shared of it (null: not a member, or not known). */
+  digest: Buffer | null;
+  /** The last source version processed for it (null: not known, from before versions were kept). */
+  version: number | null;
+}
+
+/** The states of some keys, by key; a key the stream never shared has none. */
+export type KeyStates = Map<string, KeyState>;
 
 /** Reads and writes the coordinator's state inside the batch's transaction. */
 export class CoordinatorState {
@@ -38,36 +48,46 @@ export class CoordinatorState {
     return new Map(rows.map((row) => [`${row.agreement_id}#${row.revision}`, Number(row.next_offset)]));
   }
 
-  /** The keys of `keys` that the stream currently shares, with the digest of what it last shared of each. */
-  async members(stream: StreamRef, keys: string[]): Promise<Members> {
+  /** What the stream knows of the keys among `keys` it shares or once shared. */
+  async states(stream: StreamRef, keys: string[]): Promise<KeyStates> {
     if (keys.length === 0) return new Map();
-    const { rows } = await this.db.query<{ key: string; shared_digest: Buffer | null }>(MEMBERS_OF_KEYS, [
-      stream.agreementId,
-      stream.revision,
-      keys,
-    ]);
-    return new Map(rows.map((row) => [row.key, row.shared_digest]));
+    const { rows } = await this.db.query<{
+      key: string;
+      shared_digest: Buffer | null;
+      version: string | null;
+      member: boolean;
+    }>(STATES_OF_KEYS, [stream.agreementId, stream.revision, keys]);
+    return new Map(
+      rows.map((row) => [
+        row.key,
+        {
+          member: row.member,
+          digest: row.shared_digest,
+          version: row.version === null ? null : Number(row.version),
+        },
+      ]),
+    );
   }
 
-  /** Records members that entered or whose shared record changed (`shared`), and removes those that `left`. */
-  async apply(stream: StreamRef, shared: Members, left: string[]): Promise<void> {
-    if (shared.size > 0) {
-      await this.db.query(
-        `INSERT INTO agreement_membership (agreement_id, revision, key, shared_digest)
-         SELECT $1, $2, key, digest FROM unnest($3::text[], $4::bytea[]) AS k(key, digest)
-         ON CONFLICT (agreement_id, revision, key) DO UPDATE SET shared_digest = EXCLUDED.shared_digest`,
-        [stream.agreementId, stream.revision, [...shared.keys()], [...shared.values()]],
-      );
-    }
-    if (left.length > 0) {
-      await this.db.query(
-        `DELETE FROM agreement_membership WHERE ctid = ANY(ARRAY(
-           SELECT found.ctid FROM unnest($3::text[]) AS k(key)
-            CROSS JOIN LATERAL (SELECT m.ctid FROM agreement_membership m
-                                 WHERE m.agreement_id = $1 AND m.revision = $2 AND m.key = k.key LIMIT 1) AS found))`,
-        [stream.agreementId, stream.revision, left],
-      );
-    }
+  /** Records the states that changed: members that entered, changed or left, and the versions processed. */
+  async apply(stream: StreamRef, changed: KeyStates): Promise<void> {
+    if (changed.size === 0) return;
+    const states = [...changed.values()];
+    await this.db.query(
+      `INSERT INTO agreement_membership (agreement_id, revision, key, shared_digest, version, member)
+       SELECT $1, $2, key, digest, version, member
+         FROM unnest($3::text[], $4::bytea[], $5::bigint[], $6::boolean[]) AS k(key, digest, version, member)
+       ON CONFLICT (agreement_id, revision, key) DO UPDATE
+         SET shared_digest = EXCLUDED.shared_digest, version = EXCLUDED.version, member = EXCLUDED.member`,
+      [
+        stream.agreementId,
+        stream.revision,
+        [...changed.keys()],
+        states.map((state) => state.digest),
+        states.map((state) => state.version),
+        states.map((state) => state.member),
+      ],
+    );
   }
 
   async advance(stream: StreamRef, topic: string, partition: number, nextOffset: number): Promise<void> {

@@ -1,3 +1,4 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,9 @@ import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool, type Pool } from '../../infra/postgres/pool.ts';
 import { createRegistryServer } from '../../schemas/registry/server.ts';
 import { RegistryStore } from '../../schemas/registry/store.ts';
+import type { Change } from '../../producers/publisher/index.ts';
+import { sampleCitizens } from '../../producers/sample/citizens.ts';
+import { CUT_HERE, cutAndCraft, HUGE_ARRAY_BLOCK, zigzagVarint } from '../helpers/hostile.ts';
 import { startOwnPostgres, startOwnRedis, type OwnPostgres, type OwnRedis } from './own-services.ts';
 import { World, type RunReport, type ServiceName } from './pipeline.ts';
 import { buildWorkload, type Workload } from './workload.ts';
@@ -75,7 +79,12 @@ function printRows(): void {
 async function runFault(
   fault: string,
   inject: (world: World) => Promise<void>,
-  options: { brokers?: string[]; afterPublish?: (world: World, workload: Workload) => Promise<number> } = {},
+  options: {
+    brokers?: string[];
+    skewHours?: number;
+    /** Runs once the workload is published; returns how many extra events the NGDB history should hold. */
+    afterPublish?: (world: World, workload: Workload) => Promise<number>;
+  } = {},
 ): Promise<Row> {
   const world = new World({
     name: fault,
@@ -87,7 +96,7 @@ async function runFault(
   });
   try {
     await world.start();
-    const workload = buildWorkload(seed++);
+    const workload = buildWorkload(seed++, { skewHours: options.skewHours ?? 0 });
     await world.publish(workload, () => inject(world));
     const extra = (await options.afterPublish?.(world, workload)) ?? 0;
     const recoverSeconds = await world.drain();
@@ -106,8 +115,13 @@ const killAndRestart = (name: ServiceName) => async (world: World) => {
   await service.start();
 };
 
+/** The identification code in an Avro-encoded key record (a string field: length varint, then UTF-8). */
+const keyOf = (key: Buffer | null): string => (key ? key.subarray(key.length - 12).toString('utf8') : '');
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 function expectClean(row: Row): void {
-  expect(row.lost, `${row.fault}: rows lost or wrong`).toBe(0);
+  expect(row.lost, `${row.fault}: rows lost or wrong, e.g.\n${row.differences.join('\n')}`).toBe(0);
   expect(row.appliedTwice, `${row.fault}: versions applied twice`).toBe(0);
   expect(row.checksumsEqual, `${row.fault}: checksums`).toBe(true);
   expect(row.servicesRunning, `${row.fault}: every service still running`).toBe(true);
@@ -133,12 +147,174 @@ describe('the fault suite', () => {
     await registryPool?.end().catch(() => undefined);
     await broker?.stop();
     await redis?.stop();
-    await pg?.destroy();
+    // LT_FAULTS_KEEP=1 keeps the PostgreSQL server and its data, to look at a failed row's copies
+    if (process.env.LT_FAULTS_KEEP === '1') console.log(`kept PostgreSQL at ${pg?.url}`);
+    else await pg?.destroy();
     for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
   });
 
   it('a subscriber sink killed mid-batch (SIGKILL) and restarted', async () => {
     expectClean(await runFault('subscriber sink killed', killAndRestart('sink-hn')));
+  });
+
+  it('the coordinator killed mid-batch (SIGKILL) and restarted', async () => {
+    expectClean(await runFault('coordinator killed', killAndRestart('coordinator')));
+  });
+
+  it('the NGDB sink killed mid-batch (SIGKILL) and restarted', async () => {
+    expectClean(await runFault('NGDB sink killed', killAndRestart('ngdb')));
+  });
+
+  it('the broker killed (SIGKILL) and restarted', async () => {
+    expectClean(
+      await runFault('broker killed and restarted', async () => {
+        const [node] = broker.nodes;
+        await node!.kill('SIGKILL');
+        await sleep(3_000);
+        await node!.start();
+      }),
+    );
+  });
+
+  it('Redis stopped for 30 s', async () => {
+    expectClean(
+      await runFault('Redis stopped 30 s', async () => {
+        await redis.stop();
+        await sleep(30_000);
+        await redis.start();
+      }),
+    );
+  });
+
+  it('PostgreSQL stopped for 30 s', async () => {
+    expectClean(
+      await runFault('PostgreSQL stopped 30 s', async () => {
+        await pg.stop();
+        await sleep(30_000);
+        await pg.start();
+      }),
+    );
+  });
+
+  it('hostile records on the source topic: each dead-lettered with its reason by both consumers of it', async () => {
+    const expected: Record<string, number> = {};
+    const row = await runFault('hostile records', async (world) => {
+      const ids = await world.schemaIds();
+      const event = (
+        seed: number,
+        overrides: { after?: Record<string, unknown>; [field: string]: unknown } = {},
+      ) => {
+        const { after: afterOverrides, ...rest } = overrides;
+        const after = { ...sampleCitizens(1, seed)[0]!, ...afterOverrides };
+        return {
+          eventId: randomUUID(),
+          dataset: world.dataset.id,
+          op: 'CREATE',
+          key: String(after.personal_id),
+          version: 1,
+          occurredAt: new Date(),
+          sourceAgency: 'BCA',
+          traceId: 'hostile',
+          after,
+          ...rest,
+        };
+      };
+      const valid = await world.registry.encode(ids.source, event(70_001));
+      const wrongMagic = Buffer.from(valid);
+      wrongMagic[0] = 1;
+      const unknownId = Buffer.from(valid);
+      unknownId.writeUInt32BE(987_654, 1);
+      const cut = await world.registry.encode(ids.source, event(70_002, { after: { ethnicity: CUT_HERE } }));
+      const hostile: [string, Buffer, string][] = [
+        ['random-bytes', randomBytes(64).fill(0xd1, 0, 1), 'LT_DECODE_FAILED'],
+        ['wrong-magic-byte', wrongMagic, 'LT_DECODE_FAILED'],
+        ['unknown-schema-id', unknownId, 'LT_SCHEMA_UNKNOWN'],
+        [
+          'another-subjects-schema',
+          await world.registry.encode(ids.share, { ...event(70_003), after: null, op: 'DELETE' }),
+          'LT_SCHEMA_NOT_OF_TOPIC',
+        ],
+        ['truncated-body', valid.subarray(0, valid.length - 9), 'LT_DECODE_FAILED'],
+        ['huge-declared-count', cutAndCraft(cut, HUGE_ARRAY_BLOCK), 'LT_DECODE_FAILED'],
+        [
+          'huge-declared-length',
+          cutAndCraft(cut, Buffer.concat([zigzagVarint(1), zigzagVarint(2 ** 31 - 1), Buffer.from('VN')])),
+          'LT_DECODE_FAILED',
+        ],
+        [
+          'oversize',
+          await world.registry.encode(
+            ids.source,
+            event(70_004, { after: { permanent_address: 'x'.repeat(1_200_000) } }),
+          ),
+          'LT_RECORD_TOO_LARGE',
+        ],
+        [
+          'wrong-dataset',
+          await world.registry.encode(ids.source, event(70_005, { dataset: 'population.other' })),
+          'LT_RECORD_INVALID',
+        ],
+        [
+          'wrong-key',
+          await world.registry.encode(ids.source, event(70_006, { key: '079099000123' })),
+          'LT_RECORD_INVALID',
+        ],
+        [
+          'wrong-owner',
+          await world.registry.encode(ids.source, event(70_007, { sourceAgency: 'BTC' })),
+          'LT_NOT_OWNER',
+        ],
+      ];
+      for (const [, , code] of hostile) expected[code] = (expected[code] ?? 0) + 1;
+      await world.produceRaw(hostile.map(([key, value]) => ({ key, value })));
+    });
+    expectClean(row);
+    // every hostile record in both dead-letter topics that read the source topic, each with its reason
+    expect(row.deadLetters['lt.dlq.coordinator']).toEqual(expected);
+    expect(row.deadLetters['lt.dlq.ngdb']).toEqual(expected);
+  });
+
+  it('10,000 duplicates, out-of-order versions, a reused eventId with new content, clocks skewed by hours', async () => {
+    let refusedReuse = 0;
+    let late = 0;
+    let firstRecords: { key: Buffer | null; value: Buffer | null }[] = [];
+    const row = await runFault(
+      'duplicates, out of order, reuse, skew',
+      async (world) => {
+        // a broken producer sends 10,000 records again, byte for byte (same eventIds)
+        firstRecords = await world.readSource(10_000);
+        await world.produceRaw(firstRecords);
+      },
+      {
+        skewHours: 6,
+        afterPublish: async (world, workload) => {
+          // first versions of 500 keys now at a later version arrive again, after the newer ones
+          const updated = new Set(
+            [...workload.versions].filter(([, version]) => version > 1).map(([key]) => key),
+          );
+          const older = firstRecords.filter((record) => updated.has(keyOf(record.key))).slice(0, 500);
+          await world.produceRaw(older);
+          late = older.length;
+          // the same eventId with other content, through the Agent Node: refused there
+          const first = workload.batches[0]![0] as Change & { after: Record<string, unknown> };
+          const reuse = await world.publishRaw([
+            {
+              ...first,
+              op: 'UPDATE',
+              version: 1_000,
+              after: { ...first.after, full_name: 'Khác' },
+            } as Change,
+          ]);
+          refusedReuse = reuse.outcomes.filter(
+            (outcome) => outcome.status === 'rejected' && outcome.code === 'LT_EVENT_ID_REUSED',
+          ).length;
+          return 0; // every record sent again carries an eventId already stored
+        },
+      },
+    );
+    expectClean(row);
+    expect(late).toBe(500);
+    expect(refusedReuse).toBe(1);
   });
 
   it('Redis flushed', async () => {

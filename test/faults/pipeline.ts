@@ -6,7 +6,7 @@ import { SinkTable } from '../../consumers/sink/table.ts';
 import { LtError } from '../../infra/errors.ts';
 import { groupLag } from '../../infra/kafka/admin.ts';
 import { createKafka } from '../../infra/kafka/client.ts';
-import { topics } from '../../infra/kafka/topics.ts';
+import { subjects, topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool, quoteIdent, type Pool } from '../../infra/postgres/pool.ts';
@@ -125,10 +125,15 @@ export interface RunReport {
   events: number;
   /** Keys whose row differs from, is missing from or is extra to the expected copy, over the three copies. */
   lost: number;
-  /** NGDB history rows of a (key, version) stored more than once. */
+  /**
+   * NGDB history rows beyond one per distinct event published (a change stored twice); history rows missing
+   * count as lost.
+   */
   appliedTwice: number;
   checksumsEqual: boolean;
   checksums: { actual: Copies; expected: Copies };
+  /** A few keys that differ, with what the copy has and what it should have. */
+  differences: string[];
   /** Per dead-letter topic, records whose source is this run's source topic, by `lt-error-code`. */
   deadLetters: Record<string, Record<string, number>>;
   recoverSeconds: number;
@@ -363,6 +368,48 @@ export class World {
     }
   }
 
+  /** Writes records to the source topic as they are, bypassing the Agent Node (a hostile or broken producer). */
+  async produceRaw(messages: { key: Buffer | string | null; value: Buffer | null }[]): Promise<void> {
+    const producer = this.kafka.producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+    try {
+      for (let start = 0; start < messages.length; start += 500)
+        await producer.send({
+          topic: this.sourceTopic,
+          acks: -1,
+          messages: messages.slice(start, start + 500),
+        });
+    } finally {
+      await producer.disconnect();
+    }
+  }
+
+  /** The first `count` records of the source topic, bytes as they are. */
+  async readSource(count: number): Promise<{ key: Buffer | null; value: Buffer | null }[]> {
+    const consumer = this.kafka.consumer({ groupId: `faults-read-${randomUUID()}` });
+    const read: { key: Buffer | null; value: Buffer | null }[] = [];
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.sourceTopic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        if (read.length < count) read.push({ key: message.key, value: message.value });
+      },
+    });
+    const deadline = Date.now() + 60_000;
+    while (read.length < count && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    await consumer.disconnect();
+    return read;
+  }
+
+  /** The value schema id of the source topic, and one of another subject (a share topic's). */
+  async schemaIds(): Promise<{ source: number; share: number }> {
+    return {
+      source: await this.registry.getLatestSchemaId(subjects.value(this.sourceTopic)),
+      share: await this.registry.getLatestSchemaId(subjects.value(topics.share(this.ids.agreementHn!))),
+    };
+  }
+
   /** Publishes changes that may be refused, and returns the outcomes (for the refusals a row expects). */
   async publishRaw(changes: readonly Change[]) {
     return this.publisher!.publishBatch(this.dataset.id, changes, { partial: true });
@@ -382,9 +429,14 @@ export class World {
         const lags = await Promise.all(
           groups.map(({ group, topic }) => groupLag(this.kafka, group, topic).catch(() => -1)),
         );
+        const services = [...this.services.values()];
         throw new Error(
           `not drained after ${timeoutMs / 1000} s: lags ${JSON.stringify(lags)}; ` +
-            [...this.services.values()].map((s) => `${s.name} running=${s.running}`).join(', '),
+            services.map((s) => `${s.name} running=${s.running}`).join(', ') +
+            services
+              .filter((s) => !s.running)
+              .map((s) => `\n--- ${s.name} (ended) ---\n${s.output.slice(-6_000)}`)
+              .join(''),
         );
       }
       await new Promise((resolve) => setTimeout(resolve, 500));
@@ -419,7 +471,8 @@ export class World {
   /** The three copies and what they must hold, as content checksums, and how many keys differ. */
   async compare(
     workload: Workload,
-  ): Promise<Pick<RunReport, 'lost' | 'appliedTwice' | 'checksumsEqual' | 'checksums'>> {
+    extraEvents: number,
+  ): Promise<Pick<RunReport, 'lost' | 'appliedTwice' | 'checksumsEqual' | 'checksums' | 'differences'>> {
     const pool = this.pool!;
     const rowsOf = async (
       schema: string,
@@ -462,10 +515,16 @@ export class World {
         )
         .digest('hex')
         .slice(0, 16);
+    const samples: string[] = [];
     const differing = (actual: Map<string, string>, expected: Map<string, string>): number => {
       let count = 0;
-      for (const [key, line] of expected) if (actual.get(key) !== line) count++;
-      for (const key of actual.keys()) if (!expected.has(key)) count++;
+      const note = (key: string): void => {
+        count++;
+        if (samples.length < 6)
+          samples.push(`${key}: has ${actual.get(key) ?? '(none)'} | wants ${expected.get(key) ?? '(none)'}`);
+      };
+      for (const [key, line] of expected) if (actual.get(key) !== line) note(key);
+      for (const key of actual.keys()) if (!expected.has(key)) note(key);
       return count;
     };
     const copies = {
@@ -490,15 +549,17 @@ export class World {
     const actual = { ngdb: digest(copies.ngdb[0]), hn: digest(copies.hn[0]), bhxh: digest(copies.bhxh[0]) };
     const expected = { ngdb: digest(copies.ngdb[1]), hn: digest(copies.hn[1]), bhxh: digest(copies.bhxh[1]) };
     const history = `${quoteIdent(this.ids.ngdb!)}.${quoteIdent(`${new SinkTable(this.dataset).name}_history`)}`;
-    const { rows } = await pool.query<{ twice: string }>(
-      `SELECT coalesce(sum(n - 1), 0) AS twice FROM (SELECT count(*) AS n FROM ${history} GROUP BY personal_id, "_version") per`,
-    );
+    const { rows } = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${history}`);
+    const historyRows = Number(rows[0]!.n);
+    const historyExpected = workload.events + extraEvents;
     return {
       lost:
         differing(copies.ngdb[0], copies.ngdb[1]) +
         differing(copies.hn[0], copies.hn[1]) +
-        differing(copies.bhxh[0], copies.bhxh[1]),
-      appliedTwice: Number(rows[0]!.twice),
+        differing(copies.bhxh[0], copies.bhxh[1]) +
+        Math.max(0, historyExpected - historyRows),
+      appliedTwice: Math.max(0, historyRows - historyExpected),
+      differences: samples,
       checksumsEqual:
         actual.ngdb === expected.ngdb && actual.hn === expected.hn && actual.bhxh === expected.bhxh,
       checksums: { actual, expected },
@@ -551,7 +612,7 @@ export class World {
     const services = [...this.services.values()];
     return {
       events: workload.events + extraEvents,
-      ...(await this.compare(workload)),
+      ...(await this.compare(workload, extraEvents)),
       deadLetters: await this.deadLetters(),
       recoverSeconds,
       servicesRunning: services.every((service) => service.running),

@@ -10,6 +10,8 @@ export interface Workload {
   events: number;
   /** The final record of every key still alive. */
   expected: Map<string, DatasetRecord>;
+  /** The last version of every key, deleted ones included. */
+  versions: Map<string, number>;
 }
 
 /**
@@ -18,14 +20,17 @@ export interface Workload {
  */
 export function buildWorkload(
   seed: number,
-  { creates = 25_000, updates = 20_000, deletes = 5_000, batch = 1_000 } = {},
+  { creates = 25_000, updates = 20_000, deletes = 5_000, batch = 1_000, skewHours = 0 } = {},
 ): Workload {
   const random = seededRandom(seed);
   const base = Date.UTC(2026, 10, 30);
   const changes: Change[] = [];
   const state = new Map<string, { record: DatasetRecord; version: number }>();
+  // with skewHours, every 7th change comes from a clock that many hours ahead or behind
+  const skew = (index: number): number =>
+    skewHours === 0 || index % 7 !== 0 ? 0 : (index % 2 === 0 ? 1 : -1) * skewHours * 3_600_000;
   const id = (): { eventId: string; occurredAt: Date } => {
-    const occurredAt = new Date(base + changes.length);
+    const occurredAt = new Date(base + changes.length + skew(changes.length));
     return { eventId: deterministicUuidV7(occurredAt, `faults/${seed}/${changes.length}`), occurredAt };
   };
   for (const record of sampleCitizens(creates, seed)) {
@@ -42,10 +47,12 @@ export function buildWorkload(
     changes.push({ op: 'UPDATE', version: current.version + 1, after: record, ...id() });
   }
   const alive = [...state.keys()];
+  const versions = new Map([...state].map(([key, { version }]) => [key, version]));
   for (let i = 0; i < deletes && alive.length > 0; i++) {
     const [key] = alive.splice(Math.floor(random() * alive.length), 1);
     const current = state.get(key!)!;
     state.delete(key!);
+    versions.set(key!, current.version + 1);
     changes.push({ op: 'DELETE', key: key!, version: current.version + 1, ...id() });
   }
   const batches: Change[][] = [];
@@ -55,5 +62,6 @@ export function buildWorkload(
     batches,
     events: changes.length,
     expected: new Map([...state].map(([key, { record }]) => [key, record])),
+    versions,
   };
 }
