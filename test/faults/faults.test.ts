@@ -317,6 +317,33 @@ describe('the fault suite', () => {
     expect(refusedReuse).toBe(1);
   });
 
+  it('on a 3-broker cluster, one broker killed (SIGKILL) and left down', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'lt-faults-cluster-'));
+    dataDirs.push(dataDir);
+    const cluster = await startLocalCluster({ home: env.LIENTHONG_HOME, dataDir, size: 3, log });
+    let replicas: number[] = [];
+    try {
+      const row = await runFault(
+        'cluster: 1 of 3 brokers killed, left down',
+        async (world) => {
+          const admin = world.kafka.admin();
+          await admin.connect();
+          const { topics: found } = await admin
+            .fetchTopicMetadata({ topics: [world.sourceTopic] })
+            .finally(() => admin.disconnect());
+          replicas = found[0]!.partitions.map((partition) => partition.replicas.length);
+          await cluster.nodes[1]!.kill('SIGKILL');
+        },
+        { brokers: cluster.brokers },
+      );
+      expectClean(row);
+      expect(cluster.nodes.map((node) => node.running)).toEqual([true, false, true]);
+      expect(replicas).toEqual([3, 3, 3]); // topics sync gave the source topic replication factor 3
+    } finally {
+      await cluster.stop();
+    }
+  });
+
   it('Redis flushed', async () => {
     expectClean(
       await runFault('Redis flushed', async () => {
