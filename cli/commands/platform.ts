@@ -6,7 +6,7 @@ import { createLogger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
 import { createRedis } from '../../infra/redis/client.ts';
-import { AgreementStore } from '../../platform/agreements/index.ts';
+import { AgreementStore, SYSTEM_ACTOR } from '../../platform/agreements/index.ts';
 import { Coordinator } from '../../platform/coordinator/index.ts';
 import { loadDictionary } from '../../schemas/model/dictionary.ts';
 import { createRegistryClient } from '../../schemas/registry/client.ts';
@@ -38,6 +38,7 @@ export async function runCoordinator(options: { schema: string }): Promise<void>
     dictionary,
     pool,
     loadAgreements: () => store.list(),
+    resync: async (id, reason) => void (await store.resync(id, reason, SYSTEM_ACTOR)),
     deadLetterRetentionDays: env.LIENTHONG_DLQ_RETENTION_DAYS,
     log,
   });

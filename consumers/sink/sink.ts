@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Consumer, EachBatchPayload, IHeaders, KafkaMessage, Producer } from 'kafkajs';
 import { LtError } from '../../infra/errors.ts';
+import { lostPositions } from '../../infra/kafka/admin.ts';
 import { subjects } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import type { ChangeEvent } from '../../schemas/envelope/change-event.ts';
@@ -31,6 +32,8 @@ export interface SinkStats {
   pauses: number;
   /** `agreement-ended` control records handled (one per partition of the share topic). */
   agreementsEnded: number;
+  /** Partitions found at start whose unread records were removed before this sink read them. */
+  lostPositions: number;
 }
 
 /** Headers of the share stream (DESIGN.md §3) the sink reads. */
@@ -137,6 +140,7 @@ export class Sink {
     dedupUnavailable: 0,
     pauses: 0,
     agreementsEnded: 0,
+    lostPositions: 0,
   };
   private readonly consumer: Consumer;
   private readonly dlq: Producer;
@@ -188,6 +192,7 @@ export class Sink {
     const prepared = await prepareSinkTable(this.options.pool, this.table, this.log);
     this.dedup = this.options.dedup.scoped(prepared.instanceId);
     await this.dlq.connect();
+    await this.reportLostPositions();
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
     await this.consumer.run({
@@ -204,6 +209,24 @@ export class Sink {
         instance: prepared.instanceId,
       },
       'sink started',
+    );
+  }
+
+  /**
+   * Says so, loudly, when records this sink had not read were removed from its topic (the subscriber was offline
+   * longer than the topic kept them): it resumes from the first record still held, and its copy may lack
+   * changes and deletes until it is reconciled. For a share topic the platform does that: the coordinator sees
+   * the same position and re-derives the agreement as a new revision, whose records replace every row and
+   * delete those no longer shared (docs/sink.md, *Lost positions*).
+   */
+  private async reportLostPositions(): Promise<void> {
+    const lost = await lostPositions(this.options.kafka, this.options.groupId, this.options.topic);
+    if (lost.length === 0) return;
+    this.stats.lostPositions += lost.length;
+    this.log.error(
+      { topic: this.options.topic, group: this.options.groupId, lost },
+      'records this sink had not read were removed from its topic: resuming from the first one still held; ' +
+        'the copy is reconciled when the agreement is re-derived (the coordinator does it when it sees this)',
     );
   }
 

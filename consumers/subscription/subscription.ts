@@ -77,7 +77,7 @@ export async function startSubscription(
   const dataset = await agreedDataset(options.registry, options.dictionary, spec);
   const schema = `lt_share_${spec.agreement.replace(/-/g, '_')}`;
   const pool = await createPool({ url: options.databaseUrl, schema });
-  const groupId = `${consumerGroups.sink(options.agency)}.${spec.agreement}`;
+  const groupId = consumerGroups.subscription(options.agency, spec.agreement);
   const sink = new Sink({
     kafka: options.kafka,
     registry: options.registry,

@@ -70,3 +70,37 @@ export async function waitForGroup(
   }
   return lag;
 }
+
+/** A partition whose records a consumer group would have read next are gone (retention, deleteRecords). */
+export interface LostPosition {
+  partition: number;
+  /** The group's committed offset (-1: it never committed one). */
+  committed: number;
+  /** The partition's first offset still held. */
+  logStart: number;
+}
+
+/**
+ * The partitions of `topic` where `groupId` would resume below the log start offset: records it has not read
+ * were removed, so continuing "from the earliest remaining" would silently skip them (DESIGN.md §3). A group
+ * that never committed counts once records were removed (it would miss them too).
+ */
+export async function lostPositions(kafka: Kafka, groupId: string, topic: string): Promise<LostPosition[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [ends, [committed]] = await Promise.all([
+      admin.fetchTopicOffsets(topic),
+      admin.fetchOffsets({ groupId, topics: [topic] }),
+    ]);
+    return ends.flatMap(({ partition, low }) => {
+      const logStart = Number(low);
+      const done = Number(
+        committed?.partitions.find((entry) => entry.partition === partition)?.offset ?? '-1',
+      );
+      return logStart > 0 && done < logStart ? [{ partition, committed: done, logStart }] : [];
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -38,4 +38,7 @@ export const consumerGroups = {
   coordinator: 'lt.coordinator',
   ngdb: 'lt.ngdb',
   sink: (agency: string) => `lt.sink.${agency.toLowerCase()}`,
+  /** The subscriber sink of one agreement in an Agent Node. */
+  subscription: (agency: string, agreementId: string) =>
+    `lt.sink.${agency.toLowerCase()}.${check('agreement id', agreementId, SIMPLE_ID)}`,
 } as const;

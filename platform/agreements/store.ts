@@ -107,7 +107,7 @@ export interface AgreementQuery {
   subscriber?: string;
 }
 
-export type AgreementEventAction = 'create' | 'update' | AgreementAction;
+export type AgreementEventAction = 'create' | 'update' | 'resync' | AgreementAction;
 
 /** One row of an agreement's audit trail. */
 export interface AgreementEvent {
@@ -600,6 +600,36 @@ export class AgreementStore {
    * goes back to `requested`, its stream paused until it is approved. Dropping fields or moving validTo
    * keeps the status.
    */
+  /**
+   * Re-derives an approved agreement from the start of its source topic: a new revision with the same fields and
+   * filter, so the subscriber's copy is rebuilt and the rows no longer shared are deleted. The platform does this
+   * when a subscriber's position fell below what its share topic still holds (records it never read are gone).
+   */
+  async resync(id: string, reason: string, actor: string): Promise<Agreement> {
+    const who = parseWith(ActorSchema, actor, 'the change has no actor');
+    const why = requireReason(reason, 'a resync states its reason');
+    return inTransaction(this.pool, async (client) => {
+      const current = await this.lock(client, id);
+      if (current.status !== 'approved') {
+        throw new LtError(
+          'LT_AGREEMENT_TRANSITION',
+          `cannot resync agreement "${id}": it is ${current.status}; only an approved agreement is derived`,
+          { details: { id, status: current.status, action: 'resync', allowed: [] } },
+        );
+      }
+      const { rows } = await client.query<AgreementRow>(
+        'UPDATE agreement SET revision = revision + 1, updated_at = now() WHERE id = $1 RETURNING *',
+        [id],
+      );
+      const row = rows[0]!;
+      await audit(client, id, who, 'resync', {
+        reason: why,
+        revision: { from: current.revision, to: row.revision },
+      });
+      return toAgreement(row);
+    });
+  }
+
   async update(id: string, changes: AgreementChanges, actor: string): Promise<Agreement> {
     const who = parseWith(ActorSchema, actor, 'the change has no actor');
     const value = parseWith(AgreementChangesSchema, changes, `agreement "${id}" cannot be updated`);

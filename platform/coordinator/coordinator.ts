@@ -5,6 +5,7 @@ import { LtError, toLtError } from '../../infra/errors.ts';
 import { deterministicUuidV7 } from '../../infra/ids.ts';
 import { failureSignal, watchConsumer } from '../../infra/kafka/consumer-failure.ts';
 import { deadLetterMessage } from '../../infra/kafka/dead-letter.ts';
+import { lostPositions } from '../../infra/kafka/admin.ts';
 import { sendBounded } from '../../infra/kafka/produce.ts';
 import { reconcileTopics, shareTopicSpec } from '../../infra/kafka/provision.ts';
 import { consumerGroups, subjects, topics } from '../../infra/kafka/topics.ts';
@@ -43,6 +44,13 @@ export interface CoordinatorOptions {
   partitionsConsumedConcurrently?: number;
   /** Days a dead letter is kept on the topics the coordinator provisions. Default 30. */
   deadLetterRetentionDays?: number;
+  /**
+   * Re-derives an agreement as a new revision (AgreementStore.resync). Called when its subscriber's position
+   * fell below what the share topic still holds; without it, that is only logged.
+   */
+  resync?: (agreementId: string, reason: string) => Promise<void>;
+  /** How often subscribers' positions are checked against their share topics. Default 30,000 ms. */
+  positionCheckMs?: number;
 }
 
 /** An active agreement at its revision, with everything needed to derive its stream. */
@@ -119,6 +127,9 @@ export class Coordinator {
   private readonly degradedById = new Map<string, DegradedAgreement>();
   /** What {@link recordDegraded} last wrote, to write only changes. */
   private recordedDegraded = '';
+  private nextPositionCheck = 0;
+  /** The lost positions each agreement was last re-derived for, so that one loss causes one resync. */
+  private readonly resyncedFor = new Map<string, string>();
   private subscribed = new Set<string>();
   private assigned = new Map<string, number[]>();
   /** Source topics whose partitions must be sought back (a join, a new stream); a failed rewind stays here. */
@@ -250,6 +261,37 @@ export class Coordinator {
     }
   }
 
+  /**
+   * A subscriber whose committed position on its share topic is below the log start offset lost records it
+   * never read (it was offline longer than the topic kept them, or records were deleted): its copy may keep
+   * rows it must no longer hold and lack changes. The agreement is re-derived as a new revision, whose records
+   * replace every row, and whose retirement of the earlier revision deletes every key it no longer shares.
+   */
+  private async checkSubscriberPositions(streams: readonly ShareStream[]): Promise<void> {
+    for (const stream of streams) {
+      try {
+        const group = consumerGroups.subscription(stream.agreement.subscriber, stream.agreementId);
+        const lost = await lostPositions(this.options.kafka, group, stream.topic);
+        if (lost.length === 0) continue;
+        const signature = JSON.stringify(lost.map(({ partition, logStart }) => [partition, logStart]));
+        if (this.resyncedFor.get(stream.agreementId) === signature) continue;
+        const reason =
+          `subscriber ${stream.agreement.subscriber} lost records of ${stream.topic} it never read ` +
+          `(${lost.map((p) => `partition ${p.partition}: committed ${p.committed}, first held ${p.logStart}`).join('; ')})`;
+        this.log.error({ agreement: stream.agreementId, group, lost }, reason);
+        if (!this.options.resync) continue;
+        await this.options.resync(stream.agreementId, reason);
+        this.resyncedFor.set(stream.agreementId, signature);
+        this.log.warn({ agreement: stream.agreementId }, 'agreement re-derived as a new revision (resync)');
+      } catch (error) {
+        this.log.warn(
+          { err: error, agreement: stream.agreementId },
+          'could not check the subscriber position',
+        );
+      }
+    }
+  }
+
   /** Re-reads agreements; prepares new streams; re-subscribes or rewinds partitions when they changed. */
   private async refresh(): Promise<void> {
     if (this.stopped) return;
@@ -266,6 +308,10 @@ export class Coordinator {
     const activeIds = new Set(active.map((agreement) => agreement.id));
     for (const id of this.degradedById.keys()) if (!activeIds.has(id)) this.degradedById.delete(id);
     await this.recordDegraded();
+    if (Date.now() >= this.nextPositionCheck) {
+      this.nextPositionCheck = Date.now() + (this.options.positionCheckMs ?? 30_000);
+      await this.checkSubscriberPositions([...next.values()].flat());
+    }
     const changedDatasets = new Set(
       [...new Set([...next.keys(), ...this.streams.keys()])].filter(
         (id) =>
@@ -309,8 +355,10 @@ export class Coordinator {
         return; // still catching up
       await client.query('BEGIN');
       const { rows: gone } = await client.query<{ key: string }>(
+        // every key an earlier revision shared or once shared (a subscriber that lost records may still hold
+        // one whose DELETE it never read), unless the new revision shares it now
         `SELECT DISTINCT old.key FROM agreement_membership old
-          WHERE old.agreement_id = $1 AND old.revision < $2 AND old.member
+          WHERE old.agreement_id = $1 AND old.revision < $2
             AND NOT EXISTS (SELECT 1 FROM agreement_membership now
                              WHERE now.agreement_id = $1 AND now.revision = $2 AND now.key = old.key
                                AND now.member)`,

@@ -344,6 +344,31 @@ describe('the fault suite', () => {
     }
   });
 
+  it('a share topic whose records were removed while its subscriber was offline', async () => {
+    let sink: { output: string } | undefined;
+    const row = await runFault(
+      'share records removed, subscriber offline',
+      async (world) => {
+        await world.services.get('sink-hn')!.kill('SIGTERM'); // the subscriber goes offline
+      },
+      {
+        afterPublish: async (world) => {
+          await world.drainSource();
+          await world.removeShareRecords('hn');
+          // the coordinator sees the subscriber's position below the log start and re-derives the agreement
+          await world.waitForRevision('hn', 1);
+          const service = world.services.get('sink-hn')!;
+          await service.start();
+          sink = service;
+          return 0;
+        },
+      },
+    );
+    expectClean(row);
+    // before: the sink went on from the first record still held, silently, with rows it must no longer hold
+    expect(sink?.output).toContain('records this sink had not read were removed from its topic');
+  });
+
   it('Redis flushed', async () => {
     expectClean(
       await runFault('Redis flushed', async () => {

@@ -368,6 +368,45 @@ export class World {
     }
   }
 
+  /**
+   * What retention does to a share topic while its subscriber is offline, at once: removes every record it
+   * holds now (the log start offset moves to the end).
+   */
+  async removeShareRecords(which: 'hn' | 'bhxh'): Promise<void> {
+    const topic = topics.share(which === 'hn' ? this.ids.agreementHn! : this.ids.agreementBhxh!);
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      await admin.deleteTopicRecords({
+        topic,
+        partitions: offsets.map(({ partition, high }) => ({ partition, offset: high })),
+      });
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /** Waits until the agreement is at a revision above `above` and the earlier revisions are retired. */
+  async waitForRevision(which: 'hn' | 'bhxh', above: number, timeoutMs = 180_000): Promise<number> {
+    const id = which === 'hn' ? this.ids.agreementHn! : this.ids.agreementBhxh!;
+    const schema = quoteIdent(this.ids.platform!);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { rows } = await this.pool!.query<{ revision: number; earlier: string }>(
+        `SELECT a.revision, (SELECT count(*) FROM ${schema}.agreement_membership m
+                              WHERE m.agreement_id = a.id AND m.revision < a.revision) AS earlier
+           FROM ${schema}.agreement a WHERE a.id = $1`,
+        [id],
+      );
+      const row = rows[0]!;
+      if (row.revision > above && Number(row.earlier) === 0) return row.revision;
+      if (Date.now() > deadline)
+        throw new Error(`agreement ${id} still at revision ${row.revision} (${row.earlier} earlier rows)`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+
   /** Writes records to the source topic as they are, bypassing the Agent Node (a hostile or broken producer). */
   async produceRaw(messages: { key: Buffer | string | null; value: Buffer | null }[]): Promise<void> {
     const producer = this.kafka.producer({ allowAutoTopicCreation: false });
@@ -451,6 +490,22 @@ export class World {
       }
     }
     return (Date.now() - started) / 1000;
+  }
+
+  /** Waits until the coordinator and the NGDB sink have read the whole source topic. */
+  async drainSource(timeoutMs = 120_000): Promise<void> {
+    const groups = this.groups();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const lags = await Promise.all(
+        (['coordinator', 'ngdb'] as const).map((name) =>
+          groupLag(this.kafka, groups[name].group, groups[name].topic),
+        ),
+      );
+      if (lags.every((lag) => lag === 0)) return;
+      if (Date.now() > deadline) throw new Error(`source not drained: lags ${JSON.stringify(lags)}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
   }
 
   private async shareEnds(): Promise<string> {

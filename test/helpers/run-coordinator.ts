@@ -13,7 +13,7 @@ import { createKafka } from '../../infra/kafka/client.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
-import { AgreementStore } from '../../platform/agreements/index.ts';
+import { AgreementStore, SYSTEM_ACTOR } from '../../platform/agreements/index.ts';
 import { Coordinator } from '../../platform/coordinator/index.ts';
 import { createRegistryClient } from '../../schemas/registry/client.ts';
 import { ChildEnvSchema, childDataset, runChild, schemaName, stopOnSignal } from './child-process.ts';
@@ -21,6 +21,7 @@ import { ChildEnvSchema, childDataset, runChild, schemaName, stopOnSignal } from
 const EnvSchema = ChildEnvSchema.extend({
   LT_PLATFORM_SCHEMA: schemaName('LT_PLATFORM_SCHEMA'),
   LT_GROUP: z.string().min(1),
+  LT_POSITION_CHECK_MS: z.coerce.number().int().positive().default(2_000),
 });
 
 runChild(async () => {
@@ -38,6 +39,8 @@ runChild(async () => {
     loadAgreements: () => store.list({ dataset: env.LT_DATASET }),
     groupId: env.LT_GROUP,
     refreshMs: 500,
+    resync: async (id, reason) => void (await store.resync(id, reason, SYSTEM_ACTOR)),
+    positionCheckMs: env.LT_POSITION_CHECK_MS,
     log,
   });
   await coordinator.start();
