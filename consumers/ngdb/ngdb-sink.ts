@@ -13,6 +13,7 @@ import type { SchemaRegistry } from '../../schemas/registry/client.ts';
 import { decodeWireValue } from '../../schemas/registry/decode.ts';
 import { failureSignal, watchConsumer } from '../../infra/kafka/consumer-failure.ts';
 import { sendToDeadLetter, type Rejection, type RejectedRecord } from '../../infra/kafka/dead-letter.ts';
+import { lostPositions } from '../../infra/kafka/admin.ts';
 import { deadLetterTopicSpec, reconcileTopics } from '../../infra/kafka/provision.ts';
 import { Deduplicator } from '../sink/dedup.ts';
 import type { SinkRow } from '../sink/table.ts';
@@ -71,6 +72,8 @@ export interface NgdbSinkStats {
   rejected: number;
   /** Batches that failed for a retriable reason (registry or PostgreSQL unreachable); kafkajs retries them. */
   failedBatches: number;
+  /** Source partitions found at start whose unread records were removed (the dataset's retention). */
+  lostPositions: number;
 }
 
 /** One decoded event and the Kafka record it came from (for the DLQ, should PostgreSQL refuse it). */
@@ -114,6 +117,7 @@ export class NgdbSink {
     stale: 0,
     rejected: 0,
     failedBatches: 0,
+    lostPositions: 0,
   };
   /** History (and, through it, current-state) table per source topic. */
   readonly tables: ReadonlyMap<string, HistoryTable>;
@@ -177,6 +181,7 @@ export class NgdbSink {
       this.log,
     );
     await this.dlq.connect();
+    await this.reportLostPositions();
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: this.topics, fromBeginning: true });
     await this.consumer.run({
@@ -220,6 +225,25 @@ export class NgdbSink {
       }
     } finally {
       await admin.disconnect();
+    }
+  }
+
+  /**
+   * Says so, at error level, when a source topic no longer holds records this NGDB had not read (a dataset with
+   * a bounded retention, read after a long stop): its history lacks them and its current state may be stale
+   * for those keys. It goes on from the first record still held; the source of truth is the owner's system,
+   * whose snapshot (`lienthong snapshot`) republishes the current state.
+   */
+  private async reportLostPositions(): Promise<void> {
+    for (const topic of this.topics) {
+      const lost = await lostPositions(this.options.kafka, this.groupId, topic);
+      if (lost.length === 0) continue;
+      this.stats.lostPositions += lost.length;
+      this.log.error(
+        { topic, lost },
+        'records this NGDB had not read were removed from a source topic (its retention): its history lacks ' +
+          'them; ask the owner agency for a snapshot (lienthong snapshot) to restore the current state',
+      );
     }
   }
 

@@ -1,4 +1,4 @@
-export { Sink, SinkHeaders, EndPolicies, type EndPolicy, type SinkStats } from './sink.ts';
+export { Sink, type SinkStats } from './sink.ts';
 export { SINK_DEFAULTS, sinkSettings, type SinkOptions, type SinkSettings } from './options.ts';
 export { Deduplicator, DEDUP_DEFAULTS, type DeduplicatorOptions } from './dedup.ts';
 export { SinkTable, type SinkRow, type SinkTableColumn } from './table.ts';

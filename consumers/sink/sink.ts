@@ -5,6 +5,7 @@ import { lostPositions } from '../../infra/kafka/admin.ts';
 import { subjects } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import type { ChangeEvent } from '../../schemas/envelope/change-event.ts';
+import { controlOf, revisionOf, type ShareControl } from '../../schemas/envelope/share-stream.ts';
 import { decodeWireValue } from '../../schemas/registry/decode.ts';
 import { failureSignal, watchConsumer } from '../../infra/kafka/consumer-failure.ts';
 import { sendToDeadLetter, type Rejection, type RejectedRecord } from '../../infra/kafka/dead-letter.ts';
@@ -36,20 +37,6 @@ export interface SinkStats {
   lostPositions: number;
 }
 
-/** Headers of the share stream (DESIGN.md §3) the sink reads. */
-export const SinkHeaders = {
-  revision: 'lt-agreement-revision',
-  agreement: 'lt-agreement',
-  control: 'lt-control',
-  endPolicy: 'lt-end-policy',
-} as const;
-
-export const EndPolicies = ['purge', 'retain'] as const;
-export type EndPolicy = (typeof EndPolicies)[number];
-
-/** A record that is an instruction to the sink rather than a change event. Its value is never decoded. */
-type Control = { kind: 'agreement-ended'; policy: EndPolicy; agreement: string | null };
-
 /** One decoded change event and where it came from. */
 interface Received {
   event: ChangeEvent;
@@ -69,43 +56,6 @@ interface BatchTotals {
   /** Some dedup call of the batch went without Redis. */
   withoutRedis: boolean;
   ended: number;
-}
-
-function header(headers: IHeaders | undefined, name: string): string | undefined {
-  const value = headers?.[name];
-  const first = Array.isArray(value) ? value[0] : value;
-  return first === undefined ? undefined : first.toString();
-}
-
-/** The record's agreement revision; a malformed header makes it a poison record. */
-function revisionOf(headers: IHeaders | undefined): number {
-  const text = header(headers, SinkHeaders.revision);
-  if (text === undefined) return 0;
-  const revision = /^\d{1,10}$/.test(text) ? Number(text) : Number.NaN;
-  if (!(revision <= 2_147_483_647)) {
-    throw new LtError('LT_RECORD_INVALID', `header ${SinkHeaders.revision} is not a revision: "${text}"`);
-  }
-  return revision;
-}
-
-/** null for an ordinary record; the control it carries; or why the control record cannot be obeyed. */
-function controlOf(headers: IHeaders | undefined): Control | LtError | null {
-  const control = header(headers, SinkHeaders.control);
-  if (control === undefined) return null;
-  if (control !== 'agreement-ended')
-    return new LtError('LT_RECORD_INVALID', `unknown control record "${control}"`);
-  const policy = header(headers, SinkHeaders.endPolicy);
-  if (!(EndPolicies as readonly string[]).includes(policy ?? '')) {
-    return new LtError(
-      'LT_RECORD_INVALID',
-      `agreement-ended control record with ${SinkHeaders.endPolicy} "${policy ?? ''}" (expected ${EndPolicies.join(' or ')}); the table is kept`,
-    );
-  }
-  return {
-    kind: 'agreement-ended',
-    policy: policy as EndPolicy,
-    agreement: header(headers, SinkHeaders.agreement) ?? null,
-  };
 }
 
 /** (revision, version) of `a` is strictly newer than that of `b`: the order the upsert guard uses. */
@@ -416,7 +366,7 @@ export class Sink {
 
   /** The agreement ended: purge (TRUNCATE, new instance id) or keep the table. Idempotent. */
   private async endAgreement(
-    control: Control,
+    control: ShareControl,
     totals: BatchTotals,
     log: Logger,
     offset: string,

@@ -1,3 +1,4 @@
+import type { EndPolicy } from '../../schemas/envelope/share-stream.ts';
 import type { FilterAst } from './filter.ts';
 
 /** The life of a sharing agreement (Decree 194/2025 art. 16: a refusal is written and cites its legal basis). */
@@ -11,9 +12,8 @@ export const AgreementStatuses = [
 ] as const;
 export type AgreementStatus = (typeof AgreementStatuses)[number];
 
-/** What the subscriber's Agent Node does with its copy when the agreement ends. */
-export const EndPolicies = ['purge', 'retain'] as const;
-export type EndPolicy = (typeof EndPolicies)[number];
+// What the subscriber's Agent Node does with its copy when the agreement ends: part of the share-stream contract.
+export { EndPolicies, type EndPolicy } from '../../schemas/envelope/share-stream.ts';
 
 /**
  * A sharing agreement (decree method (b)): which agency receives which fields and rows of which dataset,

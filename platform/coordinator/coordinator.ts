@@ -1,18 +1,23 @@
 import { createHash } from 'node:crypto';
 import type avro from 'avsc';
-import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import { LtError, toLtError } from '../../infra/errors.ts';
 import { deterministicUuidV7 } from '../../infra/ids.ts';
 import { failureSignal, watchConsumer } from '../../infra/kafka/consumer-failure.ts';
 import { deadLetterMessage } from '../../infra/kafka/dead-letter.ts';
 import { lostPositions } from '../../infra/kafka/admin.ts';
-import { sendBounded } from '../../infra/kafka/produce.ts';
+import { PartitionCounts, sendBounded } from '../../infra/kafka/produce.ts';
 import { reconcileTopics, shareTopicSpec } from '../../infra/kafka/provision.ts';
 import { consumerGroups, subjects, topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import type { Pool } from '../../infra/postgres/pool.ts';
-import type { ChangeEvent, DatasetRecord } from '../../schemas/envelope/change-event.ts';
+import {
+  changeEventMessages,
+  type ChangeEvent,
+  type DatasetRecord,
+} from '../../schemas/envelope/change-event.ts';
 import { checkSourceEnvelope } from '../../schemas/envelope/check.ts';
+import { agreementEndedHeaders, shareEventHeaders } from '../../schemas/envelope/share-stream.ts';
 import type { Dataset } from '../../schemas/model/dataset.ts';
 import { getDataset, type Dictionary } from '../../schemas/model/dictionary.ts';
 import { projectDataset } from '../../schemas/model/projection.ts';
@@ -121,6 +126,8 @@ export class Coordinator {
   readonly stats: CoordinatorStats = { read: 0, shared: 0, rejected: 0, rewindFailures: 0, stale: 0 };
   private consumer: Consumer | null = null;
   private readonly producer: Producer;
+  /** Every produce request carries one partition (infra/kafka/produce.ts says why). */
+  private readonly partitionCounts: PartitionCounts;
   private readonly log: Logger;
   private streams = new Map<string, ShareStream[]>(); // by dataset id
   /** Agreements whose stream could not be prepared, by agreement id; the others flow meanwhile. */
@@ -149,6 +156,7 @@ export class Coordinator {
     this.options = options;
     ({ failed: this.failed, fail: this.fail } = failureSignal());
     this.log = options.log.child({ component: 'coordinator' });
+    this.partitionCounts = new PartitionCounts(options.kafka);
     this.producer = options.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
@@ -382,7 +390,10 @@ export class Coordinator {
         }),
       );
       if (messages.length > 0)
-        await sendBounded(this.producer, { topicMessages: [{ topic: stream.topic, messages }] });
+        await sendBounded(this.producer, {
+          topicMessages: [{ topic: stream.topic, messages }],
+          partitionCounts: this.partitionCounts,
+        });
       await client.query('DELETE FROM agreement_membership WHERE agreement_id = $1 AND revision < $2', [
         stream.agreementId,
         stream.revision,
@@ -424,11 +435,7 @@ export class Coordinator {
         const topic = topics.share(agreement.id);
         if (existing.has(topic)) {
           const [metadata] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics;
-          const headers = {
-            'lt-control': 'agreement-ended',
-            'lt-end-policy': agreement.onEnd,
-            'lt-agreement': agreement.id,
-          };
+          const headers = agreementEndedHeaders(agreement.id, agreement.onEnd);
           await this.producer.send({
             topic,
             acks: -1,
@@ -622,14 +629,12 @@ export class Coordinator {
   private messagesFor(stream: ShareStream, event: ChangeEvent): Message[] {
     const key = encodeWire(stream.keySchemaId, stream.keyType, { [stream.projected.key.field]: event.key });
     const value = encodeWire(stream.valueSchemaId, stream.valueType, event);
-    const headers: IHeaders = {
-      'lt-trace-id': event.traceId,
-      'lt-agreement': stream.agreementId,
-      'lt-agreement-revision': String(stream.revision),
-    };
-    const messages: Message[] = [{ key, value, headers }];
-    if (event.op === 'DELETE') messages.push({ key, value: null, headers });
-    return messages;
+    return changeEventMessages(
+      key,
+      value,
+      shareEventHeaders(event.traceId, stream.agreementId, stream.revision),
+      event.op,
+    );
   }
 
   /**
@@ -733,7 +738,8 @@ export class Coordinator {
         .map(([topic, messages]) => ({ topic, messages }));
       if (rejected.length > 0)
         topicMessages.push({ topic: topics.deadLetter('coordinator'), messages: rejected });
-      if (topicMessages.length > 0) await sendBounded(this.producer, { topicMessages });
+      if (topicMessages.length > 0)
+        await sendBounded(this.producer, { topicMessages, partitionCounts: this.partitionCounts });
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);

@@ -1,3 +1,5 @@
+import type { IHeaders, Message } from 'kafkajs';
+
 /** The operations a change event can carry (DESIGN.md §3). */
 export const Ops = ['CREATE', 'UPDATE', 'DELETE', 'SNAPSHOT'] as const;
 export type Op = (typeof Ops)[number];
@@ -26,3 +28,10 @@ interface EnvelopeCommon {
 export type ChangeEvent<R extends DatasetRecord = DatasetRecord> =
   | (EnvelopeCommon & { op: 'DELETE'; after: null })
   | (EnvelopeCommon & { op: 'CREATE' | 'UPDATE' | 'SNAPSHOT'; after: R });
+
+/** A change event's Kafka messages (DESIGN.md §3): the record, and after a DELETE a tombstone of the same key. */
+export function changeEventMessages(key: Buffer, value: Buffer, headers: IHeaders, op: string): Message[] {
+  const messages: Message[] = [{ key, value, headers }];
+  if (op === 'DELETE') messages.push({ key, value: null, headers });
+  return messages;
+}

@@ -121,7 +121,10 @@ const keyOf = (key: Buffer | null): string => (key ? key.subarray(key.length - 1
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function expectClean(row: Row): void {
-  expect(row.lost, `${row.fault}: rows lost or wrong, e.g.\n${row.differences.join('\n')}`).toBe(0);
+  expect(
+    row.lost,
+    `${row.fault}: rows lost or wrong (source topic ${row.sourceRecords} records, NGDB history ${row.historyRows} rows), e.g.\n${row.differences.join('\n')}`,
+  ).toBe(0);
   expect(row.appliedTwice, `${row.fault}: versions applied twice`).toBe(0);
   expect(row.checksumsEqual, `${row.fault}: checksums`).toBe(true);
   expect(row.servicesRunning, `${row.fault}: every service still running`).toBe(true);

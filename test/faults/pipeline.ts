@@ -139,6 +139,9 @@ export interface RunReport {
   recoverSeconds: number;
   servicesRunning: boolean;
   crashes: number;
+  /** Records on the source topic (duplicates included) and NGDB history rows: where a loss happened. */
+  sourceRecords: number;
+  historyRows: number;
 }
 
 export interface WorldOptions {
@@ -492,6 +495,17 @@ export class World {
     return (Date.now() - started) / 1000;
   }
 
+  private async sourceRecords(): Promise<number> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const offsets = await admin.fetchTopicOffsets(this.sourceTopic);
+      return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
   /** Waits until the coordinator and the NGDB sink have read the whole source topic. */
   async drainSource(timeoutMs = 120_000): Promise<void> {
     const groups = this.groups();
@@ -527,7 +541,9 @@ export class World {
   async compare(
     workload: Workload,
     extraEvents: number,
-  ): Promise<Pick<RunReport, 'lost' | 'appliedTwice' | 'checksumsEqual' | 'checksums' | 'differences'>> {
+  ): Promise<
+    Pick<RunReport, 'lost' | 'appliedTwice' | 'checksumsEqual' | 'checksums' | 'differences' | 'historyRows'>
+  > {
     const pool = this.pool!;
     const rowsOf = async (
       schema: string,
@@ -615,6 +631,7 @@ export class World {
         Math.max(0, historyExpected - historyRows),
       appliedTwice: Math.max(0, historyRows - historyExpected),
       differences: samples,
+      historyRows,
       checksumsEqual:
         actual.ngdb === expected.ngdb && actual.hn === expected.hn && actual.bhxh === expected.bhxh,
       checksums: { actual, expected },
@@ -671,6 +688,7 @@ export class World {
       deadLetters: await this.deadLetters(),
       recoverSeconds,
       servicesRunning: services.every((service) => service.running),
+      sourceRecords: await this.sourceRecords(),
       crashes: services.reduce((sum, service) => sum + service.crashes, 0),
     };
   }
