@@ -236,7 +236,14 @@ export class NgdbSink {
    */
   private async reportLostPositions(): Promise<void> {
     for (const topic of this.topics) {
-      const lost = await lostPositions(this.options.kafka, this.groupId, topic);
+      const lost = await lostPositions(this.options.kafka, this.groupId, topic).catch((error: unknown) => {
+        // a broker still loading its groups, say: the check is a report, never a reason not to start
+        this.log.warn(
+          { err: error, topic },
+          'could not compare the group’s positions with the topic’s log start',
+        );
+        return [];
+      });
       if (lost.length === 0) continue;
       this.stats.lostPositions += lost.length;
       this.log.error(

@@ -170,7 +170,13 @@ export class Sink {
    * delete those no longer shared (docs/sink.md, *Lost positions*).
    */
   private async reportLostPositions(): Promise<void> {
-    const lost = await lostPositions(this.options.kafka, this.options.groupId, this.options.topic);
+    const lost = await lostPositions(this.options.kafka, this.options.groupId, this.options.topic).catch(
+      (error: unknown) => {
+        // a broker still loading its groups, say: the check is a report, never a reason not to start
+        this.log.warn({ err: error }, 'could not compare the group’s positions with the topic’s log start');
+        return [];
+      },
+    );
     if (lost.length === 0) return;
     this.stats.lostPositions += lost.length;
     this.log.error(

@@ -1,11 +1,13 @@
 import kafkajs, {
   type CompressionTypes,
+  type RecordMetadata,
   type IHeaders,
   type Kafka,
   type Message,
   type Producer,
   type TopicMessages,
 } from 'kafkajs';
+import { LtError } from '../errors.ts';
 
 // kafkajs is CommonJS: Node's ESM loader does not see this export by name
 const keyPartitioner = kafkajs.Partitioners.DefaultPartitioner();
@@ -100,11 +102,12 @@ export interface BoundedSend {
   /** Default {@link MAX_REQUEST_BYTES}. */
   maxRequestBytes?: number;
   /**
-   * With the topics' partition counts, every produce request carries one partition only (placed as kafkajs's
-   * default partitioner would, so keys keep their partitions). kafkajs 2.2.4 can acknowledge a multi-partition
-   * send while dropping the records of a partition whose leader moved, during the send, to a broker that had
-   * already answered for another partition (tulios/kafkajs#1303, fix proposed in #1798; the fault suite's
-   * cluster row lost one partition's share of a batch this way). Give it wherever a broker may fail.
+   * With the topics' partition counts, each message's partition is set before sending (as kafkajs's default
+   * partitioner would set it, so keys keep their partitions) and every partition must be acknowledged: kafkajs
+   * 2.2.4 can resolve a multi-partition send while dropping the records of a partition whose leader moved,
+   * during the send, to a broker that had already answered for another partition (tulios/kafkajs#1303, fix
+   * proposed in #1798; the fault suite's cluster row lost one partition's share of a batch this way). A missing
+   * acknowledgement throws a retriable LT_PUBLISH_FAILED. Give it wherever a broker may fail.
    */
   partitionCounts?: PartitionCounts;
 }
@@ -125,33 +128,60 @@ export async function sendBounded(
     partitionCounts,
   }: BoundedSend,
 ): Promise<void> {
-  const sendAll = async (messages: TopicMessages[]): Promise<void> => {
-    for (const request of chunkTopicMessages(messages, maxRequestBytes)) {
-      await producer.sendBatch({ acks, topicMessages: request, ...(compression ? { compression } : {}) });
-    }
-  };
-  if (!partitionCounts) return sendAll(topicMessages);
-  // one partition per request; partitions in parallel, each partition's requests in order
-  const perPartition = new Map<string, TopicMessages>();
-  for (const { topic, messages } of topicMessages) {
-    const count = await partitionCounts.of(topic);
-    const partitionMetadata = Array.from({ length: count }, (_, partitionId) => ({
-      partitionId,
-      leader: 0,
-      partitionErrorCode: 0,
-      replicas: [],
-      isr: [],
-    }));
+  const placed = partitionCounts ? await place(topicMessages, partitionCounts) : topicMessages;
+  for (const request of chunkTopicMessages(placed, maxRequestBytes)) {
+    const acknowledged = await producer.sendBatch({
+      acks,
+      topicMessages: request,
+      ...(compression ? { compression } : {}),
+    });
+    if (partitionCounts) checkAcknowledged(request, acknowledged);
+  }
+}
+
+/** The messages with their partitions set, as kafkajs's default partitioner would set them. */
+async function place(
+  topicMessages: TopicMessages[],
+  partitionCounts: PartitionCounts,
+): Promise<TopicMessages[]> {
+  return Promise.all(
+    topicMessages.map(async ({ topic, messages }) => {
+      const count = await partitionCounts.of(topic);
+      const partitionMetadata = Array.from({ length: count }, (_, partitionId) => ({
+        partitionId,
+        leader: 0,
+        partitionErrorCode: 0,
+        replicas: [],
+        isr: [],
+      }));
+      return {
+        topic,
+        messages: messages.map((message) => ({
+          ...message,
+          partition: keyPartitioner({ topic, partitionMetadata, message }),
+        })),
+      };
+    }),
+  );
+}
+
+/**
+ * Throws (retriably) when kafkajs resolved a send without an acknowledgement for one of its partitions — what
+ * tulios/kafkajs#1303 does when a partition's leader moves, during the send, to a broker that had already
+ * answered for another partition: the records of that partition were never sent. The caller sends again.
+ */
+function checkAcknowledged(request: TopicMessages[], acknowledged: RecordMetadata[]): void {
+  const answered = new Set(acknowledged.map((meta) => `${meta.topicName}/${meta.partition}`));
+  for (const { topic, messages } of request) {
     for (const message of messages) {
-      const partition = keyPartitioner({ topic, partitionMetadata, message });
-      const slot = `${topic}\u0000${partition}`;
-      const entry = perPartition.get(slot) ?? { topic, messages: [] };
-      entry.messages.push({ ...message, partition });
-      perPartition.set(slot, entry);
+      const slot = `${topic}/${message.partition}`;
+      if (!answered.has(slot))
+        throw new LtError(
+          'LT_PUBLISH_FAILED',
+          `the broker acknowledged the send but not partition ${slot} (kafkajs lost its records while the ` +
+            'partition leader moved, tulios/kafkajs#1303): sending again',
+          { details: { partition: slot } },
+        );
     }
   }
-  // every partition's send settles before this does, so a retry never overlaps one still in flight
-  const results = await Promise.allSettled([...perPartition.values()].map((entry) => sendAll([entry])));
-  const failed = results.find((result) => result.status === 'rejected');
-  if (failed) throw failed.reason;
 }
