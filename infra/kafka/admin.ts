@@ -31,8 +31,12 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<st
   }
 }
 
-/** How many records of `topic` the group has not committed yet (0 when it has read everything). */
-export async function groupLag(kafka: Kafka, groupId: string, topic: string): Promise<number> {
+/** Per partition of `topic`: its first and next offsets, and the group's committed offset (-1: none). */
+async function positions(
+  kafka: Kafka,
+  groupId: string,
+  topic: string,
+): Promise<{ partition: number; low: number; high: number; committed: number }[]> {
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -40,17 +44,23 @@ export async function groupLag(kafka: Kafka, groupId: string, topic: string): Pr
       admin.fetchTopicOffsets(topic),
       admin.fetchOffsets({ groupId, topics: [topic] }),
     ]);
-    let lag = 0;
-    for (const end of ends) {
-      const done =
-        committed?.partitions.find((partition) => partition.partition === end.partition)?.offset ?? '-1';
-      const start = Number(done) < 0 ? Number(end.low) : Number(done);
-      lag += Math.max(0, Number(end.high) - start);
-    }
-    return lag;
+    return ends.map(({ partition, low, high }) => ({
+      partition,
+      low: Number(low),
+      high: Number(high),
+      committed: Number(committed?.partitions.find((entry) => entry.partition === partition)?.offset ?? '-1'),
+    }));
   } finally {
     await admin.disconnect();
   }
+}
+
+/** How many records of `topic` the group has not committed yet (0 when it has read everything). */
+export async function groupLag(kafka: Kafka, groupId: string, topic: string): Promise<number> {
+  return (await positions(kafka, groupId, topic)).reduce(
+    (lag, { low, high, committed }) => lag + Math.max(0, high - (committed < 0 ? low : committed)),
+    0,
+  );
 }
 
 /** Polls {@link groupLag} until it is 0 or the timeout passes; returns the last lag seen. */
@@ -86,21 +96,7 @@ export interface LostPosition {
  * that never committed counts once records were removed (it would miss them too).
  */
 export async function lostPositions(kafka: Kafka, groupId: string, topic: string): Promise<LostPosition[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const [ends, [committed]] = await Promise.all([
-      admin.fetchTopicOffsets(topic),
-      admin.fetchOffsets({ groupId, topics: [topic] }),
-    ]);
-    return ends.flatMap(({ partition, low }) => {
-      const logStart = Number(low);
-      const done = Number(
-        committed?.partitions.find((entry) => entry.partition === partition)?.offset ?? '-1',
-      );
-      return logStart > 0 && done < logStart ? [{ partition, committed: done, logStart }] : [];
-    });
-  } finally {
-    await admin.disconnect();
-  }
+  return (await positions(kafka, groupId, topic)).flatMap(({ partition, low, committed }) =>
+    low > 0 && committed < low ? [{ partition, committed, logStart: low }] : [],
+  );
 }

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,8 +12,7 @@ import { createPool, type Pool } from '../../infra/postgres/pool.ts';
 import { createRegistryServer } from '../../schemas/registry/server.ts';
 import { RegistryStore } from '../../schemas/registry/store.ts';
 import type { Change } from '../../producers/publisher/index.ts';
-import { sampleCitizens } from '../../producers/sample/citizens.ts';
-import { CUT_HERE, cutAndCraft, HUGE_ARRAY_BLOCK, zigzagVarint } from '../helpers/hostile.ts';
+import { citizenEvent, CUT_HERE, cutAndCraft, HUGE_ARRAY_BLOCK, zigzagVarint } from '../helpers/hostile.ts';
 import { startOwnPostgres, startOwnRedis, type OwnPostgres, type OwnRedis } from './own-services.ts';
 import { World, type RunReport, type ServiceName } from './pipeline.ts';
 import { buildWorkload, type Workload } from './workload.ts';
@@ -203,25 +202,8 @@ describe('the fault suite', () => {
     const expected: Record<string, number> = {};
     const row = await runFault('hostile records', async (world) => {
       const ids = await world.schemaIds();
-      const event = (
-        seed: number,
-        overrides: { after?: Record<string, unknown>; [field: string]: unknown } = {},
-      ) => {
-        const { after: afterOverrides, ...rest } = overrides;
-        const after = { ...sampleCitizens(1, seed)[0]!, ...afterOverrides };
-        return {
-          eventId: randomUUID(),
-          dataset: world.dataset.id,
-          op: 'CREATE',
-          key: String(after.personal_id),
-          version: 1,
-          occurredAt: new Date(),
-          sourceAgency: 'BCA',
-          traceId: 'hostile',
-          after,
-          ...rest,
-        };
-      };
+      const event = (seed: number, overrides: Parameters<typeof citizenEvent>[2] = {}) =>
+        citizenEvent(world.dataset.id, seed, overrides);
       const valid = await world.registry.encode(ids.source, event(70_001));
       const wrongMagic = Buffer.from(valid);
       wrongMagic[0] = 1;

@@ -1,3 +1,5 @@
+import type { Kafka } from 'kafkajs';
+import { topics } from '../../infra/kafka/topics.ts';
 import { Coordinator, type CoordinatorOptions } from '../../platform/coordinator/index.ts';
 import { log, testKafka, uniqueName } from './services.ts';
 
@@ -18,4 +20,17 @@ export async function testCoordinator(
   });
   await coordinator.start();
   return coordinator;
+}
+
+/** How many records the share topic of `agreementId` holds (0 while the coordinator has not made it). */
+export async function shareTopicSize(kafka: Kafka, agreementId: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    if (!(await admin.listTopics()).includes(topics.share(agreementId))) return 0;
+    const offsets = await admin.fetchTopicOffsets(topics.share(agreementId));
+    return offsets.reduce((sum, partition) => sum + Number(partition.high), 0);
+  } finally {
+    await admin.disconnect();
+  }
 }

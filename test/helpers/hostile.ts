@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import { sampleCitizens } from '../../producers/sample/citizens.ts';
+
 /** Avro's zig-zag varint of a whole number (exact up to 2^53). */
 export function zigzagVarint(value: number): Buffer {
   let rest = value >= 0 ? value * 2 : -value * 2 - 1;
@@ -30,3 +33,28 @@ export const HUGE_ARRAY_BLOCK = Buffer.concat([
   zigzagVarint(2),
   Buffer.from('VN'),
 ]);
+
+/**
+ * A well-formed change event of a test's citizen dataset (BCA's, CREATE, version 1), changed by `overrides`
+ * (`after` is merged into the sample record): the raw material of records that are wrong in one way.
+ */
+export function citizenEvent(
+  datasetId: string,
+  seed: number,
+  overrides: { after?: Record<string, unknown>; [field: string]: unknown } = {},
+): Record<string, unknown> & { key: string } {
+  const { after: afterOverrides, ...rest } = overrides;
+  const after = { ...sampleCitizens(1, seed)[0]!, ...afterOverrides };
+  return {
+    eventId: randomUUID(),
+    dataset: datasetId,
+    op: 'CREATE',
+    key: String(after.personal_id),
+    version: 1,
+    occurredAt: new Date(),
+    sourceAgency: 'BCA',
+    traceId: 'hostile',
+    after,
+    ...rest,
+  } as Record<string, unknown> & { key: string };
+}

@@ -15,7 +15,12 @@ import { registerDatasetSchemas } from '../../../schemas/registry/client.ts';
 import { approvedAgreement } from '../../helpers/agreements.ts';
 import { testCoordinator } from '../../helpers/coordinator.ts';
 import { isolatedDataset } from '../../helpers/datasets.ts';
-import { CUT_HERE, cutAndCraft, HUGE_ARRAY_BLOCK } from '../../helpers/hostile.ts';
+import {
+  citizenEvent as hostileEvent,
+  CUT_HERE,
+  cutAndCraft,
+  HUGE_ARRAY_BLOCK,
+} from '../../helpers/hostile.ts';
 import { testKafka, testPool, testPublisher, testRegistry, uniqueName } from '../../helpers/services.ts';
 
 const header = (headers: IHeaders | undefined, name: string): string | undefined =>
@@ -74,25 +79,8 @@ describe('the coordinator checks every source record before it shares anything',
   });
 
   /** A well-formed change event of the test's citizen dataset, changed by `overrides` (after: merged). */
-  function citizenEvent(
-    seed: number,
-    overrides: { after?: Record<string, unknown>; [field: string]: unknown },
-  ) {
-    const { after: afterOverrides, ...rest } = overrides;
-    const after = { ...sampleCitizens(1, seed)[0]!, ...afterOverrides };
-    return {
-      eventId: '01890a5d-ac96-774b-bcce-b302099a8057',
-      dataset: dataset.id,
-      op: 'CREATE',
-      key: String(after.personal_id),
-      version: 1,
-      occurredAt: new Date(),
-      sourceAgency: 'BCA',
-      traceId: 'hostile',
-      after,
-      ...rest,
-    };
-  }
+  const citizenEvent = (seed: number, overrides: Parameters<typeof hostileEvent>[2]) =>
+    hostileEvent(dataset.id, seed, overrides);
 
   it('dead-letters records of another owner, key, dataset or topic schema, and crafted bytes, with their reasons; none reaches the subscriber, and the valid records after them do', async () => {
     const citizenSchemaId = await registry.client.getLatestSchemaId(subjects.value(sourceTopic));

@@ -11,7 +11,7 @@ import { sampleCitizens } from '../../../producers/sample/citizens.ts';
 import type { Dictionary } from '../../../schemas/model/dictionary.ts';
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
 import { approvedAgreement } from '../../helpers/agreements.ts';
-import { testCoordinator } from '../../helpers/coordinator.ts';
+import { shareTopicSize, testCoordinator } from '../../helpers/coordinator.ts';
 import { isolatedDataset } from '../../helpers/datasets.ts';
 import { testKafka, testPool, testPublisher, testRegistry, uniqueName } from '../../helpers/services.ts';
 
@@ -60,17 +60,7 @@ describe('one agreement that cannot be served does not hold up the others', () =
   let pool: Pool;
   let coordinator: Coordinator;
 
-  /** How many records the share topic of `agreementId` holds. */
-  async function shareSize(agreementId: string): Promise<number> {
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      const offsets = await admin.fetchTopicOffsets(topics.share(agreementId));
-      return offsets.reduce((sum, partition) => sum + Number(partition.high), 0);
-    } finally {
-      await admin.disconnect();
-    }
-  }
+  const shareSize = (agreementId: string) => shareTopicSize(kafka, agreementId);
 
   beforeAll(async () => {
     const registry = await testRegistry();

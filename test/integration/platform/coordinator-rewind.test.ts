@@ -2,13 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTopics } from '../../../infra/kafka/admin.ts';
 import { topics } from '../../../infra/kafka/topics.ts';
 import { migrate } from '../../../infra/postgres/migrate.ts';
-import type { Pool } from '../../../infra/postgres/pool.ts';
+import { createPool, type Pool } from '../../../infra/postgres/pool.ts';
 import type { Agreement } from '../../../platform/agreements/model.ts';
 import type { Coordinator } from '../../../platform/coordinator/index.ts';
 import { sampleCitizens } from '../../../producers/sample/citizens.ts';
 import type { SchemaRegistry } from '../../../schemas/registry/client.ts';
+import { startOwnPostgres, type OwnPostgres } from '../../faults/own-services.ts';
 import { approvedAgreement } from '../../helpers/agreements.ts';
-import { testCoordinator } from '../../helpers/coordinator.ts';
+import { shareTopicSize, testCoordinator } from '../../helpers/coordinator.ts';
 import { isolatedDataset } from '../../helpers/datasets.ts';
 import { testKafka, testPool, testPublisher, testRegistry, uniqueName } from '../../helpers/services.ts';
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
@@ -35,17 +36,7 @@ describe('an agreement approved while the coordinator was down', () => {
   let pool: Pool;
   let coordinator: Coordinator | undefined;
 
-  async function shareSize(agreementId: string): Promise<number> {
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      if (!(await admin.listTopics()).includes(topics.share(agreementId))) return 0;
-      const offsets = await admin.fetchTopicOffsets(topics.share(agreementId));
-      return offsets.reduce((sum, partition) => sum + Number(partition.high), 0);
-    } finally {
-      await admin.disconnect();
-    }
-  }
+  const shareSize = (agreementId: string) => shareTopicSize(kafka, agreementId);
 
   beforeAll(async () => {
     registry = (await testRegistry()).client;
@@ -75,4 +66,68 @@ describe('an agreement approved while the coordinator was down', () => {
     await expect.poll(() => shareSize(later.id), { timeout: 30_000 }).toBe(25);
     expect(await shareSize(first.id)).toBe(25); // and the first agreement got nothing twice
   }, 90_000);
+});
+
+describe('a rewind that fails', () => {
+  const kafka = testKafka();
+  const { dataset, dictionary } = isolatedDataset(loadDictionary(), 'population.citizen');
+  const fields = ['personal_id', 'full_name'];
+  const first = approvedAgreement({
+    id: uniqueName('first-'),
+    subscriber: 'BHXH',
+    dataset: dataset.id,
+    fields,
+  });
+  const later = approvedAgreement({
+    id: uniqueName('later-'),
+    subscriber: 'BTC',
+    dataset: dataset.id,
+    fields,
+  });
+  let agreements: Agreement[] = [first];
+  // the coordinator's state on a PostgreSQL of this test's own, which it stops (never the machine's)
+  let postgres: OwnPostgres;
+  let pool: Pool;
+  let coordinator: Coordinator | undefined;
+
+  const shareSize = (agreementId: string) => shareTopicSize(kafka, agreementId);
+
+  beforeAll(async () => {
+    postgres = await startOwnPostgres();
+    pool = await createPool({ url: postgres.url, schema: 'lt_platform', max: 4 });
+    await migrate(pool, 'platform');
+    await ensureTopics(kafka, [{ topic: topics.source(dataset.id), partitions: 2 }]);
+  });
+
+  afterAll(async () => {
+    await coordinator?.stop().catch(() => undefined);
+    await pool?.end().catch(() => undefined);
+    await postgres?.destroy();
+  });
+
+  it('is tried again until it succeeds, so an agreement approved meanwhile still gets its backfill', async () => {
+    const registry = (await testRegistry()).client;
+    const publisher = await testPublisher(registry, dictionary, 'BCA');
+    await publisher.publishBatch(
+      dataset.id,
+      sampleCitizens(20, 61).map((after) => ({ op: 'CREATE', version: 1, after })),
+    );
+    coordinator = await testCoordinator({
+      registry,
+      dictionary,
+      pool,
+      loadAgreements: async () => agreements,
+    });
+    await expect.poll(() => shareSize(first.id), { timeout: 30_000 }).toBe(20);
+
+    await postgres.stop(); // the state store is gone when the new agreement arrives
+    agreements = [first, later];
+    await expect.poll(() => coordinator!.stats.rewindFailures, { timeout: 15_000 }).toBeGreaterThan(0);
+    expect(await shareSize(later.id)).toBe(0);
+
+    await postgres.start();
+    // before: the failed rewind was only logged, and this agreement never received the history
+    await expect.poll(() => shareSize(later.id), { timeout: 60_000, interval: 500 }).toBe(20);
+    expect(await shareSize(first.id)).toBe(20);
+  }, 120_000);
 });
