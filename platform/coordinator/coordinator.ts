@@ -126,7 +126,7 @@ export class Coordinator {
   readonly stats: CoordinatorStats = { read: 0, shared: 0, rejected: 0, rewindFailures: 0, stale: 0 };
   private consumer: Consumer | null = null;
   private readonly producer: Producer;
-  /** Every produce request carries one partition (infra/kafka/produce.ts says why). */
+  /** Sends set partitions themselves and check each was acknowledged (infra/kafka/produce.ts says why). */
   private readonly partitionCounts: PartitionCounts;
   private readonly log: Logger;
   private streams = new Map<string, ShareStream[]>(); // by dataset id
