@@ -436,15 +436,20 @@ export class Coordinator {
         if (existing.has(topic)) {
           const [metadata] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics;
           const headers = agreementEndedHeaders(agreement.id, agreement.onEnd);
-          await this.producer.send({
-            topic,
-            acks: -1,
-            messages: (metadata?.partitions ?? []).map(({ partitionId }) => ({
-              partition: partitionId,
-              key: null,
-              value: null,
-              headers,
-            })),
+          // one control record per partition, each acknowledged (sendBounded checks it, kafkajs#1303)
+          await sendBounded(this.producer, {
+            topicMessages: [
+              {
+                topic,
+                messages: (metadata?.partitions ?? []).map(({ partitionId }) => ({
+                  partition: partitionId,
+                  key: null,
+                  value: null,
+                  headers,
+                })),
+              },
+            ],
+            partitionCounts: this.partitionCounts,
           });
         }
         await this.options.pool.query(
