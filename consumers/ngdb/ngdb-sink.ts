@@ -1,18 +1,23 @@
 import { randomUUID } from 'node:crypto';
-import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { LtError } from '../../infra/errors.ts';
-import { consumerGroups, subjects, topics } from '../../infra/kafka/topics.ts';
+import { consumerGroups, topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { inTransaction, type Pool, type PoolClient } from '../../infra/postgres/pool.ts';
 import type { Redis } from '../../infra/redis/client.ts';
 import type { ChangeEvent } from '../../schemas/envelope/change-event.ts';
-import { checkSourceEnvelope } from '../../schemas/envelope/check.ts';
-import type { Dataset } from '../../schemas/model/dataset.ts';
+import { decodeSourceEvent } from '../../schemas/envelope/check.ts';
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
 import type { SchemaRegistry } from '../../schemas/registry/client.ts';
-import { decodeWireValue } from '../../schemas/registry/decode.ts';
+import {
+  consumeBatch,
+  type BatchLoop,
+  type BatchRejections,
+  type ReadRecord,
+} from '../../infra/kafka/batch-loop.ts';
 import { failureSignal, watchConsumer } from '../../infra/kafka/consumer-failure.ts';
-import { sendToDeadLetter, type Rejection, type RejectedRecord } from '../../infra/kafka/dead-letter.ts';
+import { IdempotentSender } from '../../infra/kafka/produce.ts';
+import { writeIsolatingRefusals } from '../../infra/postgres/refusals.ts';
 import { lostPositions } from '../../infra/kafka/admin.ts';
 import { deadLetterTopicSpec, reconcileTopics } from '../../infra/kafka/provision.ts';
 import { Deduplicator } from '../sink/dedup.ts';
@@ -76,12 +81,6 @@ export interface NgdbSinkStats {
   lostPositions: number;
 }
 
-/** One decoded event and the Kafka record it came from (for the DLQ, should PostgreSQL refuse it). */
-interface Received {
-  event: ChangeEvent;
-  message: KafkaMessage;
-}
-
 interface Written {
   historyAdded: number;
   applied: number;
@@ -89,23 +88,14 @@ interface Written {
 }
 
 /**
- * A PostgreSQL error caused by the values of the rows (SQLSTATE class 22 data exception, e.g. a NUL
- * character in text; class 23 integrity constraint violation), not by the server: retrying cannot help.
- */
-function isDataError(error: unknown): boolean {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
-}
-
-/**
  * The National General Database sink (decree method (c)): every dataset of a dictionary, one consumer
  * group, one PostgreSQL schema. Per dataset a current-state table (`SinkTable`: versioned upsert,
  * delete-with-version tombstones) and an append-only `<table>_history` of every version.
  *
- * Per batch (one partition of one dataset): decode (bad records → `lt.dlq.ngdb` with reason headers) →
- * drop event ids Redis knows → one transaction: insert every event into the history (`ON CONFLICT
- * (_event_id) DO NOTHING`) and upsert the newest version per key into the current state → DLQ → commit
- * offsets → remember the ids in Redis. A replay changes nothing; a crash loses nothing.
+ * Per batch (one partition of one dataset; infra/kafka/batch-loop.ts): decode and check (bad records →
+ * `lt.dlq.ngdb` with reason headers) → drop event ids Redis knows → one transaction: insert every event into
+ * the history (`ON CONFLICT (_event_id) DO NOTHING`) and upsert the newest version per key into the current
+ * state → remember the ids in Redis → DLQ → commit offsets. A replay changes nothing; a crash loses nothing.
  */
 export class NgdbSink {
   readonly stats: NgdbSinkStats = {
@@ -123,7 +113,7 @@ export class NgdbSink {
   readonly tables: ReadonlyMap<string, HistoryTable>;
   readonly groupId: string;
   private readonly consumer: Consumer;
-  private readonly dlq: Producer;
+  private readonly loop: BatchLoop;
   private readonly log: Logger;
   private readonly stage: string;
   private dedup: Deduplicator | null = null;
@@ -151,11 +141,11 @@ export class NgdbSink {
     this.log = options.log.child({ component: 'ngdb', group: this.groupId });
     this.consumer = options.kafka.consumer({ groupId: this.groupId, allowAutoTopicCreation: false });
     watchConsumer(this.consumer, 'the NGDB sink', this.log, this.fail);
-    this.dlq = options.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-    });
+    this.loop = {
+      consumer: this.consumer,
+      sender: new IdempotentSender(options.kafka, this.log),
+      log: this.log,
+    };
   }
 
   /** The source topics it reads, one per dataset. */
@@ -180,7 +170,7 @@ export class NgdbSink {
       this.options.dedupTtlSeconds ?? NGDB_SINK_DEFAULTS.dedupTtlSeconds,
       this.log,
     );
-    await this.dlq.connect();
+    await this.loop.sender.connect();
     await this.reportLostPositions();
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: this.topics, fromBeginning: true });
@@ -208,7 +198,7 @@ export class NgdbSink {
   /** Leaves the group after the batch in progress; its offsets are committed only if its transaction was. */
   async stop(): Promise<void> {
     await this.consumer.disconnect();
-    await this.dlq.disconnect();
+    await this.loop.sender.disconnect();
   }
 
   private async checkSourceTopics(): Promise<void> {
@@ -286,119 +276,63 @@ export class NgdbSink {
     });
   }
 
-  /**
-   * Decodes one record (schemas/registry/decode.ts: wire format, a schema registered under the topic's
-   * `subject`, the body within bounds, then Avro; only a registry outage is retriable), then checks the
-   * source envelope (schemas/envelope/check.ts).
-   */
-  private async decode(dataset: Dataset, subject: string, value: Buffer): Promise<ChangeEvent> {
-    return checkSourceEnvelope(dataset, await decodeWireValue(this.options.registry, value, { subject }));
+  private async handleBatch(payload: EachBatchPayload): Promise<void> {
+    const { topic } = payload.batch;
+    const history = this.tables.get(topic);
+    const dedup = this.dedup;
+    if (!history || !dedup) throw new Error(`batch of ${topic}, which this sink does not read`);
+    const outcome = await consumeBatch(
+      payload,
+      {
+        stage: this.stage,
+        read: async ({ value }) =>
+          value === null // tombstone: the DELETE before it carried the version
+            ? null
+            : decodeSourceEvent(this.options.registry, history.dataset, topic, value),
+        apply: (records, rejections) => this.apply(history, dedup, records, rejections),
+      },
+      this.loop,
+    );
+    if (outcome) {
+      this.stats.received += outcome.read;
+      this.stats.rejected += outcome.rejected;
+    }
   }
 
-  private async handleBatch({
-    batch,
-    resolveOffset,
-    heartbeat,
-    isRunning,
-    isStale,
-  }: EachBatchPayload): Promise<void> {
-    // stopping, or the partition was reassigned: leave the batch to whoever reads from the committed offset
-    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
-    const history = this.tables.get(batch.topic);
-    const dedup = this.dedup;
-    if (!history || !dedup) throw new Error(`batch of ${batch.topic}, which this sink does not read`);
-    const log = this.log.child({ topic: batch.topic, partition: batch.partition });
-    const subject = subjects.value(batch.topic); // a record's schema must be one of its topic's
-
-    const received: Received[] = [];
-    const rejected: { record: RejectedRecord; rejection: Rejection }[] = [];
-    const reject = (message: KafkaMessage, error: unknown): void => {
-      rejected.push({
-        record: { key: message.key, value: message.value, headers: message.headers as IHeaders },
-        rejection: {
-          stage: this.stage,
-          code: error instanceof LtError ? error.code : 'LT_DECODE_FAILED',
-          detail: (error as Error).message,
-          source: { topic: batch.topic, partition: batch.partition, offset: message.offset },
-        },
-      });
-    };
-    for (const message of batch.messages) {
-      if (message.value === null) continue; // tombstone: the DELETE before it carried the version
-      try {
-        received.push({ event: await this.decode(history.dataset, subject, message.value), message });
-      } catch (error) {
-        if (error instanceof LtError && error.retriable) throw error; // kafkajs retries the batch
-        reject(message, error);
-      }
-    }
-
-    const seen = await dedup.seen(received.map(({ event }) => event.eventId));
-    const fresh = received.filter(({ event }) => !seen.has(event.eventId));
-    const { written, refused } = await this.write(history, fresh);
-    for (const { message, error } of refused) reject(message, error);
-
-    await sendToDeadLetter(this.dlq, rejected, log);
-    const next = (BigInt(batch.lastOffset()) + 1n).toString();
-    await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
-    resolveOffset(batch.lastOffset());
-    const refusedIds = new Set(refused.map(({ event }) => event.eventId));
-    await dedup.remember(fresh.map(({ event }) => event.eventId).filter((id) => !refusedIds.has(id)));
-    await heartbeat();
+  /**
+   * Drops the events Redis says were stored, writes the others in one transaction (one per event should
+   * PostgreSQL refuse a row's values: the refused go to the DLQ), and tells Redis the ids stored.
+   */
+  private async apply(
+    history: HistoryTable,
+    dedup: Deduplicator,
+    records: ReadRecord<ChangeEvent>[],
+    rejections: BatchRejections,
+  ): Promise<void> {
+    const seen = await dedup.seen(records.map(({ item }) => item.eventId));
+    const fresh = records.filter(({ item }) => !seen.has(item.eventId));
+    const { results, refused } = await writeIsolatingRefusals(fresh, (some) =>
+      this.transaction(
+        history,
+        some.map(({ item }) => item),
+      ),
+    );
+    for (const { item, error } of refused) rejections.reject(item.message, error);
+    const refusedIds = new Set(refused.map(({ item }) => item.item.eventId));
+    await dedup.remember(fresh.map(({ item }) => item.eventId).filter((id) => !refusedIds.has(id)));
 
     const offered = fresh.length - refused.length;
-    this.stats.received += received.length;
-    this.stats.skipped += received.length - fresh.length;
-    this.stats.historyAdded += written.historyAdded;
-    this.stats.duplicates += offered - written.historyAdded;
-    this.stats.applied += written.applied;
-    this.stats.stale += written.collapsed - written.applied;
-    this.stats.rejected += rejected.length;
+    const historyAdded = results.reduce((sum, one) => sum + one.historyAdded, 0);
+    const applied = results.reduce((sum, one) => sum + one.applied, 0);
+    const collapsed = results.reduce((sum, one) => sum + one.collapsed, 0);
+    this.stats.skipped += records.length - fresh.length;
+    this.stats.historyAdded += historyAdded;
+    this.stats.duplicates += offered - historyAdded;
+    this.stats.applied += applied;
+    this.stats.stale += collapsed - applied;
   }
 
-  /**
-   * Writes a batch in one transaction. Should PostgreSQL refuse the values of a row (a data error, which no
-   * retry can fix), the events are written one per transaction instead, in offset order — the version
-   * guard keeps that equivalent — and the refused ones are returned for the DLQ.
-   */
-  private async write(
-    history: HistoryTable,
-    items: Received[],
-  ): Promise<{ written: Written; refused: (Received & { error: LtError })[] }> {
-    const written: Written = { historyAdded: 0, applied: 0, collapsed: 0 };
-    const refused: (Received & { error: LtError })[] = [];
-    if (items.length === 0) return { written, refused };
-    try {
-      return { written: await this.transaction(history, items), refused };
-    } catch (error) {
-      if (!isDataError(error)) throw error;
-    }
-    for (const item of items) {
-      try {
-        const one = await this.transaction(history, [item]);
-        written.historyAdded += one.historyAdded;
-        written.applied += one.applied;
-        written.collapsed += one.collapsed;
-      } catch (error) {
-        if (!isDataError(error)) throw error;
-        const { code, message } = error as { code: string; message: string };
-        refused.push({
-          ...item,
-          error: new LtError(
-            'LT_RECORD_INVALID',
-            `PostgreSQL cannot store it: ${message} (SQLSTATE ${code})`,
-            {
-              cause: error,
-            },
-          ),
-        });
-      }
-    }
-    return { written, refused };
-  }
-
-  private transaction(history: HistoryTable, items: Received[]): Promise<Written> {
-    const events = items.map(({ event }) => event);
+  private transaction(history: HistoryTable, events: ChangeEvent[]): Promise<Written> {
     return inTransaction(this.options.pool, async (client: PoolClient) => {
       const added = await client.query(history.insertSql(), history.insertParams(events));
       const latest = new Map<string, ChangeEvent>();

@@ -1,14 +1,21 @@
 import { performance } from 'node:perf_hooks';
-import type { Consumer, EachBatchPayload, IHeaders, KafkaMessage, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, IHeaders } from 'kafkajs';
 import { LtError } from '../../infra/errors.ts';
 import { lostPositions } from '../../infra/kafka/admin.ts';
 import { subjects } from '../../infra/kafka/topics.ts';
+import {
+  consumeBatch,
+  type BatchLoop,
+  type BatchRejections,
+  type ReadRecord,
+} from '../../infra/kafka/batch-loop.ts';
+import { IdempotentSender } from '../../infra/kafka/produce.ts';
+import { writeIsolatingRefusals } from '../../infra/postgres/refusals.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import type { ChangeEvent } from '../../schemas/envelope/change-event.ts';
 import { controlOf, revisionOf, type ShareControl } from '../../schemas/envelope/share-stream.ts';
 import { decodeWireValue } from '../../schemas/registry/decode.ts';
 import { failureSignal, watchConsumer } from '../../infra/kafka/consumer-failure.ts';
-import { sendToDeadLetter, type Rejection, type RejectedRecord } from '../../infra/kafka/dead-letter.ts';
 import type { Deduplicator } from './dedup.ts';
 import { prepareSinkTable, purgeSinkTable } from './evolution.ts';
 import { sinkSettings, type SinkOptions, type SinkSettings } from './options.ts';
@@ -37,13 +44,14 @@ export interface SinkStats {
   lostPositions: number;
 }
 
-/** One decoded change event and where it came from. */
+/** One decoded change event and the agreement revision it was derived under (0 when the header is absent). */
 interface Received {
   event: ChangeEvent;
-  /** The agreement revision it was derived under (0 when the header is absent). */
   revision: number;
-  message: KafkaMessage;
 }
+
+/** What one record of a share topic is: a change event, or a control record of the agreement. */
+type ShareRecord = { event: Received } | { control: ShareControl };
 
 /** The outcome of the database work of one batch. */
 interface BatchTotals {
@@ -64,18 +72,9 @@ function newer(a: Received, b: Received): boolean {
 }
 
 /**
- * A PostgreSQL error caused by the values of the rows (SQLSTATE class 22 data exception, class 23
- * integrity constraint violation), not by the server: retrying cannot help.
- */
-function isDataError(error: unknown): boolean {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
-}
-
-/**
- * Materializes one change-event topic into a typed PostgreSQL table: evolve the table → per batch, decode →
- * dedup (Redis) → collapse to the newest (revision, version) per key → guarded upsert → commit offsets only
- * after the database commit. Control records (`lt-control`) end the agreement: purge or retain the table.
+ * Materializes one change-event topic into a typed PostgreSQL table: evolve the table → per batch
+ * (infra/kafka/batch-loop.ts), decode → dedup (Redis) → collapse to the newest (revision, version) per key →
+ * guarded upsert → commit offsets only after the database commit. Control records (`lt-control`) end the agreement: purge or retain the table.
  */
 export class Sink {
   readonly table: SinkTable;
@@ -93,7 +92,7 @@ export class Sink {
     lostPositions: 0,
   };
   private readonly consumer: Consumer;
-  private readonly dlq: Producer;
+  private readonly loop: BatchLoop;
   private readonly log: Logger;
   private readonly settings: SinkSettings;
   /** Scoped to the table instance once started; replaced when a purge empties the table. */
@@ -127,11 +126,11 @@ export class Sink {
       heartbeatInterval: Math.min(3_000, Math.floor(this.settings.sessionTimeoutMs / 3)),
     });
     watchConsumer(this.consumer, `the sink of ${options.topic}`, this.log, this.fail);
-    this.dlq = options.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-    });
+    this.loop = {
+      consumer: this.consumer,
+      sender: new IdempotentSender(options.kafka, this.log),
+      log: this.log,
+    };
   }
 
   /**
@@ -141,7 +140,7 @@ export class Sink {
   async start(): Promise<void> {
     const prepared = await prepareSinkTable(this.options.pool, this.table, this.log);
     this.dedup = this.options.dedup.scoped(prepared.instanceId);
-    await this.dlq.connect();
+    await this.loop.sender.connect();
     await this.reportLostPositions();
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
@@ -192,7 +191,7 @@ export class Sink {
     for (const timer of this.resumeTimers) clearTimeout(timer);
     this.resumeTimers.clear();
     await this.consumer.disconnect();
-    await this.dlq.disconnect();
+    await this.loop.sender.disconnect();
   }
 
   private async decode(value: Buffer): Promise<ChangeEvent> {
@@ -208,30 +207,19 @@ export class Sink {
     return event;
   }
 
-  private async handleBatch({
-    batch,
-    resolveOffset,
-    heartbeat,
-    pause,
-    isRunning,
-    isStale,
-  }: EachBatchPayload): Promise<void> {
-    // stopping, or the partition was reassigned: leave the batch to whoever reads from the committed offset
-    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+  /** A control record, or a change event of the topic's dataset; null for a tombstone. */
+  private async read(message: { headers?: IHeaders; value: Buffer | null }): Promise<ShareRecord | null> {
+    const control = controlOf(message.headers ?? {});
+    if (control instanceof LtError) throw control;
+    if (control !== null) return { control };
+    if (message.value === null) return null; // tombstone: the DELETE before it carried the version
+    const revision = revisionOf(message.headers ?? {});
+    return { event: { event: await this.decode(message.value), revision } };
+  }
+
+  private async handleBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
     const log = this.log.child({ partition: batch.partition });
-    const rejected: { record: RejectedRecord; rejection: Rejection }[] = [];
-    const reject = (message: KafkaMessage, error: unknown): void => {
-      rejected.push({
-        record: { key: message.key, value: message.value, headers: message.headers as IHeaders },
-        rejection: {
-          stage: this.settings.stage,
-          ...(this.options.owner === undefined ? {} : { owner: this.options.owner }),
-          code: error instanceof LtError ? error.code : 'LT_DECODE_FAILED',
-          detail: (error as Error).message,
-          source: { topic: batch.topic, partition: batch.partition, offset: message.offset },
-        },
-      });
-    };
     const totals: BatchTotals = {
       received: 0,
       applied: 0,
@@ -241,50 +229,47 @@ export class Sink {
       withoutRedis: false,
       ended: 0,
     };
-
-    // Records are applied in offset order; a control record first applies the events before it.
-    let pending: Received[] = [];
-    const flush = async (): Promise<void> => {
-      const items = pending;
-      pending = [];
-      if (items.length > 0) await this.apply(items, totals, reject);
-    };
-    for (const message of batch.messages) {
-      const control = controlOf(message.headers as IHeaders);
-      if (control instanceof LtError) {
-        reject(message, control);
-        continue;
-      }
-      if (control !== null) {
-        await flush();
-        await this.endAgreement(control, totals, log, message.offset);
-        continue;
-      }
-      if (message.value === null) continue; // tombstone: the DELETE before it carried the version
-      try {
-        const revision = revisionOf(message.headers as IHeaders);
-        pending.push({ event: await this.decode(message.value), revision, message });
-      } catch (error) {
-        if (error instanceof LtError && error.retriable) throw error; // kafkajs retries the batch
-        reject(message, error);
-      }
-    }
-    await flush();
-
-    await sendToDeadLetter(this.dlq, rejected, log);
-    const next = (BigInt(batch.lastOffset()) + 1n).toString();
-    await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
-    resolveOffset(batch.lastOffset());
-    await heartbeat();
-
+    const outcome = await consumeBatch(
+      payload,
+      {
+        stage: this.settings.stage,
+        ...(this.options.owner === undefined ? {} : { owner: this.options.owner }),
+        read: (message) => this.read(message),
+        apply: (records, rejections) => this.applyInOrder(records, rejections, totals, log),
+      },
+      this.loop,
+    );
+    if (!outcome) return;
     this.stats.received += totals.received;
     this.stats.applied += totals.applied;
     this.stats.skipped += totals.skipped;
     this.stats.stale += totals.stale;
-    this.stats.rejected += rejected.length;
+    this.stats.rejected += outcome.rejected;
     this.stats.agreementsEnded += totals.ended;
     if (totals.withoutRedis) this.stats.dedupUnavailable++;
-    this.backpressure(batch.partition, totals.dbMs, pause, log);
+    this.backpressure(batch.partition, totals.dbMs, payload.pause, log);
+  }
+
+  /** Applies the records in offset order: the events before a control record, then the control record. */
+  private async applyInOrder(
+    records: ReadRecord<ShareRecord>[],
+    rejections: BatchRejections,
+    totals: BatchTotals,
+    log: Logger,
+  ): Promise<void> {
+    let pending: ReadRecord<Received>[] = [];
+    const flush = async (): Promise<void> => {
+      const items = pending;
+      pending = [];
+      if (items.length > 0) await this.apply(items, totals, rejections);
+    };
+    for (const { item, message } of records) {
+      if ('control' in item) {
+        await flush();
+        await this.endAgreement(item.control, totals, log, message.offset);
+      } else pending.push({ item: item.event, message });
+    }
+    await flush();
   }
 
   /**
@@ -292,33 +277,38 @@ export class Sink {
    * The ids go to Redis after the database commit, under the instance the rows were written to.
    */
   private async apply(
-    items: Received[],
+    items: ReadRecord<Received>[],
     totals: BatchTotals,
-    reject: (message: KafkaMessage, error: unknown) => void,
+    rejections: BatchRejections,
   ): Promise<void> {
     const dedup = this.dedup;
     const failuresBefore = dedup.failures;
-    const seen = await dedup.seen(items.map(({ event }) => event.eventId));
-    const latest = new Map<string, Received>();
-    for (const item of items) {
-      if (seen.has(item.event.eventId)) continue;
-      const current = latest.get(item.event.key);
-      if (!current || newer(item, current)) latest.set(item.event.key, item);
+    const seen = await dedup.seen(items.map(({ item }) => item.event.eventId));
+    const latest = new Map<string, ReadRecord<Received>>();
+    for (const record of items) {
+      const { event } = record.item;
+      if (seen.has(event.eventId)) continue;
+      const current = latest.get(event.key);
+      if (!current || newer(record.item, current.item)) latest.set(event.key, record);
     }
     const rows = [...latest.values()].sort((a, b) =>
-      a.event.key < b.event.key ? -1 : a.event.key > b.event.key ? 1 : 0,
+      a.item.event.key < b.item.event.key ? -1 : a.item.event.key > b.item.event.key ? 1 : 0,
     );
     const started = performance.now();
-    const { applied, refused } = await this.write(rows);
+    // should PostgreSQL refuse a row's values, the rows go one by one (the guard makes that equivalent)
+    const { results, refused } = await writeIsolatingRefusals(rows, (some) =>
+      this.upsert(some.map(({ item }) => item)),
+    );
+    const applied = results.reduce((sum, count) => sum + count, 0);
     totals.dbMs += performance.now() - started;
-    for (const { item, error } of refused) reject(item.message, error);
+    for (const { item, error } of refused) rejections.reject(item.message, error);
     // Every id offered is settled once the rows are committed — applied, stale, or superseded by a newer
     // event of its key in this batch — except those of a key whose newest event PostgreSQL refused.
-    const refusedKeys = new Set(refused.map(({ item }) => item.event.key));
+    const refusedKeys = new Set(refused.map(({ item }) => item.item.event.key));
     await dedup.remember(
       items
-        .filter(({ event }) => !seen.has(event.eventId) && !refusedKeys.has(event.key))
-        .map(({ event }) => event.eventId),
+        .filter(({ item }) => !seen.has(item.event.eventId) && !refusedKeys.has(item.event.key))
+        .map(({ item }) => item.event.eventId),
     );
 
     totals.received += items.length;
@@ -328,46 +318,11 @@ export class Sink {
     if (!dedup.enabled || dedup.failures > failuresBefore) totals.withoutRedis = true;
   }
 
-  /**
-   * Upserts rows with distinct keys in one statement. Should PostgreSQL refuse the values of a row (a data
-   * error no retry can fix), the rows are written one by one instead — the guard makes that equivalent —
-   * and the refused ones are returned for the DLQ, so a poison record cannot block its partition.
-   */
-  private async write(
-    items: Received[],
-  ): Promise<{ applied: number; refused: { item: Received; error: LtError }[] }> {
-    const refused: { item: Received; error: LtError }[] = [];
-    if (items.length === 0) return { applied: 0, refused };
-    const upsert = async (batch: Received[]): Promise<number> => {
-      const rows: SinkRow[] = batch.map(({ event, revision }) => this.table.row(event, revision));
-      const result = await this.options.pool.query(this.table.upsertSql(), this.table.upsertParams(rows));
-      return result.rowCount ?? 0;
-    };
-    try {
-      return { applied: await upsert(items), refused };
-    } catch (error) {
-      if (!isDataError(error)) throw error;
-    }
-    let applied = 0;
-    for (const item of items) {
-      try {
-        applied += await upsert([item]);
-      } catch (error) {
-        if (!isDataError(error)) throw error;
-        const { code, message } = error as { code: string; message: string };
-        refused.push({
-          item,
-          error: new LtError(
-            'LT_RECORD_INVALID',
-            `PostgreSQL cannot store it: ${message} (SQLSTATE ${code})`,
-            {
-              cause: error,
-            },
-          ),
-        });
-      }
-    }
-    return { applied, refused };
+  /** Upserts rows with distinct keys in one statement; returns how many it wrote. */
+  private async upsert(items: Received[]): Promise<number> {
+    const rows: SinkRow[] = items.map(({ event, revision }) => this.table.row(event, revision));
+    const result = await this.options.pool.query(this.table.upsertSql(), this.table.upsertParams(rows));
+    return result.rowCount ?? 0;
   }
 
   /** The agreement ended: purge (TRUNCATE, new instance id) or keep the table. Idempotent. */

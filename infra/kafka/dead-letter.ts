@@ -1,6 +1,4 @@
-import type { IHeaders, Message, Producer } from 'kafkajs';
-import type { Logger } from '../logging/logger.ts';
-import { sendBounded } from './produce.ts';
+import type { IHeaders, Message, TopicMessages } from 'kafkajs';
 import { topics } from './topics.ts';
 
 /** Where a rejected record was read: a Kafka record, or a row of a table (the outbox relay's input). */
@@ -66,25 +64,34 @@ export function deadLetterTopicOf(rejection: Rejection): string {
 }
 
 /**
- * Writes rejected records to their dead-letter topics ({@link deadLetterTopicOf}) and logs that it did. Awaited before the source offset is
- * committed, so a rejected record is never lost: it is either in the DLQ or read again. No-op when empty.
+ * The records one batch of a stage refuses, each with its reason, as dead-letter messages by topic
+ * ({@link deadLetterTopicOf}). Filled while the batch is worked on; sent before its source offsets are
+ * committed, so a refused record is either in a dead-letter topic or read again — never lost.
  */
-export async function sendToDeadLetter(
-  producer: Producer,
-  items: { record: RejectedRecord; rejection: Rejection }[],
-  log?: Logger,
-): Promise<void> {
-  if (items.length === 0) return;
-  const byTopic = new Map<string, typeof items>();
-  for (const item of items) {
-    const topic = deadLetterTopicOf(item.rejection);
-    byTopic.set(topic, [...(byTopic.get(topic) ?? []), item]);
+export class DeadLetters {
+  private readonly byTopic = new Map<string, Message[]>();
+  private first: Rejection | undefined;
+  /** Records refused so far. */
+  count = 0;
+
+  add(record: RejectedRecord, rejection: Rejection): void {
+    const topic = deadLetterTopicOf(rejection);
+    const messages = this.byTopic.get(topic) ?? [];
+    messages.push(deadLetterMessage(record, rejection));
+    this.byTopic.set(topic, messages);
+    this.first ??= rejection;
+    this.count++;
   }
-  await sendBounded(producer, {
-    topicMessages: [...byTopic].map(([topic, batch]) => ({
-      topic,
-      messages: batch.map(({ record, rejection }) => deadLetterMessage(record, rejection)),
-    })),
-  });
-  log?.warn({ count: items.length, first: items[0]?.rejection }, 'records sent to the dead-letter topic');
+
+  /** The first rejection added (for a log line). */
+  get firstRejection(): Rejection | undefined {
+    return this.first;
+  }
+
+  /** Removes and returns what was added since the last call, by topic: whoever takes them sends them. */
+  take(): TopicMessages[] {
+    const taken = [...this.byTopic].map(([topic, messages]) => ({ topic, messages }));
+    this.byTopic.clear();
+    return taken;
+  }
 }

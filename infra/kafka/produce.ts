@@ -8,6 +8,7 @@ import kafkajs, {
   type TopicMessages,
 } from 'kafkajs';
 import { LtError } from '../errors.ts';
+import type { Logger } from '../logging/logger.ts';
 
 // kafkajs is CommonJS: Node's ESM loader does not see this export by name
 const keyPartitioner = kafkajs.Partitioners.DefaultPartitioner();
@@ -183,5 +184,118 @@ function checkAcknowledged(request: TopicMessages[], acknowledged: RecordMetadat
           { details: { partition: slot } },
         );
     }
+  }
+}
+
+/** Broker errors after which an idempotent producer cannot send again: it must be replaced. */
+const PRODUCER_STATE_LOST = new Set([
+  'OUT_OF_ORDER_SEQUENCE_NUMBER',
+  'UNKNOWN_PRODUCER_ID',
+  'INVALID_PRODUCER_EPOCH',
+  'INVALID_PRODUCER_ID_MAPPING',
+]);
+
+/** Whether `error`, or what it wraps (kafkajs retries wrap the last error), is one of PRODUCER_STATE_LOST. */
+export function producerStateLost(error: unknown): boolean {
+  for (
+    let current = error as { type?: string; originalError?: unknown; cause?: unknown } | undefined, depth = 0;
+    current && depth < 5;
+    depth++
+  ) {
+    if (PRODUCER_STATE_LOST.has(current.type ?? '')) return true;
+    current = (current.originalError ?? current.cause) as typeof current;
+  }
+  return false;
+}
+
+/** Sends with a new producer after the broker refused the old one's sequence numbers, at most this often. */
+const REPLACEMENTS_PER_SEND = 3;
+
+/**
+ * The one way the platform writes to Kafka where order and acknowledgement matter (the publisher, the
+ * coordinator, the sinks' dead letters): an idempotent producer (acks=all, one request in flight, no topic
+ * creation) behind {@link sendBounded} with partitions placed and every acknowledgement checked.
+ *
+ * - One send at a time, and never beside one given up on: kafkajs numbers a partition's records when it sends
+ *   them and advances the number only on the acknowledgement, so a send overlapping an unfinished one (a caller
+ *   that stopped waiting) can reuse sequence numbers, and the broker then drops its records as duplicates while
+ *   acknowledging them.
+ * - When a partition leader dies holding records kafkajs had numbered, the broker refuses the producer's next
+ *   sequence numbers (OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID, …), which kafkajs treats as final: that
+ *   producer can never send again. It is replaced by a new one (a new producer id) and the whole send is made
+ *   again — records already delivered arrive twice, which every reader absorbs (eventIds, version guards).
+ *   Should that keep failing, the error thrown is a retriable LT_PUBLISH_FAILED, so a consumer whose batch it
+ *   fails is restarted by kafkajs instead of stopping.
+ */
+export class IdempotentSender {
+  private producer: Producer;
+  private readonly partitionCounts: PartitionCounts;
+  private inFlight: Promise<void> = Promise.resolve();
+  private readonly kafka: Kafka;
+  private readonly log: Logger;
+  /** Producers replaced since start. */
+  replacements = 0;
+
+  constructor(kafka: Kafka, log: Logger) {
+    this.kafka = kafka;
+    this.log = log;
+    this.partitionCounts = new PartitionCounts(kafka);
+    this.producer = this.newProducer();
+  }
+
+  private newProducer(): Producer {
+    return this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  }
+
+  async connect(): Promise<void> {
+    await this.producer.connect();
+  }
+
+  /** Waits for the send in progress, then disconnects. */
+  async disconnect(): Promise<void> {
+    await this.inFlight;
+    await this.producer.disconnect();
+  }
+
+  /** Resolves once every message is acknowledged; see the class for what happens on the way. */
+  send(send: Omit<BoundedSend, 'partitionCounts'>): Promise<void> {
+    const sending = this.inFlight.then(() => this.sendReplacing(send));
+    this.inFlight = sending.then(
+      () => undefined,
+      () => undefined,
+    );
+    return sending;
+  }
+
+  private async sendReplacing(send: Omit<BoundedSend, 'partitionCounts'>): Promise<void> {
+    for (let replaced = 0; ; replaced++) {
+      try {
+        await sendBounded(this.producer, { ...send, partitionCounts: this.partitionCounts });
+        return;
+      } catch (error) {
+        if (!producerStateLost(error)) throw error;
+        await this.replace(error);
+        if (replaced + 1 >= REPLACEMENTS_PER_SEND)
+          // no `cause`: kafkajs judges a consumer's failure by its innermost cause, which is final here
+          throw new LtError(
+            'LT_PUBLISH_FAILED',
+            `the broker refused the sequence numbers of ${REPLACEMENTS_PER_SEND} producers in a row: ` +
+              `${(error as Error).message}; sending again later`,
+          );
+      }
+    }
+  }
+
+  private async replace(cause: unknown): Promise<void> {
+    const old = this.producer;
+    this.producer = this.newProducer();
+    this.replacements++;
+    this.log.warn(
+      { err: cause },
+      'the broker refused the producer’s sequence numbers (a partition leader died during a send); ' +
+        'sending again with a new producer',
+    );
+    await old.disconnect().catch(() => undefined);
+    await this.producer.connect();
   }
 }

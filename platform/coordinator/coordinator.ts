@@ -1,14 +1,19 @@
 import { createHash } from 'node:crypto';
 import type avro from 'avsc';
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, Message } from 'kafkajs';
 import { LtError, toLtError } from '../../infra/errors.ts';
 import { deterministicUuidV7 } from '../../infra/ids.ts';
 import { failureSignal, watchConsumer } from '../../infra/kafka/consumer-failure.ts';
-import { deadLetterMessage } from '../../infra/kafka/dead-letter.ts';
 import { lostPositions } from '../../infra/kafka/admin.ts';
-import { PartitionCounts, sendBounded } from '../../infra/kafka/produce.ts';
+import { IdempotentSender } from '../../infra/kafka/produce.ts';
+import {
+  consumeBatch,
+  type BatchLoop,
+  type BatchRejections,
+  type ReadRecord,
+} from '../../infra/kafka/batch-loop.ts';
 import { reconcileTopics, shareTopicSpec } from '../../infra/kafka/provision.ts';
-import { consumerGroups, subjects, topics } from '../../infra/kafka/topics.ts';
+import { consumerGroups, topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import type { Pool } from '../../infra/postgres/pool.ts';
 import {
@@ -16,13 +21,12 @@ import {
   type ChangeEvent,
   type DatasetRecord,
 } from '../../schemas/envelope/change-event.ts';
-import { checkSourceEnvelope } from '../../schemas/envelope/check.ts';
+import { decodeSourceEvent } from '../../schemas/envelope/check.ts';
 import { agreementEndedHeaders, shareEventHeaders } from '../../schemas/envelope/share-stream.ts';
 import type { Dataset } from '../../schemas/model/dataset.ts';
 import { getDataset, type Dictionary } from '../../schemas/model/dictionary.ts';
 import { projectDataset } from '../../schemas/model/projection.ts';
 import { registerTopicSchemas, type SchemaRegistry } from '../../schemas/registry/client.ts';
-import { decodeWireValue } from '../../schemas/registry/decode.ts';
 import { encodeWire } from '../../schemas/registry/wire.ts';
 import { compileFilter, unsharedFilterFields } from '../agreements/filter.ts';
 import { isActive, type Agreement, type Degradation } from '../agreements/model.ts';
@@ -125,9 +129,8 @@ export interface CoordinatorStats {
 export class Coordinator {
   readonly stats: CoordinatorStats = { read: 0, shared: 0, rejected: 0, rewindFailures: 0, stale: 0 };
   private consumer: Consumer | null = null;
-  private readonly producer: Producer;
-  /** Sends set partitions themselves and check each was acknowledged (infra/kafka/produce.ts says why). */
-  private readonly partitionCounts: PartitionCounts;
+  /** Idempotent, partitions placed and each acknowledgement checked (infra/kafka/produce.ts says why). */
+  private readonly sender: IdempotentSender;
   private readonly log: Logger;
   private streams = new Map<string, ShareStream[]>(); // by dataset id
   /** Agreements whose stream could not be prepared, by agreement id; the others flow meanwhile. */
@@ -156,12 +159,7 @@ export class Coordinator {
     this.options = options;
     ({ failed: this.failed, fail: this.fail } = failureSignal());
     this.log = options.log.child({ component: 'coordinator' });
-    this.partitionCounts = new PartitionCounts(options.kafka);
-    this.producer = options.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-    });
+    this.sender = new IdempotentSender(options.kafka, this.log);
   }
 
   /**
@@ -174,7 +172,7 @@ export class Coordinator {
       this.options.kafka,
       deadLetterTopics(this.options.dictionary, this.options.deadLetterRetentionDays),
     );
-    await this.producer.connect();
+    await this.sender.connect();
     await this.refresh();
     this.timer = setInterval(() => {
       this.refreshing = this.refreshing
@@ -188,7 +186,7 @@ export class Coordinator {
     clearInterval(this.timer);
     await this.refreshing;
     await this.consumer?.disconnect();
-    await this.producer.disconnect();
+    await this.sender.disconnect();
   }
 
   /** The agreements whose stream cannot be prepared now (each retried with backoff), as of the last refresh. */
@@ -389,11 +387,7 @@ export class Coordinator {
           after: null,
         }),
       );
-      if (messages.length > 0)
-        await sendBounded(this.producer, {
-          topicMessages: [{ topic: stream.topic, messages }],
-          partitionCounts: this.partitionCounts,
-        });
+      if (messages.length > 0) await this.sender.send({ topicMessages: [{ topic: stream.topic, messages }] });
       await client.query('DELETE FROM agreement_membership WHERE agreement_id = $1 AND revision < $2', [
         stream.agreementId,
         stream.revision,
@@ -437,7 +431,7 @@ export class Coordinator {
           const [metadata] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics;
           const headers = agreementEndedHeaders(agreement.id, agreement.onEnd);
           // one control record per partition, each acknowledged (sendBounded checks it, kafkajs#1303)
-          await sendBounded(this.producer, {
+          await this.sender.send({
             topicMessages: [
               {
                 topic,
@@ -449,7 +443,6 @@ export class Coordinator {
                 })),
               },
             ],
-            partitionCounts: this.partitionCounts,
           });
         }
         await this.options.pool.query(
@@ -530,7 +523,7 @@ export class Coordinator {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 3,
-      eachBatch: (payload) => this.handleBatch(payload),
+      eachBatch: (payload) => this.handleBatch(payload, { consumer, sender: this.sender, log: this.log }),
     });
   }
 
@@ -642,74 +635,66 @@ export class Coordinator {
     );
   }
 
-  /**
-   * The source event of `dataset`, or the non-retriable reason it cannot be used (a retriable one is thrown):
-   * undecodable, a schema not of the topic, or an envelope that is not the topic's (another dataset, a key not
-   * the record's own, an agency that does not own the dataset). Nothing the NGDB sink refuses reaches a subscriber.
-   */
-  private async decode(
-    dataset: Dataset | undefined,
-    subject: string,
-    value: Buffer,
-  ): Promise<ChangeEvent | LtError> {
-    try {
-      if (!dataset)
-        throw new LtError('LT_DATASET_UNKNOWN', 'the dataset of this topic is not in the dictionary');
-      return checkSourceEnvelope(dataset, await decodeWireValue(this.options.registry, value, { subject }));
-    } catch (error) {
-      if (error instanceof LtError && !error.retriable) return error;
-      throw error;
-    }
+  private async handleBatch(payload: EachBatchPayload, loop: BatchLoop): Promise<void> {
+    const { topic, partition } = payload.batch;
+    const datasetId = topic.slice('lt.src.'.length);
+    const dataset = this.options.dictionary.datasets.get(datasetId);
+    const streams = this.streams.get(datasetId) ?? [];
+    let shared = 0;
+    const outcome = await consumeBatch(
+      payload,
+      {
+        stage: 'coordinator',
+        // undecodable, a schema not of the topic, or an envelope that is not the topic's (another dataset, a
+        // key not the record's own, an agency that does not own the dataset): nothing the NGDB refuses is shared
+        read: async ({ value }) =>
+          value === null // tombstone: the DELETE before it carried the version
+            ? null
+            : decodeSourceEvent(this.options.registry, dataset, topic, value),
+        apply: async (records, rejections) => {
+          const next = Number(payload.batch.lastOffset()) + 1;
+          const first = Number(payload.batch.firstOffset());
+          shared = await this.share(streams, { topic, partition, first, next }, records, rejections);
+        },
+      },
+      loop,
+    );
+    if (!outcome) return;
+    this.stats.read += outcome.read;
+    this.stats.shared += shared;
+    this.stats.rejected += outcome.rejected;
   }
 
-  private async handleBatch({ batch, resolveOffset, heartbeat }: EachBatchPayload): Promise<void> {
-    if (batch.messages.length === 0) return;
-    const datasetId = batch.topic.slice('lt.src.'.length);
-    const dataset = this.options.dictionary.datasets.get(datasetId);
-    const subject = subjects.value(batch.topic); // a record's schema must be one of its topic's
-    const streams = this.streams.get(datasetId) ?? [];
-    const decoded: { offset: number; event: ChangeEvent; message: KafkaMessage }[] = [];
-    const rejected: Message[] = [];
-    const reject = (message: KafkaMessage, failure: LtError, agreement?: string): void => {
-      rejected.push(
-        deadLetterMessage(
-          { key: message.key, value: message.value, headers: message.headers },
-          {
-            stage: 'coordinator',
-            code: failure.code,
-            detail: failure.message,
-            source: { topic: batch.topic, partition: batch.partition, offset: message.offset },
-            ...(agreement === undefined ? {} : { agreement }),
-          },
-        ),
-      );
-    };
-    for (const message of batch.messages) {
-      if (message.value === null) continue; // tombstone: the DELETE before it carried the version
-      const result = await this.decode(dataset, subject, message.value);
-      if (result instanceof LtError) reject(message, result);
-      else decoded.push({ offset: Number(message.offset), event: result, message });
-    }
-    const next = Number(batch.lastOffset()) + 1;
+  /**
+   * Derives the batch's events for every stream of the dataset in one PostgreSQL transaction (membership,
+   * progress), sends the share records and the batch's dead letters, then commits that transaction; returns the
+   * share events produced. A record one agreement cannot take is dead-lettered for that agreement alone.
+   */
+  private async share(
+    streams: ShareStream[],
+    at: { topic: string; partition: number; first: number; next: number },
+    records: ReadRecord<ChangeEvent>[],
+    rejections: BatchRejections,
+  ): Promise<number> {
+    const { topic, partition, first, next } = at;
     const out = new Map<string, Message[]>();
-    const client = await this.options.pool.connect();
     let shared = 0;
+    const client = await this.options.pool.connect();
     try {
       await client.query('BEGIN');
       const state = new CoordinatorState(client);
-      const progress = await state.progress(streams, batch.topic, batch.partition);
-      const first = Number(batch.firstOffset());
-      const logStart = this.logStart.get(`${batch.topic}:${batch.partition}`) ?? 0;
+      const progress = await state.progress(streams, topic, partition);
+      const logStart = this.logStart.get(`${topic}:${partition}`) ?? 0;
       for (const stream of streams) {
         const start = Math.max(progress.get(streamKey(stream)) ?? 0, logStart);
         // Nothing new for this stream, or a batch fetched before a rewind that skips past where this stream
         // (a new agreement or revision) must begin: the rewind brings those offsets next.
         if (next <= start || first > start) continue;
-        const items = decoded.filter((item) => item.offset >= start);
-        const states = await state.states(stream, [...new Set(items.map(({ event }) => event.key))]);
+        const items = records.filter(({ message }) => Number(message.offset) >= start);
+        const states = await state.states(stream, [...new Set(items.map(({ item }) => item.key))]);
         const changed = new Map<string, KeyState>();
         const messages = out.get(stream.topic) ?? [];
-        for (const { event, message } of items) {
+        for (const { item: event, message } of items) {
           const known = changed.get(event.key) ?? states.get(event.key);
           // a duplicate, or an older version arriving late: the subscriber's version guard would refuse it,
           // and taking it here would make the membership say what the subscriber does not hold
@@ -719,7 +704,7 @@ export class Coordinator {
           }
           const derived = this.derive(stream, event, known);
           if (derived instanceof LtError) {
-            reject(message, derived, stream.agreementId); // for this agreement only; the others go on
+            rejections.reject(message, derived, stream.agreementId); // for this agreement only; the others go on
             continue;
           }
           // keys it shares or once shared keep their last version; others it never needed stay unrecorded
@@ -736,15 +721,17 @@ export class Coordinator {
         }
         out.set(stream.topic, messages);
         await state.apply(stream, changed);
-        await state.advance(stream, batch.topic, batch.partition, next);
+        await state.advance(stream, topic, partition, next);
       }
-      const topicMessages = [...out]
-        .filter(([, messages]) => messages.length > 0)
-        .map(([topic, messages]) => ({ topic, messages }));
-      if (rejected.length > 0)
-        topicMessages.push({ topic: topics.deadLetter('coordinator'), messages: rejected });
-      if (topicMessages.length > 0)
-        await sendBounded(this.producer, { topicMessages, partitionCounts: this.partitionCounts });
+      // the dead letters go with the share records, before the state commit: once it is committed, a replay of
+      // this batch skips these streams, and a record refused for one agreement would be lost
+      const topicMessages = [
+        ...[...out]
+          .filter(([, messages]) => messages.length > 0)
+          .map(([shareTopic, messages]) => ({ topic: shareTopic, messages })),
+        ...rejections.deadLetters.take(),
+      ];
+      if (topicMessages.length > 0) await this.sender.send({ topicMessages });
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -752,13 +739,6 @@ export class Coordinator {
     } finally {
       client.release();
     }
-    await this.consumer?.commitOffsets([
-      { topic: batch.topic, partition: batch.partition, offset: String(next) },
-    ]);
-    resolveOffset(batch.lastOffset());
-    await heartbeat();
-    this.stats.read += decoded.length;
-    this.stats.shared += shared;
-    this.stats.rejected += rejected.length;
+    return shared;
   }
 }

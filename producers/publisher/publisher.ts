@@ -1,10 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type avro from 'avsc';
-import type { IHeaders, Message, Producer } from 'kafkajs';
+import type { IHeaders, Message } from 'kafkajs';
 import { v7 as uuidv7 } from 'uuid';
 import { LtError, type ErrorCode } from '../../infra/errors.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
-import { PartitionCounts, sendBounded } from '../../infra/kafka/produce.ts';
+import { IdempotentSender } from '../../infra/kafka/produce.ts';
 import {
   changeEventMessages,
   type ChangeEvent,
@@ -107,27 +107,6 @@ function sameEvent(a: PublishedEvent, b: PublishedEvent): boolean {
   return a.dataset === b.dataset && a.key === b.key && a.version === b.version && a.digest.equals(b.digest);
 }
 
-/** Broker errors after which an idempotent producer cannot send again: it must be replaced. */
-const PRODUCER_STATE_LOST = new Set([
-  'OUT_OF_ORDER_SEQUENCE_NUMBER',
-  'UNKNOWN_PRODUCER_ID',
-  'INVALID_PRODUCER_EPOCH',
-  'INVALID_PRODUCER_ID_MAPPING',
-]);
-
-/** Whether `error`, or what it wraps (kafkajs retries wrap the last error), is one of PRODUCER_STATE_LOST. */
-function producerStateLost(error: unknown): boolean {
-  for (
-    let current = error as { type?: string; originalError?: unknown; cause?: unknown } | undefined, depth = 0;
-    current && depth < 5;
-    depth++
-  ) {
-    if (PRODUCER_STATE_LOST.has(current.type ?? '')) return true;
-    current = (current.originalError ?? current.cause) as typeof current;
-  }
-  return false;
-}
-
 function refusal(index: number, key: string | null, error: unknown): RecordOutcome {
   if (error instanceof LtError)
     return { index, status: 'rejected', key, code: error.code, message: error.message };
@@ -141,11 +120,9 @@ function refusal(index: number, key: string | null, error: unknown): RecordOutco
  * acks=all, order kept per partition, batched and compressed. A DELETE is followed by a tombstone.
  */
 export class Publisher {
-  private producer: Producer;
+  /** Idempotent, one send at a time, replaced when the broker refuses its sequence numbers (produce.ts). */
+  private readonly sender: IdempotentSender;
   private readonly channels = new Map<string, Promise<DatasetChannel>>();
-  private readonly partitionCounts: PartitionCounts;
-  /** The producer's last send, settled or not: the next one starts after it (see `send`). */
-  private inFlight: Promise<void> = Promise.resolve();
   /** One batch at a time per dataset, so the version check and the ledger update cannot interleave. */
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly log: Logger;
@@ -159,44 +136,15 @@ export class Publisher {
     this.options = options;
     this.log = options.log.child({ component: 'publisher', agency: options.agency });
     this.settings = { ...PUBLISHER_DEFAULTS, ...definedOnly(options) };
-    this.producer = this.newProducer();
-    this.partitionCounts = new PartitionCounts(options.kafka);
-  }
-
-  /**
-   * Idempotence keeps per-partition order under retries; one request in flight is kafkajs's only order-safe
-   * setting with retries.
-   */
-  private newProducer(): Producer {
-    return this.options.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-    });
-  }
-
-  /**
-   * A new idempotent producer (a new producer id) after the broker refused the old one's sequence numbers (a
-   * partition leader died with records kafkajs had numbered): the old one can never send again, and nothing it
-   * was not acknowledged for is lost — the caller retries those records, which the sinks deduplicate.
-   */
-  private async replaceProducer(cause: unknown): Promise<void> {
-    const old = this.producer;
-    this.producer = this.newProducer();
-    this.log.warn(
-      { err: cause },
-      'the broker refused the producer’s sequence numbers; continuing with a new producer',
-    );
-    await old.disconnect().catch(() => undefined);
-    await this.producer.connect();
+    this.sender = new IdempotentSender(options.kafka, this.log);
   }
 
   async connect(): Promise<void> {
-    await this.producer.connect();
+    await this.sender.connect();
   }
 
   async close(): Promise<void> {
-    await this.producer.disconnect();
+    await this.sender.disconnect();
   }
 
   /** The dataset, refused unless this agency owns it (single source of truth). */
@@ -506,28 +454,16 @@ export class Publisher {
         waitMs,
       );
     });
-    // One send at a time on the idempotent producer, and never beside one given up on: kafkajs numbers a
-    // partition's records when it sends them and advances the number only on the acknowledgement, so a send
-    // overlapping an unfinished one (a retry after our timeout) can reuse sequence numbers, and the broker then
-    // drops its records as duplicates while acknowledging them (the fault suite's cluster row lost 0.3 %).
-    const previous = this.inFlight;
-    const sending = previous.then(() =>
-      sendBounded(this.producer, {
-        topicMessages: [{ topic, messages }],
-        compression: Compressions[this.settings.compression],
-        partitionCounts: this.partitionCounts,
-      }),
-    );
-    this.inFlight = sending.then(
-      () => undefined,
-      () => undefined,
-    );
+    // the sender makes one send at a time: one given up on here still finishes before the next starts
+    const sending = this.sender.send({
+      topicMessages: [{ topic, messages }],
+      compression: Compressions[this.settings.compression],
+    });
+    sending.catch(() => undefined); // when the timeout wins, its failure is reported by nobody
     try {
       await Promise.race([sending, timeout]);
     } catch (cause) {
       if (cause instanceof LtError) throw cause;
-      if (producerStateLost(cause))
-        this.inFlight = this.inFlight.then(() => this.replaceProducer(cause)).catch(() => undefined);
       throw unacknowledged((cause as Error).message, cause);
     } finally {
       clearTimeout(timer);

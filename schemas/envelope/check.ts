@@ -1,5 +1,8 @@
 import { LtError } from '../../infra/errors.ts';
+import { subjects } from '../../infra/kafka/topics.ts';
 import type { Dataset } from '../model/dataset.ts';
+import type { SchemaRegistry } from '../registry/client.ts';
+import { decodeWireValue } from '../registry/decode.ts';
 import { Ops, type ChangeEvent } from './change-event.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -44,4 +47,22 @@ export function checkSourceEnvelope(dataset: Dataset, value: unknown): ChangeEve
     );
   }
   return event as ChangeEvent;
+}
+
+/**
+ * One record of a source topic as its change event, from untrusted bytes: decoded within bounds with a schema
+ * registered under the topic's subject (schemas/registry/decode.ts; only a registry outage is retriable), then
+ * {@link checkSourceEnvelope}. `dataset` undefined: the topic's dataset left the dictionary (LT_DATASET_UNKNOWN).
+ */
+export async function decodeSourceEvent(
+  registry: SchemaRegistry,
+  dataset: Dataset | undefined,
+  topic: string,
+  value: Buffer,
+): Promise<ChangeEvent> {
+  if (!dataset) throw new LtError('LT_DATASET_UNKNOWN', `the dataset of ${topic} is not in the dictionary`);
+  return checkSourceEnvelope(
+    dataset,
+    await decodeWireValue(registry, value, { subject: subjects.value(topic) }),
+  );
 }

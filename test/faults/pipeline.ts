@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { createHash, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Kafka } from 'kafkajs';
@@ -86,8 +87,11 @@ class Service {
     });
     this.child = child;
     const from = this.output.length;
+    // LT_FAULTS_LOGS=<dir> also keeps every line each service printed, in <dir>/<service>.log
+    const logs = process.env.LT_FAULTS_LOGS;
     const keep = (chunk: Buffer): void => {
       this.output = (this.output + chunk.toString()).slice(-200_000);
+      if (logs) appendFileSync(`${logs}/${this.name}.log`, chunk);
     };
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);

@@ -1,0 +1,127 @@
+import type { Batch, Consumer, EachBatchPayload, IHeaders, KafkaMessage } from 'kafkajs';
+import { LtError } from '../errors.ts';
+import type { Logger } from '../logging/logger.ts';
+import { DeadLetters } from './dead-letter.ts';
+import type { IdempotentSender } from './produce.ts';
+
+/** One record of a batch as its stage reads it, with the Kafka record it came from. */
+export interface ReadRecord<T> {
+  item: T;
+  message: KafkaMessage;
+}
+
+/**
+ * The refusals of one batch: `reject` dead-letters a record with its reason; `deadLetters` holds them until
+ * they are sent (by the loop after `apply`, or by `apply` itself with its own records, as the coordinator does).
+ */
+export class BatchRejections {
+  readonly deadLetters = new DeadLetters();
+  private readonly batch: Batch;
+  private readonly stage: string;
+  private readonly owner: string | undefined;
+
+  constructor(batch: Batch, stage: string, owner: string | undefined) {
+    this.batch = batch;
+    this.stage = stage;
+    this.owner = owner;
+  }
+
+  /** Dead-letters `message` for `error` (its LtError code, else LT_DECODE_FAILED); for one agreement if given. */
+  reject(message: KafkaMessage, error: unknown, agreement?: string): void {
+    this.deadLetters.add(
+      { key: message.key, value: message.value, headers: message.headers as IHeaders },
+      {
+        stage: this.stage,
+        ...(this.owner === undefined ? {} : { owner: this.owner }),
+        code: error instanceof LtError ? error.code : 'LT_DECODE_FAILED',
+        detail: (error as Error).message,
+        source: { topic: this.batch.topic, partition: this.batch.partition, offset: message.offset },
+        ...(agreement === undefined ? {} : { agreement }),
+      },
+    );
+  }
+
+  get count(): number {
+    return this.deadLetters.count;
+  }
+}
+
+/** What one consuming stage does with its records; the loop does the rest ({@link consumeBatch}). */
+export interface BatchStage<T> {
+  /** Dead letters go to `lt.dlq.<stage>`, or `lt.dlq.<stage>.<owner>` for one agency's records. */
+  stage: string;
+  owner?: string;
+  /**
+   * What one record is: its item, or null to pass over it (a tombstone). A throw refuses the record — to the
+   * dead-letter topic with its reason — unless it is a retriable LtError (the registry unreachable, say),
+   * which fails the batch: kafkajs reads it again from the last committed offset.
+   */
+  read(message: KafkaMessage): Promise<T | null>;
+  /**
+   * Acts on the records read, in offset order, refusing any it cannot act on through `rejections` (for a data
+   * error, {@link writeIsolatingRefusals} in infra/postgres/refusals.ts). Resolves once its effects are durable:
+   * the offsets are committed after it. A throw fails the batch.
+   */
+  apply(records: ReadRecord<T>[], rejections: BatchRejections): Promise<void>;
+}
+
+/** What every stage's loop uses: its consumer (offsets are committed through it) and its sender (dead letters). */
+export interface BatchLoop {
+  consumer: Consumer;
+  sender: IdempotentSender;
+  log: Logger;
+}
+
+/** The counts of one batch the loop worked on. */
+export interface BatchOutcome {
+  /** Records read into items. */
+  read: number;
+  /** Records dead-lettered, by `read` or by `apply`. */
+  rejected: number;
+}
+
+/**
+ * The consumer batch loop of every stage that reads Kafka (the coordinator, the NGDB sink, the subscriber
+ * sinks), written once: read each record (bounded decode and envelope checks live in the stage's `read`) →
+ * apply the batch → send its dead letters → commit the offset after the last record → heartbeat. A record is
+ * therefore either applied, or dead-lettered with its reason, or read again; never skipped. Returns null when
+ * it passed over the batch: empty, the consumer stopping, or the partition reassigned (whoever reads it next
+ * starts from the committed offset). Use with `autoCommit: false` and `eachBatchAutoResolve: false`.
+ */
+export async function consumeBatch<T>(
+  payload: EachBatchPayload,
+  stage: BatchStage<T>,
+  loop: BatchLoop,
+): Promise<BatchOutcome | null> {
+  const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
+  if (batch.messages.length === 0 || !isRunning() || isStale()) return null;
+  const rejections = new BatchRejections(batch, stage.stage, stage.owner);
+  const records: ReadRecord<T>[] = [];
+  for (const message of batch.messages) {
+    try {
+      const item = await stage.read(message);
+      if (item !== null) records.push({ item, message });
+    } catch (error) {
+      if (error instanceof LtError && error.retriable) throw error;
+      rejections.reject(message, error);
+    }
+  }
+  await stage.apply(records, rejections);
+  const left = rejections.deadLetters.take();
+  if (left.length > 0) await loop.sender.send({ topicMessages: left });
+  if (rejections.count > 0)
+    loop.log.warn(
+      {
+        topic: batch.topic,
+        partition: batch.partition,
+        count: rejections.count,
+        first: rejections.deadLetters.firstRejection,
+      },
+      'records sent to the dead-letter topic',
+    );
+  const next = (BigInt(batch.lastOffset()) + 1n).toString();
+  await loop.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+  resolveOffset(batch.lastOffset());
+  await heartbeat();
+  return { read: records.length, rejected: rejections.count };
+}
