@@ -2,7 +2,6 @@ import { performance } from 'node:perf_hooks';
 import type { Consumer, EachBatchPayload, IHeaders } from 'kafkajs';
 import { LtError } from '../../infra/errors.ts';
 import { lostPositions } from '../../infra/kafka/admin.ts';
-import { subjects } from '../../infra/kafka/topics.ts';
 import {
   consumeBatch,
   type BatchLoop,
@@ -13,8 +12,12 @@ import { IdempotentSender } from '../../infra/kafka/produce.ts';
 import { writeIsolatingRefusals } from '../../infra/postgres/refusals.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import type { ChangeEvent } from '../../schemas/envelope/change-event.ts';
-import { controlOf, revisionOf, type ShareControl } from '../../schemas/envelope/share-stream.ts';
-import { decodeWireValue } from '../../schemas/registry/decode.ts';
+import {
+  controlOf,
+  decodeShareEvent,
+  revisionOf,
+  type ShareControl,
+} from '../../schemas/envelope/share-stream.ts';
 import { failureSignal, watchConsumer } from '../../infra/kafka/consumer-failure.ts';
 import type { Deduplicator } from './dedup.ts';
 import { prepareSinkTable, purgeSinkTable } from './evolution.ts';
@@ -78,8 +81,6 @@ function newer(a: Received, b: Received): boolean {
  */
 export class Sink {
   readonly table: SinkTable;
-  /** The value subject of the topic read: every record's schema must be registered under it. */
-  private readonly subject: string;
   readonly stats: SinkStats = {
     received: 0,
     applied: 0,
@@ -112,7 +113,6 @@ export class Sink {
     ({ failed: this.failed, fail: this.fail } = failureSignal());
     this.settings = sinkSettings(options);
     this.table = new SinkTable(options.dataset);
-    this.subject = subjects.value(options.topic);
     this.dedup = options.dedup;
     this.log = options.log.child({ component: 'sink', topic: options.topic, group: options.groupId });
     this.consumer = options.kafka.consumer({
@@ -194,19 +194,6 @@ export class Sink {
     await this.loop.sender.disconnect();
   }
 
-  private async decode(value: Buffer): Promise<ChangeEvent> {
-    const event = (await decodeWireValue(this.options.registry, value, {
-      subject: this.subject,
-    })) as ChangeEvent;
-    if (event.dataset !== this.options.dataset.id) {
-      throw new LtError(
-        'LT_RECORD_INVALID',
-        `event for dataset "${event.dataset}" on the topic of ${this.options.dataset.id}`,
-      );
-    }
-    return event;
-  }
-
   /** A control record, or a change event of the topic's dataset; null for a tombstone. */
   private async read(message: { headers?: IHeaders; value: Buffer | null }): Promise<ShareRecord | null> {
     const control = controlOf(message.headers ?? {});
@@ -214,7 +201,13 @@ export class Sink {
     if (control !== null) return { control };
     if (message.value === null) return null; // tombstone: the DELETE before it carried the version
     const revision = revisionOf(message.headers ?? {});
-    return { event: { event: await this.decode(message.value), revision } };
+    const event = await decodeShareEvent(
+      this.options.registry,
+      this.options.dataset.id,
+      this.options.topic,
+      message.value,
+    );
+    return { event: { event, revision } };
   }
 
   private async handleBatch(payload: EachBatchPayload): Promise<void> {

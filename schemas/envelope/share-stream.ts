@@ -1,5 +1,9 @@
 import type { IHeaders } from 'kafkajs';
 import { LtError } from '../../infra/errors.ts';
+import { subjects } from '../../infra/kafka/topics.ts';
+import type { SchemaRegistry } from '../registry/client.ts';
+import { decodeWireValue } from '../registry/decode.ts';
+import type { ChangeEvent } from './change-event.ts';
 
 /**
  * The share-stream contract (DESIGN.md §3), written once for the coordinator that writes `lt.share.<agreement>`
@@ -78,4 +82,21 @@ export function controlOf(headers: IHeaders | undefined): ShareControl | LtError
     policy: policy as EndPolicy,
     agreement: headerText(headers, ShareHeaders.agreement) ?? null,
   };
+}
+
+/**
+ * One change event of a share topic, from untrusted bytes: decoded within bounds with a schema registered under
+ * the topic's subject (schemas/registry/decode.ts; only a registry outage is retriable), and of `dataset` — the
+ * one the subscriber's table was made for (LT_RECORD_INVALID otherwise).
+ */
+export async function decodeShareEvent(
+  registry: SchemaRegistry,
+  dataset: string,
+  topic: string,
+  value: Buffer,
+): Promise<ChangeEvent> {
+  const event = (await decodeWireValue(registry, value, { subject: subjects.value(topic) })) as ChangeEvent;
+  if (event.dataset !== dataset)
+    throw new LtError('LT_RECORD_INVALID', `event for dataset "${event.dataset}" on the topic of ${dataset}`);
+  return event;
 }

@@ -1,5 +1,6 @@
+import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { chunkTopicMessages, messageBytes } from '../../../infra/kafka/produce.ts';
+import { chunkTopicMessages, messageBytes, producerStateLost } from '../../../infra/kafka/produce.ts';
 
 const message = (n: number, bytes: number) => ({
   key: `k${n}`,
@@ -43,5 +44,32 @@ describe('produce requests stay under the broker’s size limit', () => {
     );
     expect(requests.map((r) => r[0]!.messages.length)).toEqual([1, 1, 1]);
     expect(chunkTopicMessages([{ topic: 'a', messages: [] }], 1_000)).toEqual([]);
+  });
+});
+
+describe('a producer whose sequence numbers the broker refused', () => {
+  // as kafkajs 2.2.4 reports it after its retries (the CI log of the 3-broker fault row): a non-retriable error
+  // whose cause is the broker's answer
+  const refused = (type: string, code: number) =>
+    Object.assign(
+      new kafkajs.KafkaJSNonRetriableError('The broker received an out of order sequence number'),
+      {
+        cause: new kafkajs.KafkaJSProtocolError({ message: type, type, code, retriable: false } as never),
+      },
+    );
+
+  it('is recognised however kafkajs wrapped the broker’s answer', () => {
+    expect(producerStateLost(refused('OUT_OF_ORDER_SEQUENCE_NUMBER', 45))).toBe(true);
+    expect(producerStateLost(refused('UNKNOWN_PRODUCER_ID', 59))).toBe(true);
+    expect(producerStateLost(refused('INVALID_PRODUCER_EPOCH', 47))).toBe(true);
+    expect(
+      producerStateLost(new kafkajs.KafkaJSProtocolError({ type: 'OUT_OF_ORDER_SEQUENCE_NUMBER' } as never)),
+    ).toBe(true);
+  });
+
+  it('is not confused with other failures, which the caller retries with the same producer', () => {
+    expect(producerStateLost(refused('NOT_LEADER_OR_FOLLOWER', 6))).toBe(false);
+    expect(producerStateLost(new Error('connection refused'))).toBe(false);
+    expect(producerStateLost(undefined)).toBe(false);
   });
 });
