@@ -7,6 +7,7 @@ import { runAgent, runSnapshotCommand, type SnapshotCommandOptions } from './com
 import { agreementCommand } from './commands/agreement.ts';
 import * as dictionary from './commands/dictionary.ts';
 import { runCoordinator, runNgdb } from './commands/platform.ts';
+import { runAclSync, runCredentials } from './commands/security.ts';
 import { runTopicsSync } from './commands/topics.ts';
 
 function positiveInt(value: string): number {
@@ -65,9 +66,16 @@ broker
     'storage (default $LIENTHONG_HOME/run/broker, or run/cluster for --brokers > 1)',
   )
   .option('--fresh', 'wipe the storage first', false)
+  .option(
+    '--secure',
+    'TLS + SCRAM-SHA-512 on the client listener, mutual TLS to the controllers, nothing allowed unless an ACL\n' +
+      'grants it (the CA, certificates and the lt-admin credential are made under $LIENTHONG_HOME/security)',
+    false,
+  )
   .addHelpText(
     'after',
-    '\nExamples:\n  npx lienthong broker start\n  npx lienthong broker start --brokers 3 --fresh   # replication 3, min.insync.replicas 2',
+    '\nExamples:\n  npx lienthong broker start\n  npx lienthong broker start --brokers 3 --fresh   # replication 3, min.insync.replicas 2\n' +
+      '  npx lienthong broker start --secure --fresh      # then: credentials issue, acl sync (docs/security.md)',
   )
   .action(
     async (options: {
@@ -76,6 +84,7 @@ broker
       dataDir?: string;
       fresh: boolean;
       brokers: number;
+      secure: boolean;
     }) => runBroker(options),
   );
 
@@ -188,6 +197,48 @@ program
   .action(async (options: { dryRun: boolean; schema: string; sourcePartitions: number }) =>
     runTopicsSync(options),
   );
+
+const credentials = program
+  .command('credentials')
+  .description(
+    'a principal’s SCRAM-SHA-512 credential on the secure cluster (its Agent Node, or a platform service);\n' +
+      'kept in $LIENTHONG_HOME/security/credentials/<principal>.json, owner-only, never printed',
+  );
+for (const [action, text] of [
+  ['issue', 'make a credential for a principal that has none'],
+  [
+    'rotate',
+    'replace a principal’s credential (the old one is refused at once; open sessions within a minute)',
+  ],
+  ['revoke', 'remove a principal’s credential: the broker refuses it'],
+] as const)
+  credentials
+    .command(action)
+    .description(text)
+    .option('--agency <code>', 'the agency whose Agent Node this is (principal agency.<code>)')
+    .option('--principal <name>', 'a platform principal: lt-coordinator, lt-ngdb, lt-registry, lt-operator')
+    .addHelpText(
+      'after',
+      `\nRuns as lt-admin against KAFKA_BROKERS.\nExample:\n  KAFKA_BROKERS=127.0.0.1:9092 npx lienthong credentials ${action} --agency BCA`,
+    )
+    .action((options: { agency?: string; principal?: string }) => runCredentials(action, options));
+
+program
+  .command('acl')
+  .description('the broker’s access rules, derived from the dictionary and the agreements')
+  .command('sync')
+  .description(
+    'make the broker’s ACLs exactly what the dictionary and the agreements grant: print every grant and\n' +
+      'revocation (a suspended, revoked or expired agreement loses its read), then apply them',
+  )
+  .option('--dry-run', 'only print the differences', false)
+  .option('--schema <name>', 'PostgreSQL schema of the agreements', 'lt_platform')
+  .addHelpText(
+    'after',
+    '\nRuns as lt-admin against KAFKA_BROKERS; a second run prints nothing to do.\n' +
+      'Example:\n  KAFKA_BROKERS=127.0.0.1:9092 npx lienthong acl sync --dry-run',
+  )
+  .action(async (options: { dryRun: boolean; schema: string }) => runAclSync(options));
 
 program
   .command('coordinator')

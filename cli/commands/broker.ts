@@ -10,6 +10,7 @@ export interface BrokerOptions {
   dataDir?: string;
   fresh: boolean;
   brokers: number;
+  secure: boolean;
 }
 
 /** Runs a local Kafka in the foreground until Ctrl-C: one broker, or a KRaft cluster of `--brokers` nodes. */
@@ -29,6 +30,7 @@ export async function runBroker(options: BrokerOptions): Promise<void> {
           dataDir,
           size: options.brokers,
           fresh: options.fresh,
+          secure: options.secure,
           log,
         })
       : await startLocalBroker({
@@ -37,6 +39,7 @@ export async function runBroker(options: BrokerOptions): Promise<void> {
           port: options.port,
           controllerPort: options.controllerPort,
           fresh: options.fresh,
+          secure: options.secure,
           log,
         });
   const what =
@@ -45,6 +48,13 @@ export async function runBroker(options: BrokerOptions): Promise<void> {
       : `Kafka (data in ${dataDir})`;
   console.log(`${what} is up at ${running.brokers.join(',')}. Ctrl-C stops it.`);
   console.log(`Other shells: export KAFKA_BROKERS=${running.brokers.join(',')}`);
+  if (options.secure)
+    console.log(
+      'Security is on: TLS + SCRAM-SHA-512, nothing allowed unless granted. Next: npx lienthong credentials issue ' +
+        '--agency <code> (and --principal lt-coordinator …), then npx lienthong acl sync (docs/security.md)',
+    );
+  else
+    console.log('INSECURE: plaintext, no authentication, no authorization — for a developer’s machine only');
   if (options.brokers > 1)
     console.log('Then: npx lienthong topics sync   (gives every topic its replication)');
   await new Promise<void>((resolve) => {

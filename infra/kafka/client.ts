@@ -8,16 +8,29 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
+/**
+ * How a client proves who it is: SCRAM-SHA-512 over TLS, trusting only the platform CA (docs/security.md).
+ * kafkajs refuses nothing by itself here, so this is the one place both are set together.
+ */
+export interface KafkaSecurity {
+  /** The CA certificate(s) to trust, PEM. */
+  ca: string;
+  username: string;
+  password: string;
+}
+
 export interface KafkaClientOptions {
   brokers: string[];
   clientId: string;
   log: Logger;
+  /** TLS + SCRAM-SHA-512 as this principal. Unset: plaintext, which only a developer's local broker accepts. */
+  security?: KafkaSecurity;
   /** Extra kafkajs settings (ssl, sasl) for a real cluster. */
   overrides?: Partial<KafkaConfig>;
 }
 
 /** A kafkajs client whose own logs go through pino, one level down (kafkajs is chatty about retries). */
-export function createKafka({ brokers, clientId, log, overrides }: KafkaClientOptions): Kafka {
+export function createKafka({ brokers, clientId, log, security, overrides }: KafkaClientOptions): Kafka {
   const kafkaLog = log.child({ component: 'kafkajs' });
   return new Kafka({
     brokers,
@@ -34,6 +47,12 @@ export function createKafka({ brokers, clientId, log, overrides }: KafkaClientOp
           level === logLevel.ERROR ? 'warn' : level === logLevel.WARN ? 'info' : (LEVELS[level] ?? 'debug');
         kafkaLog[method](rest, message);
       },
+    ...(security
+      ? {
+          ssl: { ca: [security.ca], rejectUnauthorized: true },
+          sasl: { mechanism: 'scram-sha-512', username: security.username, password: security.password },
+        }
+      : {}),
     ...overrides,
   });
 }

@@ -15,6 +15,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LtError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
+import { ensurePlatformCa, ensureServerCertificate } from '../security/pki.ts';
+import { ensureCredential, principals } from '../security/principals.ts';
+import type { KafkaSecurity } from './client.ts';
 
 /** The Apache Kafka release the local broker runs (KRaft, combined controller + broker). */
 export const KAFKA_VERSION = '4.1.1';
@@ -38,11 +41,19 @@ export interface LocalBrokerOptions {
   partitions?: number;
   /** JVM heap, e.g. "512m". */
   heap?: string;
+  /**
+   * TLS and SCRAM-SHA-512 on the client listener, mutual TLS between nodes and controllers, and the standard
+   * authorizer with nothing allowed that is not granted (docs/security.md). The CA, the broker certificate and
+   * the `lt-admin` credential are made under `<home>/security/` on first use.
+   */
+  secure?: boolean;
   log: Logger;
 }
 
 export interface LocalBroker {
   brokers: string[];
+  /** With `secure`: how the super user `lt-admin` connects (operators' tools; tests). */
+  admin?: KafkaSecurity;
   logFile: string;
   pid: number;
   stop(): Promise<void>;
@@ -158,18 +169,69 @@ interface NodeSpec {
  * The properties of one node. `size` nodes form the controller quorum; on three or more, internal topics get
  * replication factor 3 and `min.insync.replicas` 2, as a production cluster would (DESIGN.md §6).
  */
-function nodeProperties(spec: NodeSpec, nodes: readonly NodeSpec[], partitions: number): string {
+/** The broker's own certificate's common name: its principal on the controller listener (`User:CN=lt-broker`). */
+const BROKER_CN = 'lt-broker';
+
+/** What a secure node needs: its keystore, the CA, and the super user's password for inter-broker SCRAM. */
+interface NodeSecurity {
+  keystoreFile: string;
+  caFile: string;
+  admin: KafkaSecurity;
+}
+
+/**
+ * Listeners of a node: the client listener, and the controller listener. Secure: clients authenticate with
+ * SCRAM-SHA-512 over TLS (brokers among themselves as `lt-admin`); nodes reach controllers over mutual TLS with
+ * the broker certificate; the standard authorizer refuses whatever no ACL grants; super users are `lt-admin` and
+ * the broker certificate. Re-authentication every minute ends a revoked principal's sessions.
+ */
+function listenerProperties(spec: NodeSpec, nodes: readonly NodeSpec[], security?: NodeSecurity): string[] {
+  const voters = `controller.quorum.voters=${nodes.map((node) => `${node.nodeId}@127.0.0.1:${node.controllerPort}`).join(',')}`;
+  if (!security)
+    return [
+      voters,
+      `listeners=PLAINTEXT://127.0.0.1:${spec.port},CONTROLLER://127.0.0.1:${spec.controllerPort}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${spec.port}`,
+      'controller.listener.names=CONTROLLER',
+      'inter.broker.listener.name=PLAINTEXT',
+      'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    ];
+  const { username, password } = security.admin;
+  const jaas = `org.apache.kafka.common.security.scram.ScramLoginModule required username="${username}" password="${password}";`;
+  return [
+    voters,
+    `listeners=SASL_SSL://127.0.0.1:${spec.port},CONTROLLER://127.0.0.1:${spec.controllerPort}`,
+    `advertised.listeners=SASL_SSL://127.0.0.1:${spec.port}`,
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=SASL_SSL',
+    'listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL',
+    'sasl.enabled.mechanisms=SCRAM-SHA-512',
+    'sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512',
+    `listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=${jaas}`,
+    'listener.name.controller.ssl.client.auth=required',
+    'ssl.keystore.type=PEM',
+    `ssl.keystore.location=${security.keystoreFile}`,
+    'ssl.truststore.type=PEM',
+    `ssl.truststore.location=${security.caFile}`,
+    'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+    'allow.everyone.if.no.acl.found=false',
+    `super.users=User:${username};User:CN=${BROKER_CN}`,
+    'connections.max.reauth.ms=60000',
+  ];
+}
+
+function nodeProperties(
+  spec: NodeSpec,
+  nodes: readonly NodeSpec[],
+  partitions: number,
+  security?: NodeSecurity,
+): string {
   const replicas = Math.min(3, nodes.length);
   const minInsync = replicas >= 3 ? 2 : 1;
   return [
     'process.roles=broker,controller',
     `node.id=${spec.nodeId}`,
-    `controller.quorum.voters=${nodes.map((node) => `${node.nodeId}@127.0.0.1:${node.controllerPort}`).join(',')}`,
-    `listeners=PLAINTEXT://127.0.0.1:${spec.port},CONTROLLER://127.0.0.1:${spec.controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${spec.port}`,
-    'controller.listener.names=CONTROLLER',
-    'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    ...listenerProperties(spec, nodes, security),
     `log.dirs=${join(spec.dataDir, 'segments')}`,
     `num.partitions=${partitions}`,
     `default.replication.factor=${replicas}`,
@@ -235,6 +297,8 @@ export interface LocalNode {
 
 export interface LocalCluster {
   brokers: string[];
+  /** With `secure`: how the super user `lt-admin` connects (operators' tools; tests). */
+  admin?: KafkaSecurity;
   nodes: LocalNode[];
   stop(): Promise<void>;
 }
@@ -251,13 +315,33 @@ function jvmArgs(libs: string, log4jFile: string, heap: string): string[] {
 }
 
 /** Formats a node's storage once (a restart keeps its data): every node of a cluster with one cluster id. */
-function formatStorage(jvm: string[], spec: NodeSpec, propertiesFile: string, clusterId: string): void {
+function formatStorage(
+  jvm: string[],
+  spec: NodeSpec,
+  propertiesFile: string,
+  clusterId: string,
+  admin?: KafkaSecurity,
+): void {
   if (existsSync(join(spec.dataDir, 'segments', 'meta.properties'))) return;
+  // The super user's SCRAM credential is written into the metadata at format time (KRaft's only way to have a
+  // first user); the format tool takes it as an argument only, for the second it runs, before any client can
+  // connect. Every later credential goes through a file (infra/kafka/scram.ts).
+  const scram = admin
+    ? ['--add-scram', `SCRAM-SHA-512=[name=${admin.username},password=${admin.password}]`]
+    : [];
   const formatted = spawnSync(
     'java',
     // `--cluster-id=…` in one argument: a base64url id may begin with "-", which a separate argument would
     // make look like an option
-    [...jvm, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', propertiesFile],
+    [
+      ...jvm,
+      'kafka.tools.StorageTool',
+      'format',
+      `--cluster-id=${clusterId}`,
+      '-c',
+      propertiesFile,
+      ...scram,
+    ],
     { encoding: 'utf8', timeout: 60_000 },
   );
   if (formatted.status !== 0) {
@@ -372,14 +456,17 @@ async function startNodes(options: LocalBrokerOptions, specs: NodeSpec[]): Promi
     await assertPortFree(spec.controllerPort, 'controller listener');
   }
   const clusterId = randomBytes(16).toString('base64url');
+  const security = options.secure ? nodeSecurity(home) : undefined;
   const nodes = specs.map((spec) => {
     mkdirSync(spec.dataDir, { recursive: true });
     const propertiesFile = join(spec.dataDir, 'server.properties');
     const log4jFile = join(spec.dataDir, 'log4j2.properties');
-    writeFileSync(propertiesFile, nodeProperties(spec, specs, options.partitions ?? 3));
+    writeFileSync(propertiesFile, nodeProperties(spec, specs, options.partitions ?? 3, security), {
+      mode: 0o600, // it holds the super user's password when secure
+    });
     writeFileSync(log4jFile, LOG4J2);
     const jvm = jvmArgs(libs, log4jFile, options.heap ?? (specs.length > 1 ? '512m' : '1g'));
-    formatStorage(jvm, spec, propertiesFile, clusterId);
+    formatStorage(jvm, spec, propertiesFile, clusterId, security?.admin);
     return nodeHandle(spec, jvm, propertiesFile, log);
   });
   const stop = async (): Promise<void> => {
@@ -392,7 +479,24 @@ async function startNodes(options: LocalBrokerOptions, specs: NodeSpec[]): Promi
     await stop();
     throw failed.reason;
   }
-  return { brokers: nodes.map((node) => node.broker), nodes, stop };
+  return {
+    brokers: nodes.map((node) => node.broker),
+    nodes,
+    stop,
+    ...(security ? { admin: security.admin } : {}),
+  };
+}
+
+/** The CA, the broker certificate and the super user's credential, made under `<home>/security/` if missing. */
+function nodeSecurity(home: string): NodeSecurity {
+  const ca = ensurePlatformCa(home);
+  const certificate = ensureServerCertificate(ca, home, BROKER_CN, ['127.0.0.1', 'localhost']);
+  const admin = ensureCredential(home, principals.admin);
+  return {
+    keystoreFile: certificate.keystoreFile,
+    caFile: ca.certFile,
+    admin: { ca: ca.certPem, username: admin.principal, password: admin.password },
+  };
 }
 
 /**
@@ -405,5 +509,11 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
   if (options.fresh) rmSync(options.dataDir, { recursive: true, force: true });
   const cluster = await startNodes(options, [{ nodeId: 1, port, controllerPort, dataDir: options.dataDir }]);
   const node = cluster.nodes[0]!;
-  return { brokers: cluster.brokers, logFile: node.logFile, pid: node.pid, stop: cluster.stop };
+  return {
+    brokers: cluster.brokers,
+    logFile: node.logFile,
+    pid: node.pid,
+    stop: cluster.stop,
+    ...(cluster.admin ? { admin: cluster.admin } : {}),
+  };
 }

@@ -1,0 +1,163 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LtError } from '../errors.ts';
+
+/**
+ * The platform's certificate authority and the certificates it signs, made with the installed `openssl` under
+ * `<LIENTHONG_HOME>/security/` at first use and never committed. Keys are files readable by their owner only;
+ * no key or password ever appears in a process argument. The CA signs the brokers' server certificates (and
+ * their controller-listener client certificates); clients trust it and nothing else.
+ */
+export interface PlatformCa {
+  dir: string;
+  certFile: string;
+  keyFile: string;
+  /** The CA certificate, PEM: what every client trusts. */
+  certPem: string;
+}
+
+export interface ServerCertificate {
+  certFile: string;
+  keyFile: string;
+  /** Private key then certificate then CA, PEM: a Kafka PEM keystore (`ssl.keystore.type=PEM`). */
+  keystoreFile: string;
+  /** The subject's common name, e.g. `lt-broker`; a controller listener maps it to `User:CN=lt-broker`. */
+  commonName: string;
+}
+
+/** Days a server certificate is valid; the CA ten years. */
+const SERVER_DAYS = 825;
+const CA_DAYS = 3650;
+
+export function securityDir(home: string): string {
+  return join(home, 'security');
+}
+
+function openssl(args: string[], what: string): void {
+  const result = spawnSync('openssl', args, { encoding: 'utf8', timeout: 60_000 });
+  if (result.error || result.status !== 0)
+    throw new LtError(
+      'LT_CONFIG_INVALID',
+      `${what} failed: ${(result.error?.message ?? result.stderr).trim().split('\n').slice(-3).join(' ')}`,
+      { hint: 'lienthong makes its certificates with openssl: apt-get install -y openssl' },
+    );
+}
+
+function privateFile(file: string): void {
+  chmodSync(file, 0o600);
+}
+
+/** The platform CA under `<home>/security/ca/`, made on first use (EC P-256, 10 years). */
+export function ensurePlatformCa(home: string): PlatformCa {
+  const dir = join(securityDir(home), 'ca');
+  const certFile = join(dir, 'ca.crt');
+  const keyFile = join(dir, 'ca.key');
+  if (!existsSync(certFile) || !existsSync(keyFile)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    rmSync(certFile, { force: true });
+    openssl(
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
+        '-days',
+        String(CA_DAYS),
+        '-subj',
+        '/O=lienthong/CN=lienthong platform CA',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+      ],
+      'making the platform CA',
+    );
+    privateFile(keyFile);
+  }
+  return { dir, certFile, keyFile, certPem: readFileSync(certFile, 'utf8') };
+}
+
+/**
+ * A certificate signed by the platform CA for `commonName`, valid for the given host names and IP addresses
+ * (server and client use), under `<home>/security/certs/<commonName>/`; made once, kept while it is valid.
+ */
+export function ensureServerCertificate(
+  ca: PlatformCa,
+  home: string,
+  commonName: string,
+  hosts: string[],
+): ServerCertificate {
+  const dir = join(securityDir(home), 'certs', commonName);
+  const certFile = join(dir, 'cert.pem');
+  const keyFile = join(dir, 'key.pem');
+  const keystoreFile = join(dir, 'keystore.pem');
+  if (!existsSync(keystoreFile)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const csr = join(dir, 'request.csr');
+    const extensions = join(dir, 'extensions.cnf');
+    const names = hosts.map((host) => (/^[\d.]+$|:/.test(host) ? `IP:${host}` : `DNS:${host}`));
+    writeFileSync(
+      extensions,
+      [
+        `subjectAltName=${names.join(',')}`,
+        'basicConstraints=critical,CA:FALSE',
+        'keyUsage=critical,digitalSignature,keyEncipherment',
+        'extendedKeyUsage=serverAuth,clientAuth',
+        '',
+      ].join('\n'),
+    );
+    openssl(
+      [
+        'req',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        keyFile,
+        '-out',
+        csr,
+        '-subj',
+        `/CN=${commonName}`,
+      ],
+      `making the key of ${commonName}`,
+    );
+    privateFile(keyFile);
+    openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        csr,
+        '-CA',
+        ca.certFile,
+        '-CAkey',
+        ca.keyFile,
+        '-CAcreateserial',
+        '-out',
+        certFile,
+        '-days',
+        String(SERVER_DAYS),
+        '-extfile',
+        extensions,
+      ],
+      `signing the certificate of ${commonName}`,
+    );
+    writeFileSync(
+      keystoreFile,
+      readFileSync(keyFile, 'utf8') + readFileSync(certFile, 'utf8') + readFileSync(ca.certFile, 'utf8'),
+      { mode: 0o600 },
+    );
+    rmSync(csr, { force: true });
+  }
+  return { certFile, keyFile, keystoreFile, commonName };
+}

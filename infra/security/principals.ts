@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { LtError } from '../errors.ts';
+import { securityDir } from './pki.ts';
+
+/**
+ * Who may connect: one principal per agency (its Agent Node) and one per platform service. On the broker a
+ * principal is a SCRAM-SHA-512 user (`User:<name>` in ACLs); on HTTP the same name and password. The only module
+ * that builds these names.
+ */
+export const principals = {
+  /** The broker's super user: inter-broker traffic, `acl sync`, `credentials`. Operators' tools only. */
+  admin: 'lt-admin',
+  coordinator: 'lt-coordinator',
+  ngdb: 'lt-ngdb',
+  /** The registry and the dictionary publisher (it creates source topics and registers schemas). */
+  registry: 'lt-registry',
+  /** Platform operators: suspend agreements, replay, read every dead-letter topic. */
+  operator: 'lt-operator',
+  agency: (code: string): string => {
+    if (!/^[A-Z][A-Z0-9-]*$/.test(code)) throw new Error(`invalid agency code "${code}" for a principal`);
+    return `agency.${code}`;
+  },
+} as const;
+
+/** The platform's own principals (not agencies). */
+export const PLATFORM_PRINCIPALS = [
+  principals.admin,
+  principals.coordinator,
+  principals.ngdb,
+  principals.registry,
+  principals.operator,
+] as const;
+
+const PRINCIPAL = /^(lt-[a-z]+|agency\.[A-Z][A-Z0-9-]*)$/;
+
+const CredentialSchema = z.object({
+  principal: z.string().regex(PRINCIPAL),
+  password: z.string().min(32).max(200),
+  issuedAt: z.string(),
+});
+
+/** A principal's secret, kept in `<home>/security/credentials/<principal>.json` (mode 0600). */
+export type Credential = z.infer<typeof CredentialSchema>;
+
+export function credentialFile(home: string, principal: string): string {
+  if (!PRINCIPAL.test(principal)) throw new Error(`invalid principal "${principal}"`);
+  return join(securityDir(home), 'credentials', `${principal}.json`);
+}
+
+/** A new random password: 32 bytes, base64url. */
+export function newPassword(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** The stored credential of `principal`, or null when none was issued. */
+export function readCredential(home: string, principal: string): Credential | null {
+  const file = credentialFile(home, principal);
+  if (!existsSync(file)) return null;
+  const parsed = CredentialSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+  if (!parsed.success)
+    throw new LtError('LT_CONFIG_INVALID', `${file} is not a lienthong credential`, {
+      hint: `issue it again: lienthong credentials rotate (${principal})`,
+    });
+  return parsed.data;
+}
+
+export function writeCredential(home: string, credential: Credential): string {
+  const file = credentialFile(home, credential.principal);
+  mkdirSync(join(securityDir(home), 'credentials'), { recursive: true, mode: 0o700 });
+  writeFileSync(file, `${JSON.stringify(credential, null, 2)}\n`, { mode: 0o600 });
+  return file;
+}
+
+export function removeCredential(home: string, principal: string): void {
+  rmSync(credentialFile(home, principal), { force: true });
+}
+
+/** The stored credential of `principal`, made (a new password, not yet known to any broker) if there is none. */
+export function ensureCredential(home: string, principal: string): Credential {
+  const known = readCredential(home, principal);
+  if (known) return known;
+  const credential = { principal, password: newPassword(), issuedAt: new Date().toISOString() };
+  writeCredential(home, credential);
+  return credential;
+}

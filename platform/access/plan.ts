@@ -1,0 +1,105 @@
+import type { Kafka } from 'kafkajs';
+import {
+  CLUSTER,
+  reconcileAcls,
+  type AclChange,
+  type AclGrant,
+  type AclOperation,
+} from '../../infra/kafka/acl.ts';
+import { consumerGroups, topics } from '../../infra/kafka/topics.ts';
+import { principals } from '../../infra/security/principals.ts';
+import type { Dictionary } from '../../schemas/model/dictionary.ts';
+import { isActive, type Agreement } from '../agreements/model.ts';
+import { AGENCY_DEAD_LETTER_STAGES } from '../topics/plan.ts';
+
+export interface AccessPlanInput {
+  dictionary: Dictionary;
+  agreements: readonly Agreement[];
+  /** When "active" is judged (an agreement past its validTo has expired). Default now. */
+  now?: Date;
+}
+
+const user = (name: string): string => `User:${name}`;
+
+function grants(
+  principal: string,
+  resource: AclGrant['resource'],
+  name: string,
+  pattern: AclGrant['pattern'],
+  operations: AclOperation[],
+): AclGrant[] {
+  return operations.map((operation) => ({ principal: user(principal), resource, name, pattern, operation }));
+}
+
+/** What managing topics of a prefix takes: create them, read and change their settings, add partitions. */
+const MANAGE: AclOperation[] = ['CREATE', 'DESCRIBE_CONFIGS', 'ALTER_CONFIGS', 'ALTER'];
+
+/**
+ * Every broker permission, derived from the dictionary and the agreements (docs/security.md has the table).
+ * Nothing else is allowed: the broker runs with `allow.everyone.if.no.acl.found=false`. (READ and WRITE imply
+ * DESCRIBE in Kafka, so DESCRIBE is granted only where nothing else is.)
+ * - the owner agency of a dataset writes its `lt.src.<dataset>`; nobody else does;
+ * - the coordinator and the NGDB sink read every `lt.src.*`; only the coordinator writes `lt.share.*`;
+ * - the subscriber of an active agreement reads its `lt.share.<agreement>`, in its own consumer groups only
+ *   (`lt.sink.<agency>`, `lt.sink.<agency>.*`); a suspended, revoked or expired agreement grants nothing;
+ * - each agency writes and reads its own dead-letter topics, and no one else's;
+ * - the registry principal (the dictionary publisher) creates and configures source topics; operators read every
+ *   dead-letter topic and describe every topic and group.
+ */
+export function desiredAcls(input: AccessPlanInput): AclGrant[] {
+  const now = input.now ?? new Date();
+  const acls: AclGrant[] = [];
+  for (const dataset of input.dictionary.datasets.values())
+    acls.push(
+      ...grants(principals.agency(dataset.owner), 'TOPIC', topics.source(dataset.id), 'LITERAL', ['WRITE']),
+    );
+  for (const agency of input.dictionary.agencies.keys()) {
+    const principal = principals.agency(agency);
+    // every write of the platform is idempotent (infra/kafka/produce.ts), dead letters included
+    acls.push(...grants(principal, 'CLUSTER', CLUSTER, 'LITERAL', ['IDEMPOTENT_WRITE']));
+    for (const stage of AGENCY_DEAD_LETTER_STAGES)
+      acls.push(
+        ...grants(principal, 'TOPIC', topics.deadLetter(stage, agency), 'LITERAL', ['WRITE', 'READ']),
+      );
+    acls.push(
+      ...grants(principal, 'GROUP', consumerGroups.sink(agency), 'LITERAL', ['READ']),
+      ...grants(principal, 'GROUP', `${consumerGroups.sink(agency)}.`, 'PREFIXED', ['READ']),
+    );
+  }
+  for (const agreement of input.agreements) {
+    if (!isActive(agreement, now) || !input.dictionary.datasets.has(agreement.dataset)) continue;
+    acls.push(
+      ...grants(principals.agency(agreement.subscriber), 'TOPIC', topics.share(agreement.id), 'LITERAL', [
+        'READ',
+      ]),
+    );
+  }
+  const source = 'lt.src.';
+  acls.push(
+    ...grants(principals.coordinator, 'TOPIC', source, 'PREFIXED', ['READ']),
+    ...grants(principals.coordinator, 'TOPIC', 'lt.share.', 'PREFIXED', ['WRITE', ...MANAGE]),
+    ...grants(principals.coordinator, 'TOPIC', 'lt.dlq.', 'PREFIXED', ['WRITE', ...MANAGE]),
+    ...grants(principals.coordinator, 'GROUP', consumerGroups.coordinator, 'PREFIXED', ['READ']),
+    // the lost-position check compares each subscriber group's committed offsets with the share topic
+    ...grants(principals.coordinator, 'GROUP', 'lt.sink.', 'PREFIXED', ['DESCRIBE']),
+    ...grants(principals.coordinator, 'CLUSTER', CLUSTER, 'LITERAL', ['IDEMPOTENT_WRITE']),
+    ...grants(principals.ngdb, 'TOPIC', source, 'PREFIXED', ['READ']),
+    ...grants(principals.ngdb, 'TOPIC', topics.deadLetter('ngdb'), 'LITERAL', ['WRITE', ...MANAGE]),
+    ...grants(principals.ngdb, 'GROUP', consumerGroups.ngdb, 'PREFIXED', ['READ']),
+    ...grants(principals.ngdb, 'CLUSTER', CLUSTER, 'LITERAL', ['IDEMPOTENT_WRITE']),
+    ...grants(principals.registry, 'TOPIC', source, 'PREFIXED', MANAGE),
+    ...grants(principals.operator, 'TOPIC', 'lt.dlq.', 'PREFIXED', ['READ']),
+    ...grants(principals.operator, 'TOPIC', 'lt.', 'PREFIXED', ['DESCRIBE', 'DESCRIBE_CONFIGS']),
+    ...grants(principals.operator, 'GROUP', 'lt.', 'PREFIXED', ['DESCRIBE']),
+  );
+  return acls;
+}
+
+/** `lienthong acl sync`: the broker's ACLs made exactly {@link desiredAcls}; the changes, applied unless dry. */
+export function syncAcls(
+  kafka: Kafka,
+  input: AccessPlanInput,
+  options: { dryRun?: boolean } = {},
+): Promise<{ changes: AclChange[]; foreign: string[] }> {
+  return reconcileAcls(kafka, desiredAcls(input), options);
+}
