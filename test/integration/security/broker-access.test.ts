@@ -5,7 +5,7 @@ import type { Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aclKey } from '../../../infra/kafka/acl.ts';
 import { createKafka, type KafkaSecurity } from '../../../infra/kafka/client.ts';
-import { startLocalBroker, type LocalBroker } from '../../../infra/kafka/local-broker.ts';
+import { startLocalCluster, type LocalCluster } from '../../../infra/kafka/local-broker.ts';
 import { IdempotentSender } from '../../../infra/kafka/produce.ts';
 import { deleteScramPassword, setScramPassword, type ScramTarget } from '../../../infra/kafka/scram.ts';
 import { consumerGroups, topics } from '../../../infra/kafka/topics.ts';
@@ -86,8 +86,11 @@ async function tryWrite(kafka: Kafka, topic: string): Promise<string> {
   }
 }
 
-describe('the broker with security on: every door refuses whoever has no grant', () => {
-  let broker: LocalBroker;
+describe.each([
+  { what: 'a single broker', size: 1 },
+  { what: 'a 3-broker cluster', size: 3 },
+])('$what with security on: every door refuses whoever has no grant', ({ size }) => {
+  let broker: LocalCluster;
   let dataDir: string;
   let admin: KafkaSecurity;
   let scram: ScramTarget;
@@ -103,7 +106,7 @@ describe('the broker with security on: every door refuses whoever has no grant',
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'lt-secure-broker-'));
-    broker = await startLocalBroker({ home: env.LIENTHONG_HOME, dataDir, secure: true, log });
+    broker = await startLocalCluster({ home: env.LIENTHONG_HOME, dataDir, size, secure: true, log });
     admin = broker.admin!;
     scram = { home: env.LIENTHONG_HOME, brokers: broker.brokers, admin, log };
     for (const principal of [
@@ -125,7 +128,7 @@ describe('the broker with security on: every door refuses whoever has no grant',
         topics.share(hn.id),
         topics.share(bhxh.id),
         topics.deadLetter('sink', 'BHXH'),
-      ].map((topic) => ({ topic, numPartitions: 1 })),
+      ].map((topic) => ({ topic, numPartitions: 1, replicationFactor: Math.min(3, size) })),
     });
     await kafkaAdmin.disconnect();
     const sync = await syncAcls(root, { dictionary, agreements: [hn, bhxh] });
