@@ -4,10 +4,9 @@ import { LtError } from '../../infra/errors.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
 import { SupervisedSubscription } from '../../consumers/subscription/index.ts';
-import { createKafka } from '../../infra/kafka/client.ts';
 import { createRedis } from '../../infra/redis/client.ts';
 import { createRegistryClient } from '../../schemas/registry/client.ts';
-import { readAgentConfig, startAgent } from '../../producers/agent/index.ts';
+import { agentKafka, readAgentConfig, startAgent } from '../../producers/agent/index.ts';
 import { runSnapshot } from '../../producers/snapshot/index.ts';
 import { loadDictionary } from '../../schemas/model/dictionary.ts';
 import { printTable } from '../table.ts';
@@ -25,9 +24,10 @@ export async function runAgent(options: { agency: string; config: string }): Pro
   try {
     if (config.subscriptions.length > 0) {
       const registryUrl = config.registry.url ?? env.SCHEMA_REGISTRY_URL;
-      const brokers = config.kafka.brokers ?? env.KAFKA_BROKERS;
-      if (!registryUrl || !brokers)
-        throw new LtError('LT_CONFIG_INVALID', 'subscriptions need the registry URL and Kafka brokers');
+      if (!registryUrl)
+        throw new LtError('LT_CONFIG_INVALID', 'subscriptions need the registry URL', {
+          hint: 'set registry.url in the config or SCHEMA_REGISTRY_URL',
+        });
       const redis =
         config.redis === false
           ? null
@@ -37,11 +37,7 @@ export async function runAgent(options: { agency: string; config: string }): Pro
               whenUnreachable: 'degrade',
               log,
             });
-      const kafka = createKafka({
-        brokers,
-        clientId: `lienthong-agent-${config.agency.toLowerCase()}-sink`,
-        log,
-      });
+      const kafka = agentKafka(config, log, 'sink'); // the same principal and TLS as the source side
       const databaseUrl = process.env[config.database.urlEnv] ?? env.DATABASE_URL;
       // each subscription starts on its own and, while it cannot, is reported and retried: the source side
       // and the other subscriptions do not wait for it

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { SASLOptions } from 'kafkajs';
+import { readFileSync } from 'node:fs';
+import type { Kafka, SASLOptions } from 'kafkajs';
 import { readEnv } from '../../infra/config/options.ts';
 import { LtError } from '../../infra/errors.ts';
 import { listen } from '../../infra/http/server.ts';
@@ -31,6 +32,29 @@ function saslOf(config: AgentConfig): SASLOptions | undefined {
 }
 
 /**
+ * The Agent Node's Kafka client, for its source side and its subscriber side alike: the brokers, TLS (trusting
+ * `kafka.caFile` when set) and SASL of its config — one principal for everything the agency does on the broker.
+ */
+export function agentKafka(config: AgentConfig, log: Logger, role: 'source' | 'sink'): Kafka {
+  const brokers = config.kafka.brokers ?? readEnv().KAFKA_BROKERS;
+  if (!brokers)
+    throw new LtError(
+      'LT_CONFIG_INVALID',
+      'no Kafka brokers: set kafka.brokers in the config or KAFKA_BROKERS',
+    );
+  const sasl = saslOf(config);
+  const ssl = config.kafka.caFile
+    ? { ca: [readFileSync(config.kafka.caFile, 'utf8')], rejectUnauthorized: true }
+    : config.kafka.ssl;
+  return createKafka({
+    brokers,
+    clientId: `lienthong-agent-${config.agency.toLowerCase()}${role === 'sink' ? '-sink' : ''}`,
+    log,
+    overrides: { ssl, ...(sasl ? { sasl } : {}) },
+  });
+}
+
+/**
  * Starts an agency's Agent Node, source side: one publish path (validation, owner check, version ledger,
  * Avro, idempotent producer) and the inputs its config turns on — HTTP ingest and the outbox relay. The SDK
  * runs in the agency's own programs against the same path.
@@ -41,16 +65,10 @@ export async function startAgent(
   log: Logger,
 ): Promise<RunningAgent> {
   const env = readEnv();
-  const brokers = config.kafka.brokers ?? env.KAFKA_BROKERS;
   const registryUrl = config.registry.url ?? env.SCHEMA_REGISTRY_URL;
   const databaseUrl =
     process.env[config.database.urlEnv] ??
     (config.database.urlEnv === 'DATABASE_URL' ? env.DATABASE_URL : undefined);
-  if (!brokers)
-    throw new LtError(
-      'LT_CONFIG_INVALID',
-      'no Kafka brokers: set kafka.brokers in the config or KAFKA_BROKERS',
-    );
   if (!registryUrl)
     throw new LtError(
       'LT_CONFIG_INVALID',
@@ -64,13 +82,7 @@ export async function startAgent(
     config.database.schema ?? `lt_agent_${config.agency.toLowerCase().replace(/[^a-z0-9]/g, '_')}`;
   const pool = await createPool({ url: databaseUrl, schema });
   await migrate(pool, 'agent');
-  const sasl = saslOf(config);
-  const kafka = createKafka({
-    brokers,
-    clientId: `lienthong-agent-${config.agency.toLowerCase()}`,
-    log,
-    overrides: { ssl: config.kafka.ssl, ...(sasl ? { sasl } : {}) },
-  });
+  const kafka = agentKafka(config, log, 'source');
   const publisher = new Publisher({
     kafka,
     registry: createRegistryClient(registryUrl),

@@ -30,6 +30,8 @@ export const AgentConfigSchema = z
         /** Default: KAFKA_BROKERS. */
         brokers: z.array(HostPort).min(1).optional(),
         ssl: z.boolean().default(false),
+        /** PEM file of the CA to trust (the platform CA); default: the system's trust store. */
+        caFile: z.string().min(1).optional(),
         sasl: z
           .object({
             mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
@@ -120,6 +122,16 @@ export function readAgentConfig(path: string, agency: string): AgentConfig {
       },
     );
   }
+  if (value.kafka.sasl && !value.kafka.ssl)
+    throw new LtError(
+      'LT_CONFIG_INVALID',
+      `${path}: kafka.sasl without kafka.ssl would send the agency's ${value.kafka.sasl.mechanism === 'plain' ? 'password' : 'records'} in the clear`,
+      { hint: 'set kafka.ssl: true (and kafka.caFile to the platform CA certificate); see docs/security.md' },
+    );
+  if (value.kafka.caFile && !value.kafka.ssl)
+    throw new LtError('LT_CONFIG_INVALID', `${path}: kafka.caFile is set but kafka.ssl is off`, {
+      hint: 'set kafka.ssl: true to use TLS with that CA',
+    });
   if (value.kafka.sasl && !process.env[value.kafka.sasl.passwordEnv]) {
     throw new LtError(
       'LT_CONFIG_INVALID',

@@ -1,2 +1,2 @@
-export { startAgent, type RunningAgent } from './agent.ts';
+export { agentKafka, startAgent, type RunningAgent } from './agent.ts';
 export { AgentConfigSchema, readAgentConfig, type AgentConfig } from './config.ts';

@@ -32,6 +32,25 @@ describe('lienthong agent: an agency’s Agent Node from its config file', () =>
     expect(() => readAgentConfig(bad, 'BCA')).toThrow(/agent\.yaml:4: inputs\.http\.port: /);
   });
 
+  it('refuses SASL without TLS, which would send the password or the records in the clear', () => {
+    process.env.LT_TEST_AGENT_PASSWORD = 'secret-from-the-environment';
+    const sasl =
+      'agency: BCA\nkafka:\n  sasl:\n    mechanism: plain\n    username: agency.BCA\n    passwordEnv: LT_TEST_AGENT_PASSWORD\n';
+    expect(() => readAgentConfig(configFile(sasl), 'BCA')).toThrow(
+      /kafka\.sasl without kafka\.ssl .*password/,
+    );
+    const scram = sasl.replace('plain', 'scram-sha-512');
+    expect(() => readAgentConfig(configFile(scram), 'BCA')).toThrow(
+      /kafka\.sasl without kafka\.ssl .*records/,
+    );
+    expect(readAgentConfig(configFile(`${scram}  ssl: true\n`), 'BCA').kafka.ssl).toBe(true);
+    const caOnly = 'agency: BCA\nkafka:\n  caFile: /etc/lienthong/ca.crt\n';
+    expect(() => readAgentConfig(configFile(caOnly), 'BCA')).toThrow(
+      /kafka\.caFile is set but kafka\.ssl is off/,
+    );
+    delete process.env.LT_TEST_AGENT_PASSWORD;
+  });
+
   it('publishes what arrives by HTTP ingest and by the outbox, through one publish path', async () => {
     const { dictionary, dataset } = isolatedDataset(loadDictionary(), 'population.citizen');
     const topic = topics.source(dataset.id);
