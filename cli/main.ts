@@ -161,14 +161,18 @@ program
   .requiredOption('--agency <code>', 'the owner agency, e.g. BCA')
   .requiredOption('--config <file>', 'the agency’s Agent Node configuration')
   .requiredOption('--dataset <id>', 'the dataset the register holds, e.g. population.citizen')
-  .requiredOption('--from <postgres-url>', 'the agency database holding the register')
+  .requiredOption(
+    '--from <source>',
+    'the agency database holding the register: env:NAME or file:PATH holding its URL\n' +
+      '(a URL with a password on the command line is refused: others can read process arguments)',
+  )
   .requiredOption('--table <name>', 'the register table or view (columns named after the dataset fields)')
   .option('--version-column <name>', 'the column with each row’s current version', 'version')
   .option('--batch <n>', 'rows per page and checkpoint', positiveInt, 2000)
   .option('--restart', 'ignore the checkpoint of an earlier run', false)
   .addHelpText(
     'after',
-    '\nExample:\n  npm run lienthong -- snapshot --agency BCA --config infra/agent/bca.example.yaml \\\n    --dataset population.citizen --from postgresql://127.0.0.1/bca --table registry.citizen\n\nCtrl-C stops after the page in flight; the same command resumes.',
+    '\nExample:\n  npm run lienthong -- snapshot --agency BCA --config infra/agent/bca.example.yaml \\\n    --dataset population.citizen --from env:BCA_REGISTER_URL --table registry.citizen\n\nCtrl-C stops after the page in flight; the same command resumes.',
   )
   .action(async (options: SnapshotCommandOptions) => runSnapshotCommand(options));
 

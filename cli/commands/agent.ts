@@ -1,5 +1,6 @@
 import { Presets, SingleBar } from 'cli-progress';
 import { readEnv } from '../../infra/config/options.ts';
+import { readSecretSource } from '../../infra/config/secret-source.ts';
 import { LtError } from '../../infra/errors.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
@@ -107,7 +108,7 @@ export async function runSnapshotCommand(options: SnapshotCommandOptions): Promi
   const config = readAgentConfig(options.config, options.agency);
   const dictionary = loadDictionary();
   const agent = await startAgent({ ...config, inputs: {} }, dictionary, log);
-  const source = await createPool({ url: options.from, max: 2 });
+  const source = await createPool({ url: readSecretSource(options.from, '--from'), max: 2 });
   const abort = new AbortController();
   const interrupt = (): void => {
     console.log('\nstopping after the page in flight; run the same command again to resume');

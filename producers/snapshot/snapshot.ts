@@ -164,7 +164,7 @@ class SourceTable {
     );
     if (unique.rowCount !== 0) return;
     log.warn(
-      { table, key: this.dataset.key.field },
+      { table, keyField: this.dataset.key.field },
       'source has no unique index on the key; checking it for duplicate keys',
     );
     const duplicates = await pool.query<{ key: string }>(
@@ -364,7 +364,8 @@ export async function runSnapshot(options: SnapshotOptions): Promise<SnapshotRes
   const refuse = (refusal: SnapshotRefusal, rows = 1): void => {
     result.refused += rows;
     if (result.refusals.length < SNAPSHOT_DEFAULTS.reportedRefusals) result.refusals.push(refusal);
-    log.warn({ key: refusal.key, code: refusal.code, reason: refusal.message, rows }, 'row refused');
+    // the key and the reason (which names the key) go to the run's report, never to a log
+    log.warn({ code: refusal.code, rows }, 'row refused (its key and reason are in the snapshot report)');
   };
 
   if (checkpoint.finished) {

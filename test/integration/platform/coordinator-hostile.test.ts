@@ -99,7 +99,7 @@ describe('the coordinator checks every source record before it shares anything',
         key: 'not-its-key',
         value: await registry.client.encode(citizenSchemaId, citizenEvent(12, { key: '079099000123' })),
         code: 'LT_RECORD_INVALID',
-        detail: /is not the event key "079099000123"/,
+        detail: /is not the event key$/,
       },
       {
         key: 'another-dataset',
