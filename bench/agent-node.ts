@@ -1,4 +1,6 @@
+import { readEnv } from '../infra/config/options.ts';
 import { createKafka } from '../infra/kafka/client.ts';
+import { kafkaSecurityFor, principals } from '../infra/security/principals.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { migrate } from '../infra/postgres/migrate.ts';
 import { createPool, type Pool } from '../infra/postgres/pool.ts';
@@ -21,7 +23,12 @@ export async function benchPublisher(): Promise<{
     schema: process.env.BENCH_AGENT_SCHEMA!,
   });
   await migrate(pool, 'agent');
-  const kafka = createKafka({ brokers: process.env.KAFKA_BROKERS!.split(','), clientId: 'bench-agent', log });
+  const kafka = createKafka({
+    brokers: process.env.KAFKA_BROKERS!.split(','),
+    clientId: 'bench-agent',
+    log,
+    security: kafkaSecurityFor(readEnv(), principals.admin, log), // KAFKA_PRINCIPAL from the bench
+  });
   const publisher = new Publisher({
     kafka,
     registry: createRegistryClient(process.env.SCHEMA_REGISTRY_URL!),

@@ -5,7 +5,9 @@ import { NgdbSink } from '../consumers/ngdb/index.ts';
 import { startSubscription } from '../consumers/subscription/index.ts';
 import { untilStopped } from '../cli/until-stopped.ts';
 import { describeError, type LtError } from '../infra/errors.ts';
+import { readEnv } from '../infra/config/options.ts';
 import { createKafka } from '../infra/kafka/client.ts';
+import { kafkaSecurityFor, principals } from '../infra/security/principals.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { createPool } from '../infra/postgres/pool.ts';
 import { createRedis } from '../infra/redis/client.ts';
@@ -21,7 +23,12 @@ const log = createLogger('error');
 const databaseUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const { dictionary, datasetId } = benchDictionary(process.env.BENCH_DATASET!);
 const only = { ...dictionary, datasets: new Map([[datasetId, dictionary.datasets.get(datasetId)!]]) };
-const kafka = createKafka({ brokers: process.env.KAFKA_BROKERS!.split(','), clientId: `bench-${role}`, log });
+const kafka = createKafka({
+  brokers: process.env.KAFKA_BROKERS!.split(','),
+  clientId: `bench-${role}`,
+  log,
+  security: kafkaSecurityFor(readEnv(), principals.admin, log), // KAFKA_PRINCIPAL from the bench
+});
 const registry = createRegistryClient(process.env.SCHEMA_REGISTRY_URL!);
 const redis = await createRedis({
   url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',

@@ -54,7 +54,12 @@ const fresh = async (schema: string, set?: MigrationSet): Promise<Pool> => {
 const registryPool = await fresh('lt_bench_registry', 'registry');
 const registry = createRegistryServer(new RegistryStore(registryPool), log);
 const registryUrl = await listen(registry);
-const kafka = createKafka({ brokers: services.brokers, clientId: 'bench-e2e', log });
+const kafka = createKafka({
+  brokers: services.brokers,
+  clientId: 'bench-e2e',
+  log,
+  ...(services.admin ? { security: services.admin } : {}),
+});
 await ensureTopics(kafka, [{ topic: topics.source(datasetId), partitions: 6 }, ...deadLetterTopics(only)]);
 const platform = await fresh('lt_bench_platform', 'platform');
 const store = new AgreementStore(platform, only);
@@ -77,6 +82,7 @@ await fresh('lt_bench_agent_e2e', 'agent');
 const childEnv = {
   ...process.env,
   KAFKA_BROKERS: services.brokers.join(','),
+  ...(services.admin ? { KAFKA_PRINCIPAL: services.admin.username } : { LIENTHONG_INSECURE: '1' }),
   SCHEMA_REGISTRY_URL: registryUrl,
   BENCH_DATASET: datasetId,
   BENCH_AGREEMENT: agreementId,

@@ -38,7 +38,12 @@ await registryPool.query('DROP SCHEMA lt_bench_registry CASCADE; CREATE SCHEMA l
 await migrate(registryPool, 'registry');
 const registry = createRegistryServer(new RegistryStore(registryPool), log);
 const registryUrl = await listen(registry);
-const kafka = createKafka({ brokers: services.brokers, clientId: 'bench', log });
+const kafka = createKafka({
+  brokers: services.brokers,
+  clientId: 'bench',
+  log,
+  ...(services.admin ? { security: services.admin } : {}),
+});
 
 const results: Record<string, unknown>[] = [];
 try {
@@ -58,6 +63,7 @@ try {
       env: {
         ...process.env,
         KAFKA_BROKERS: services.brokers.join(','),
+        ...(services.admin ? { KAFKA_PRINCIPAL: services.admin.username } : { LIENTHONG_INSECURE: '1' }),
         SCHEMA_REGISTRY_URL: registryUrl,
         BENCH_DATASET: datasetId,
         BENCH_AGENT_SCHEMA: agentSchema,

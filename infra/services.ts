@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Env } from './config/options.ts';
+import type { KafkaSecurity } from './kafka/client.ts';
 import { startLocalBroker, type LocalBroker } from './kafka/local-broker.ts';
 import type { Logger } from './logging/logger.ts';
 import { createPool } from './postgres/pool.ts';
@@ -9,6 +10,11 @@ export interface Services {
   brokers: string[];
   /** Set when this process started the broker; stop() stops it again. */
   localBroker: LocalBroker | null;
+  /**
+   * How the super user connects to the local broker this process started with security on (the default;
+   * LIENTHONG_INSECURE=1 starts it in plaintext). Unset for a cluster from KAFKA_BROKERS or a plaintext broker.
+   */
+  admin?: KafkaSecurity;
   stop(): Promise<void>;
 }
 
@@ -40,7 +46,15 @@ export async function ensureServices({ env, log, brokerDir, port = 0 }: Services
     dataDir: join(env.LIENTHONG_HOME, 'run', brokerDir),
     port,
     fresh: true,
+    secure: !env.LIENTHONG_INSECURE,
     log,
   });
-  return { brokers: localBroker.brokers, localBroker, stop: () => localBroker.stop() };
+  if (env.LIENTHONG_INSECURE)
+    log.warn('INSECURE: the local broker runs in plaintext without authentication (LIENTHONG_INSECURE=1)');
+  return {
+    brokers: localBroker.brokers,
+    localBroker,
+    stop: () => localBroker.stop(),
+    ...(localBroker.admin ? { admin: localBroker.admin } : {}),
+  };
 }

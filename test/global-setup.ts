@@ -1,13 +1,20 @@
 import type { TestProject } from 'vitest/node';
 import { readEnv } from '../infra/config/options.ts';
 import { describeError } from '../infra/errors.ts';
+import type { KafkaSecurity } from '../infra/kafka/client.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { ensureServices } from '../infra/services.ts';
 import { dockerAvailable, startContainers } from './helpers/containers.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    services: { kafkaBrokers: string[]; redisUrl: string; databaseUrl: string };
+    services: {
+      kafkaBrokers: string[];
+      /** The super user of the secure local broker; null for a plaintext one (testcontainers, LIENTHONG_INSECURE=1). */
+      kafkaSecurity: KafkaSecurity | null;
+      redisUrl: string;
+      databaseUrl: string;
+    };
   }
 }
 
@@ -27,7 +34,7 @@ export async function setup(project: TestProject): Promise<void> {
       const containers = await startContainers();
       stop = containers.stop;
       console.log(`services: testcontainers (kafka ${containers.kafkaBrokers.join(',')})`);
-      project.provide('services', containers);
+      project.provide('services', { ...containers, kafkaSecurity: null });
       return;
     }
     const services = await ensureServices({
@@ -37,13 +44,14 @@ export async function setup(project: TestProject): Promise<void> {
     });
     stop = services.stop;
     const where = services.localBroker
-      ? `local broker, log ${services.localBroker.logFile}`
+      ? `local broker, ${services.admin ? 'TLS + SCRAM, ACLs on' : 'INSECURE plaintext'}, log ${services.localBroker.logFile}`
       : 'KAFKA_BROKERS';
     console.log(
       `services: kafka ${services.brokers.join(',')} (${where}), redis ${env.REDIS_URL}, postgres ${env.DATABASE_URL}; tests on Node ${process.version}`,
     );
     project.provide('services', {
       kafkaBrokers: services.brokers,
+      kafkaSecurity: services.admin ?? null,
       redisUrl: env.REDIS_URL,
       databaseUrl: env.DATABASE_URL,
     });

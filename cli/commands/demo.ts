@@ -13,6 +13,8 @@ import { migrate, type MigrationSet } from '../../infra/postgres/migrate.ts';
 import { createPool, quoteIdent, type Pool } from '../../infra/postgres/pool.ts';
 import { createRedis } from '../../infra/redis/client.ts';
 import { ensureServices } from '../../infra/services.ts';
+import type { AclGrant } from '../../infra/kafka/acl.ts';
+import { desiredAcls, syncAcls } from '../../platform/access/plan.ts';
 import { AgreementStore } from '../../platform/agreements/index.ts';
 import { Coordinator } from '../../platform/coordinator/index.ts';
 import { Publisher, VersionLedger, type Change } from '../../producers/publisher/index.ts';
@@ -70,7 +72,17 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
     console.log(
       `  kafka ${services.brokers.join(',')}${services.localBroker ? ` (local broker, up in ${((Date.now() - started) / 1000).toFixed(1)} s; log ${services.localBroker.logFile})` : ''}`,
     );
-    const kafka = createKafka({ brokers: services.brokers, clientId: 'lienthong-demo', log });
+    if (services.admin)
+      console.log(
+        '  security on: TLS + SCRAM-SHA-512 on the broker, nothing allowed unless an ACL grants it',
+      );
+    else console.log('  INSECURE: the broker runs in plaintext (LIENTHONG_INSECURE=1 or KAFKA_BROKERS)');
+    const kafka = createKafka({
+      brokers: services.brokers,
+      clientId: 'lienthong-demo',
+      log,
+      ...(services.admin ? { security: services.admin } : {}),
+    });
     const registryPool = await freshSchema('lt_demo_registry', 'registry');
     let registryUrl = env.SCHEMA_REGISTRY_URL;
     if (!registryUrl) {
@@ -101,6 +113,15 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
     console.log(
       `  ${dictionary.datasets.size} datasets; ${approved.length} agreements approved: ${approved.map((a) => a.id).join(', ')}`,
     );
+    if (services.admin) {
+      // the broker's ACLs follow the dictionary and the agreements (lienthong acl sync does the same)
+      const { changes } = await syncAcls(kafka, { dictionary, agreements: approved });
+      console.log(`  ${changes.length} ACLs granted on the broker; who may read and write what:`);
+      printTable(
+        ['principal', 'may', 'topics'],
+        whoMayWhat(desiredAcls({ dictionary, agreements: approved })),
+      );
+    }
 
     step('platform services: coordinator (method b) and NGDB sink (method c)');
     const coordinator = new Coordinator({
@@ -300,4 +321,17 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
   } finally {
     for (const cleanup of cleanups) await cleanup().catch(() => undefined);
   }
+}
+
+/** READ and WRITE grants on topics, one row per principal and operation: the demo's picture of who may what. */
+function whoMayWhat(acls: AclGrant[]): string[][] {
+  const rows = new Map<string, string[]>();
+  for (const acl of acls) {
+    if (acl.resource !== 'TOPIC' || (acl.operation !== 'READ' && acl.operation !== 'WRITE')) continue;
+    const key = `${acl.principal.replace(/^User:/, '')}\t${acl.operation.toLowerCase()}`;
+    rows.set(key, [...(rows.get(key) ?? []), acl.pattern === 'PREFIXED' ? `${acl.name}*` : acl.name]);
+  }
+  return [...rows]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([key, names]) => [...key.split('\t'), names.join(', ')]);
 }

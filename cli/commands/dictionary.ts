@@ -6,6 +6,7 @@ import { readEnv } from '../../infra/config/options.ts';
 import { LtError } from '../../infra/errors.ts';
 import { listen } from '../../infra/http/server.ts';
 import { createKafka } from '../../infra/kafka/client.ts';
+import { kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
@@ -162,7 +163,12 @@ export async function show(datasetId: string | undefined, json: boolean): Promis
   const dictionary = loadDictionary();
   const log = createLogger('error');
   const kafka = env.KAFKA_BROKERS
-    ? createKafka({ brokers: env.KAFKA_BROKERS, clientId: 'lienthong-catalog', log })
+    ? createKafka({
+        brokers: env.KAFKA_BROKERS,
+        clientId: 'lienthong-catalog',
+        log,
+        security: kafkaSecurityFor(env, principals.operator, log), // it counts records: describe only
+      })
     : undefined;
   const catalog = new Catalog({ dictionary, ...(kafka ? { kafka } : {}) });
   const datasets = (await catalog.datasets()).filter((dataset) => !datasetId || dataset.id === datasetId);
@@ -195,7 +201,12 @@ export async function serve(options: ServeOptions): Promise<void> {
   await migrate(pool, 'registry');
   const app = createRegistryServer(new RegistryStore(pool), log);
   const kafka = env.KAFKA_BROKERS
-    ? createKafka({ brokers: env.KAFKA_BROKERS, clientId: 'lienthong-catalog', log })
+    ? createKafka({
+        brokers: env.KAFKA_BROKERS,
+        clientId: 'lienthong-catalog',
+        log,
+        security: kafkaSecurityFor(env, principals.operator, log), // it counts records: describe only
+      })
     : undefined;
   const platformPool = await createPool({ url: env.DATABASE_URL, schema: options.platformSchema, max: 2 });
   await migrate(platformPool, 'platform');

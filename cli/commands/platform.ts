@@ -2,6 +2,7 @@ import { NgdbSink } from '../../consumers/ngdb/index.ts';
 import { readEnv } from '../../infra/config/options.ts';
 import { LtError } from '../../infra/errors.ts';
 import { createKafka } from '../../infra/kafka/client.ts';
+import { kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
@@ -30,7 +31,12 @@ export async function runCoordinator(options: { schema: string }): Promise<void>
   const dictionary = loadDictionary();
   const pool = await createPool({ url: env.DATABASE_URL, schema: options.schema });
   await migrate(pool, 'platform');
-  const kafka = createKafka({ brokers, clientId: 'lienthong-coordinator', log });
+  const kafka = createKafka({
+    brokers,
+    clientId: 'lienthong-coordinator',
+    log,
+    security: kafkaSecurityFor(env, principals.coordinator, log),
+  });
   const store = new AgreementStore(pool, dictionary);
   const coordinator = new Coordinator({
     kafka,
@@ -63,7 +69,12 @@ export async function runNgdb(options: { schema: string }): Promise<void> {
     log,
   });
   const sink = new NgdbSink({
-    kafka: createKafka({ brokers, clientId: 'lienthong-ngdb', log }),
+    kafka: createKafka({
+      brokers,
+      clientId: 'lienthong-ngdb',
+      log,
+      security: kafkaSecurityFor(env, principals.ngdb, log),
+    }),
     registry: createRegistryClient(registryUrl),
     pool,
     dictionary: loadDictionary(),

@@ -1,6 +1,7 @@
 import { readEnv } from '../../infra/config/options.ts';
 import { LtError } from '../../infra/errors.ts';
 import { createKafka } from '../../infra/kafka/client.ts';
+import { kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
@@ -29,7 +30,13 @@ export async function runTopicsSync(options: {
   try {
     await migrate(pool, 'platform');
     const agreements = await new AgreementStore(pool, dictionary).list();
-    const kafka = createKafka({ brokers: env.KAFKA_BROKERS, clientId: 'lienthong-topics', log });
+    // topics sync creates and configures every topic: the super user's work
+    const kafka = createKafka({
+      brokers: env.KAFKA_BROKERS,
+      clientId: 'lienthong-topics',
+      log,
+      security: kafkaSecurityFor(env, principals.admin, log),
+    });
     const { changes, durability, topics } = await syncTopics(
       kafka,
       {

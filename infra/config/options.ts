@@ -32,6 +32,19 @@ export const EnvSchema = z.object({
   SCHEMA_REGISTRY_URL: z.string().url().optional(),
   /** Where fetched jars and local broker data live; never inside the repository. */
   LIENTHONG_HOME: z.string().default(join(homedir(), '.cache', 'lienthong')),
+  /**
+   * The principal this process connects to Kafka as, overriding the command's own (lt-coordinator for the
+   * coordinator, …); its credential is `$LIENTHONG_HOME/security/credentials/<principal>.json`.
+   */
+  KAFKA_PRINCIPAL: z
+    .string()
+    .regex(/^(lt-[a-z]+|agency\.[A-Z][A-Z0-9-]*)$/, 'a principal such as lt-coordinator or agency.BCA')
+    .optional(),
+  /** `1`: plaintext Kafka without credentials — a developer's local broker only; every command says so. */
+  LIENTHONG_INSECURE: z
+    .enum(['0', '1', ''])
+    .default('0')
+    .transform((value) => value === '1'),
   /** Days a dead letter is kept (it holds a whole record, so it must not be kept forever). */
   LIENTHONG_DLQ_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -2,7 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import type { Env } from '../config/options.ts';
 import { LtError } from '../errors.ts';
+import type { KafkaSecurity } from '../kafka/client.ts';
+import type { Logger } from '../logging/logger.ts';
 import { securityDir } from './pki.ts';
 
 /**
@@ -85,4 +88,40 @@ export function ensureCredential(home: string, principal: string): Credential {
   const credential = { principal, password: newPassword(), issuedAt: new Date().toISOString() };
   writeCredential(home, credential);
   return credential;
+}
+
+/** The CA certificate a client trusts, `<home>/security/ca/ca.crt`. */
+export function caFile(home: string): string {
+  return join(securityDir(home), 'ca', 'ca.crt');
+}
+
+const insecureSaid = new Set<string>();
+
+/**
+ * How this process connects to Kafka: as `KAFKA_PRINCIPAL`, else `principal` (the command's own), with the
+ * credential and the CA under LIENTHONG_HOME — or, only when LIENTHONG_INSECURE=1 says so, in plaintext (logged
+ * as insecure). A missing credential is refused with what to do.
+ */
+export function kafkaSecurityFor(env: Env, principal: string, log: Logger): KafkaSecurity | undefined {
+  if (env.LIENTHONG_INSECURE) {
+    if (!insecureSaid.has(principal)) {
+      insecureSaid.add(principal);
+      log.warn({ principal }, 'INSECURE: Kafka in plaintext without credentials (LIENTHONG_INSECURE=1)');
+    }
+    return undefined;
+  }
+  const name = env.KAFKA_PRINCIPAL ?? principal;
+  const credential = readCredential(env.LIENTHONG_HOME, name);
+  const ca = caFile(env.LIENTHONG_HOME);
+  if (!credential || !existsSync(ca))
+    throw new LtError(
+      'LT_CONFIG_INVALID',
+      `no Kafka credential for ${name}: ${credential ? ca : credentialFile(env.LIENTHONG_HOME, name)} is missing`,
+      {
+        hint:
+          `on the operator host: lienthong credentials issue ${name.startsWith('agency.') ? `--agency ${name.slice('agency.'.length)}` : `--principal ${name}`}, ` +
+          `then copy that file and ${ca} here; for a plaintext developer broker only: LIENTHONG_INSECURE=1`,
+      },
+    );
+  return { ca: readFileSync(ca, 'utf8'), username: credential.principal, password: credential.password };
 }

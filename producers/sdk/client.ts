@@ -1,5 +1,6 @@
 import { readEnv } from '../../infra/config/options.ts';
-import { createKafka } from '../../infra/kafka/client.ts';
+import { createKafka, type KafkaSecurity } from '../../infra/kafka/client.ts';
+import { kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
 import { createLogger, type Logger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool, type Pool } from '../../infra/postgres/pool.ts';
@@ -21,6 +22,11 @@ export interface SdkOptions {
   agency: string;
   /** Kafka bootstrap servers. Default: KAFKA_BROKERS. */
   brokers?: string[];
+  /**
+   * TLS + SCRAM as the agency's principal. Default: the credential of `agency.<agency>` under LIENTHONG_HOME
+   * (or KAFKA_PRINCIPAL's); plaintext only with LIENTHONG_INSECURE=1.
+   */
+  security?: KafkaSecurity;
   /** The schema registry. Default: SCHEMA_REGISTRY_URL. */
   registryUrl?: string;
   /** The agency's own PostgreSQL, where the last published version per key is kept. Default: DATABASE_URL. */
@@ -69,7 +75,12 @@ export class LienthongSdk {
     const pool = await createPool({ url: options.databaseUrl ?? env.DATABASE_URL, schema });
     await migrate(pool, 'agent');
     const publisher = new Publisher({
-      kafka: createKafka({ brokers, clientId: `lienthong-sdk-${options.agency.toLowerCase()}`, log }),
+      kafka: createKafka({
+        brokers,
+        clientId: `lienthong-sdk-${options.agency.toLowerCase()}`,
+        log,
+        security: options.security ?? kafkaSecurityFor(env, principals.agency(options.agency), log),
+      }),
       registry: createRegistryClient(registryUrl),
       dictionary: options.dictionary ?? loadDictionary(),
       agency: options.agency,

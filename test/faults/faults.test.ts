@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readEnv } from '../../infra/config/options.ts';
 import { listen } from '../../infra/http/server.ts';
+import type { KafkaSecurity } from '../../infra/kafka/client.ts';
 import { startLocalCluster, type LocalCluster } from '../../infra/kafka/local-broker.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
@@ -79,7 +80,8 @@ async function runFault(
   fault: string,
   inject: (world: World) => Promise<void>,
   options: {
-    brokers?: string[];
+    /** Another cluster than the suite's broker (with its super user). */
+    cluster?: { brokers: string[]; security: KafkaSecurity };
     skewHours?: number;
     /** Runs once the workload is published; returns how many extra events the NGDB history should hold. */
     afterPublish?: (world: World, workload: Workload) => Promise<number>;
@@ -87,7 +89,8 @@ async function runFault(
 ): Promise<Row> {
   const world = new World({
     name: fault,
-    brokers: options.brokers ?? broker.brokers,
+    brokers: options.cluster?.brokers ?? broker.brokers,
+    security: options.cluster?.security ?? broker.admin!,
     databaseUrl: pg.url,
     redisUrl: redis.url,
     registryUrl,
@@ -135,7 +138,7 @@ describe('the fault suite', () => {
     [pg, redis] = await Promise.all([startOwnPostgres(), startOwnRedis()]);
     const dataDir = mkdtempSync(join(tmpdir(), 'lt-faults-kafka-'));
     dataDirs.push(dataDir);
-    broker = await startLocalCluster({ home: env.LIENTHONG_HOME, dataDir, size: 1, log });
+    broker = await startLocalCluster({ home: env.LIENTHONG_HOME, dataDir, size: 1, secure: true, log });
     registryPool = await createPool({ url: pg.url, schema: 'lt_registry', max: 4 });
     await migrate(registryPool, 'registry');
     const app = createRegistryServer(new RegistryStore(registryPool), log);
@@ -305,7 +308,13 @@ describe('the fault suite', () => {
   it('on a 3-broker cluster, one broker killed (SIGKILL) and left down', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'lt-faults-cluster-'));
     dataDirs.push(dataDir);
-    const cluster = await startLocalCluster({ home: env.LIENTHONG_HOME, dataDir, size: 3, log });
+    const cluster = await startLocalCluster({
+      home: env.LIENTHONG_HOME,
+      dataDir,
+      size: 3,
+      secure: true,
+      log,
+    });
     let replicas: number[] = [];
     try {
       const row = await runFault(
@@ -319,7 +328,7 @@ describe('the fault suite', () => {
           replicas = found[0]!.partitions.map((partition) => partition.replicas.length);
           await cluster.nodes[1]!.kill('SIGKILL');
         },
-        { brokers: cluster.brokers },
+        { cluster: { brokers: cluster.brokers, security: cluster.admin! } },
       );
       expectClean(row);
       expect(cluster.nodes.map((node) => node.running)).toEqual([true, false, true]);

@@ -6,7 +6,7 @@ import type { Kafka } from 'kafkajs';
 import { SinkTable } from '../../consumers/sink/table.ts';
 import { LtError } from '../../infra/errors.ts';
 import { groupLag } from '../../infra/kafka/admin.ts';
-import { createKafka } from '../../infra/kafka/client.ts';
+import { createKafka, type KafkaSecurity } from '../../infra/kafka/client.ts';
 import { subjects, topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
@@ -154,6 +154,8 @@ export interface WorldOptions {
   databaseUrl: string;
   redisUrl: string;
   registryUrl: string;
+  /** The secure cluster's super user: the suite's own clients and its service processes connect as it. */
+  security: KafkaSecurity;
   log: Logger;
 }
 
@@ -188,7 +190,12 @@ export class World {
       agreementBhxh: `f${suffix}-bhxh`,
       redis: `lt-faults:${suffix}:`,
     };
-    this.kafka = createKafka({ brokers: options.brokers, clientId: `faults-${suffix}`, log: options.log });
+    this.kafka = createKafka({
+      brokers: options.brokers,
+      clientId: `faults-${suffix}`,
+      log: options.log,
+      security: options.security,
+    });
     this.registry = createRegistryClient(options.registryUrl);
   }
 
@@ -258,6 +265,7 @@ export class World {
     const common = {
       LT_DATABASE_URL: options.databaseUrl,
       KAFKA_BROKERS: options.brokers.join(','),
+      KAFKA_PRINCIPAL: options.security.username, // its credential is under the same LIENTHONG_HOME
       LT_REGISTRY_URL: options.registryUrl,
       LT_DATASET: this.dataset.id,
       LT_DATASET_FROM: 'population.citizen',

@@ -9,7 +9,9 @@
  * (`"msg":"coordinator running"` once started); on SIGTERM/SIGINT it stops cleanly.
  */
 import { z } from 'zod';
+import { readEnv } from '../../infra/config/options.ts';
 import { createKafka } from '../../infra/kafka/client.ts';
+import { kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
@@ -32,7 +34,13 @@ runChild(async () => {
   await migrate(pool, 'platform');
   const store = new AgreementStore(pool, dictionary);
   const coordinator = new Coordinator({
-    kafka: createKafka({ brokers: env.KAFKA_BROKERS, clientId: `coordinator-${process.pid}`, log }),
+    kafka: createKafka({
+      brokers: env.KAFKA_BROKERS,
+      clientId: `coordinator-${process.pid}`,
+      log,
+      // KAFKA_PRINCIPAL (the test's super user) or LIENTHONG_INSECURE, from the test (childKafkaEnv)
+      security: kafkaSecurityFor(readEnv(), principals.admin, log),
+    }),
     registry: createRegistryClient(env.LT_REGISTRY_URL),
     dictionary,
     pool,

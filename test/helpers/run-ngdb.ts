@@ -10,7 +10,9 @@
  */
 import { z } from 'zod';
 import { NgdbSink } from '../../consumers/ngdb/index.ts';
+import { readEnv } from '../../infra/config/options.ts';
 import { createKafka } from '../../infra/kafka/client.ts';
+import { kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
 import { createRedis } from '../../infra/redis/client.ts';
@@ -36,7 +38,13 @@ runChild(async () => {
     log,
   });
   const sink = new NgdbSink({
-    kafka: createKafka({ brokers: env.KAFKA_BROKERS, clientId: `ngdb-${process.pid}`, log }),
+    kafka: createKafka({
+      brokers: env.KAFKA_BROKERS,
+      clientId: `ngdb-${process.pid}`,
+      log,
+      // KAFKA_PRINCIPAL (the test's super user) or LIENTHONG_INSECURE, from the test (childKafkaEnv)
+      security: kafkaSecurityFor(readEnv(), principals.admin, log),
+    }),
     registry: createRegistryClient(env.LT_REGISTRY_URL),
     pool,
     dictionary: { ...dictionary, datasets: new Map([[dataset.id, dataset]]) },

@@ -9,7 +9,9 @@
  * `{"msg":"outbox relay stats",…}` with its counters.
  */
 import { z } from 'zod';
+import { readEnv } from '../../infra/config/options.ts';
 import { createKafka } from '../../infra/kafka/client.ts';
+import { kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
 import { OutboxRelay } from '../../producers/outbox/index.ts';
@@ -30,7 +32,13 @@ runChild(async () => {
   const { dictionary } = childDataset(env);
 
   const pool = await createPool({ url: env.LT_DATABASE_URL, schema: env.LT_OUTBOX_SCHEMA, max: 4 });
-  const kafka = createKafka({ brokers: env.KAFKA_BROKERS, clientId: `outbox-relay-${process.pid}`, log });
+  const kafka = createKafka({
+    brokers: env.KAFKA_BROKERS,
+    clientId: `outbox-relay-${process.pid}`,
+    log,
+    // KAFKA_PRINCIPAL (the test's super user) or LIENTHONG_INSECURE, from the test (childKafkaEnv)
+    security: kafkaSecurityFor(readEnv(), principals.admin, log),
+  });
   const publisher = new Publisher({
     kafka,
     registry: createRegistryClient(env.LT_REGISTRY_URL),

@@ -15,7 +15,9 @@
  */
 import { z } from 'zod';
 import { Deduplicator, Sink } from '../../consumers/sink/index.ts';
+import { readEnv } from '../../infra/config/options.ts';
 import { createKafka } from '../../infra/kafka/client.ts';
+import { kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
 import { createRedis } from '../../infra/redis/client.ts';
@@ -49,7 +51,13 @@ runChild(async () => {
     ...(env.LT_REDIS_DEGRADE === '1' ? { whenUnreachable: 'degrade' as const, log } : {}),
   });
   const sink = new Sink({
-    kafka: createKafka({ brokers: env.KAFKA_BROKERS, clientId: `sink-${process.pid}`, log }),
+    kafka: createKafka({
+      brokers: env.KAFKA_BROKERS,
+      clientId: `sink-${process.pid}`,
+      log,
+      // KAFKA_PRINCIPAL (the test's super user) or LIENTHONG_INSECURE, from the test (childKafkaEnv)
+      security: kafkaSecurityFor(readEnv(), principals.admin, log),
+    }),
     registry: createRegistryClient(env.LT_REGISTRY_URL),
     pool,
     dataset,

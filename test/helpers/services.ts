@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import { afterAll, inject } from 'vitest';
 import { readEnv } from '../../infra/config/options.ts';
-import { createKafka } from '../../infra/kafka/client.ts';
+import { createKafka, type KafkaSecurity } from '../../infra/kafka/client.ts';
 import { createLogger, type Logger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool, quoteIdent, type Pool } from '../../infra/postgres/pool.ts';
@@ -26,8 +26,27 @@ export function uniqueName(prefix: string): string {
   return `${prefix}${randomUUID().replace(/-/g, '').slice(0, 12)}`;
 }
 
+/** How tests connect: the secure test broker's super user (tests grant themselves nothing), or plaintext. */
+export const kafkaSecurity: KafkaSecurity | undefined = services.kafkaSecurity ?? undefined;
+
 export function testKafka(): Kafka {
-  return createKafka({ brokers: services.kafkaBrokers, clientId: uniqueName('test-'), log });
+  return createKafka({
+    brokers: services.kafkaBrokers,
+    clientId: uniqueName('test-'),
+    log,
+    ...(kafkaSecurity ? { security: kafkaSecurity } : {}),
+  });
+}
+
+/**
+ * The environment a service the test runs as its own process needs to reach the test broker: its brokers, and
+ * either the super user (`KAFKA_PRINCIPAL`, whose credential is under the same LIENTHONG_HOME) or plaintext.
+ */
+export function childKafkaEnv(brokers: string[] = services.kafkaBrokers): Record<string, string> {
+  return {
+    KAFKA_BROKERS: brokers.join(','),
+    ...(kafkaSecurity ? { KAFKA_PRINCIPAL: kafkaSecurity.username } : { LIENTHONG_INSECURE: '1' }),
+  };
 }
 
 /** A pool on a fresh PostgreSQL schema, dropped after the file's tests. */

@@ -25,6 +25,7 @@ import { registerTopicSchemas } from '../../../schemas/registry/client.ts';
 import { encodeWire } from '../../../schemas/registry/wire.ts';
 import { isolatedDataset } from '../../helpers/datasets.ts';
 import {
+  childKafkaEnv,
   log,
   testKafka,
   testPool,
@@ -343,7 +344,7 @@ describe('the subscriber sink materializes a share stream into PostgreSQL', () =
         ...process.env,
         LT_DATABASE_URL: services.databaseUrl,
         LT_SINK_SCHEMA: schema,
-        KAFKA_BROKERS: services.kafkaBrokers.join(','),
+        ...childKafkaEnv(),
         LT_REGISTRY_URL: registry.url,
         LT_DATASET: dataset.id,
         LT_DATASET_FROM: 'population.citizen',

@@ -9,7 +9,21 @@ import { readAgentConfig, startAgent, type RunningAgent } from '../../../produce
 import { sampleCitizens } from '../../../producers/sample/citizens.ts';
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
 import { isolatedDataset } from '../../helpers/datasets.ts';
-import { log, testKafka, testRegistry, uniqueName } from '../../helpers/services.ts';
+import { caFile } from '../../../infra/security/principals.ts';
+import { env, kafkaSecurity, log, testKafka, testRegistry, uniqueName } from '../../helpers/services.ts';
+
+/**
+ * The Agent Node's TLS and SCRAM settings for the secure test broker (as its super user: the test grants
+ * nothing), its password in an environment variable as an agency's would be; none for a plaintext broker.
+ */
+function agentKafkaSecurity(): string {
+  if (!kafkaSecurity) return '';
+  process.env.LT_TEST_KAFKA_PASSWORD = kafkaSecurity.password;
+  return (
+    `, ssl: true, caFile: ${caFile(env.LIENTHONG_HOME)}, sasl: { mechanism: scram-sha-512, ` +
+    `username: ${kafkaSecurity.username}, passwordEnv: LT_TEST_KAFKA_PASSWORD }`
+  );
+}
 
 function configFile(text: string): string {
   const path = join(mkdtempSync(join(tmpdir(), 'lt-agent-')), 'agent.yaml');
@@ -64,7 +78,7 @@ describe('lienthong agent: an agency’s Agent Node from its config file', () =>
     const path = configFile(
       [
         'agency: BCA',
-        `kafka: { brokers: [${services.kafkaBrokers.join(', ')}] }`,
+        `kafka: { brokers: [${services.kafkaBrokers.join(', ')}]${agentKafkaSecurity()} }`,
         `registry: { url: ${registry.url} }`,
         `database: { urlEnv: LT_TEST_AGENCY_DB, schema: ${schema} }`,
         'inputs:',

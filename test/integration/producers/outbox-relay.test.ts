@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import type { IHeaders, ISocketFactory, Kafka } from 'kafkajs';
@@ -18,7 +19,15 @@ import type { ChangeEvent, DatasetRecord } from '../../../schemas/envelope/chang
 import type { Dataset } from '../../../schemas/model/dataset.ts';
 import { loadDictionary, type Dictionary } from '../../../schemas/model/dictionary.ts';
 import { isolatedDataset } from '../../helpers/datasets.ts';
-import { log, testAgentDb, testKafka, testRegistry, uniqueName } from '../../helpers/services.ts';
+import {
+  childKafkaEnv,
+  kafkaSecurity,
+  log,
+  testAgentDb,
+  testKafka,
+  testRegistry,
+  uniqueName,
+} from '../../helpers/services.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
 const AGENCY = 'BCA';
@@ -475,7 +484,7 @@ describe('the outbox relay', () => {
           ...process.env,
           LT_DATABASE_URL: services.databaseUrl,
           LT_OUTBOX_SCHEMA: f.schema,
-          KAFKA_BROKERS: services.kafkaBrokers.join(','),
+          ...childKafkaEnv(),
           LT_REGISTRY_URL: registry.url,
           LT_DATASET: f.dataset.id,
           LT_DATASET_FROM: 'population.citizen',
@@ -639,8 +648,9 @@ describe('the outbox relay', () => {
     const deadPort = await freePort();
     const sockets = new Set<Socket>();
     let cut = false;
-    const socketFactory: ISocketFactory = ({ host, port, onConnect }) => {
-      const socket = connect(cut ? { host: '127.0.0.1', port: deadPort } : { host, port }, onConnect);
+    const socketFactory: ISocketFactory = ({ host, port, ssl, onConnect }) => {
+      const target = cut ? { host: '127.0.0.1', port: deadPort } : { host, port };
+      const socket = ssl ? tlsConnect({ ...target, ...ssl }, onConnect) : connect(target, onConnect);
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
       return socket;
@@ -659,6 +669,7 @@ describe('the outbox relay', () => {
       brokers: services.kafkaBrokers,
       clientId: uniqueName('outage-'),
       log: captured,
+      ...(kafkaSecurity ? { security: kafkaSecurity } : {}),
       overrides: { socketFactory, retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 500 } },
     });
     const publisher = await publisherFor(f, { kafka: nodeKafka, sendTimeoutMs: 1_500, log: captured });

@@ -11,7 +11,15 @@ import { sampleCitizens } from '../../../producers/sample/citizens.ts';
 import { LienthongSdk } from '../../../producers/sdk/index.ts';
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
 import { isolatedDataset } from '../../helpers/datasets.ts';
-import { env, log, testAgentDb, testKafka, testRegistry, uniqueName } from '../../helpers/services.ts';
+import {
+  env,
+  kafkaSecurity,
+  log,
+  testAgentDb,
+  testKafka,
+  testRegistry,
+  uniqueName,
+} from '../../helpers/services.ts';
 
 describe('the TypeScript SDK', () => {
   const { dictionary, dataset } = isolatedDataset(loadDictionary(), 'population.citizen');
@@ -32,6 +40,7 @@ describe('the TypeScript SDK', () => {
     const sdk = await LienthongSdk.connect({
       agency: 'BCA',
       brokers: services.kafkaBrokers,
+      ...(kafkaSecurity ? { security: kafkaSecurity } : {}),
       registryUrl: registry.url,
       databaseUrl: services.databaseUrl,
       databaseSchema: uniqueName('t_sdk_'),
@@ -139,6 +148,7 @@ describe('the TypeScript SDK', () => {
     const broker = await startLocalBroker({
       home: env.LIENTHONG_HOME,
       dataDir: mkdtempSync(join(tmpdir(), 'lt-sdk-broker-')),
+      secure: true,
       log,
     });
     closers.push(() => broker.stop());
@@ -146,6 +156,7 @@ describe('the TypeScript SDK', () => {
       brokers: broker.brokers,
       clientId: 'sdk-outage',
       log,
+      security: broker.admin!,
       overrides: { retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 500 } },
     });
     await ensureTopics(kafka, [{ topic: topics.source(dataset.id), partitions: 1 }]);
