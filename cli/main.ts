@@ -237,12 +237,17 @@ program
   )
   .option('--dry-run', 'only print the differences', false)
   .option('--schema <name>', 'PostgreSQL schema of the agreements', 'lt_platform')
+  .option(
+    '--watch <seconds>',
+    'keep syncing every <seconds> until Ctrl-C: an agreement that ends loses its read within that time',
+    positiveInt,
+  )
   .addHelpText(
     'after',
     '\nRuns as lt-admin against KAFKA_BROKERS; a second run prints nothing to do.\n' +
       'Example:\n  KAFKA_BROKERS=127.0.0.1:9092 npx lienthong acl sync --dry-run',
   )
-  .action(async (options: { dryRun: boolean; schema: string }) => runAclSync(options));
+  .action(async (options: { dryRun: boolean; schema: string; watch?: number }) => runAclSync(options));
 
 program
   .command('coordinator')

@@ -1,6 +1,6 @@
 import { readEnv, type Env } from '../../infra/config/options.ts';
 import { LtError } from '../../infra/errors.ts';
-import { aclKey } from '../../infra/kafka/acl.ts';
+import { aclKey, type AclChange } from '../../infra/kafka/acl.ts';
 import { createKafka, type KafkaSecurity } from '../../infra/kafka/client.ts';
 import { deleteScramPassword, setScramPassword, type ScramTarget } from '../../infra/kafka/scram.ts';
 import { createLogger, type Logger } from '../../infra/logging/logger.ts';
@@ -16,10 +16,11 @@ import {
   removeCredential,
   writeCredential,
 } from '../../infra/security/principals.ts';
-import { syncAcls } from '../../platform/access/plan.ts';
+import { keepAclsInSync, syncAcls } from '../../platform/access/plan.ts';
 import { AgreementStore } from '../../platform/agreements/index.ts';
 import { loadDictionary } from '../../schemas/model/dictionary.ts';
 import { printTable } from '../table.ts';
+import { untilStopped } from '../until-stopped.ts';
 
 /** The secure cluster and the super user's credential under LIENTHONG_HOME, or a refusal saying what to do. */
 function adminTarget(env: Env, log: Logger, what: string): ScramTarget & { brokers: string[] } {
@@ -104,11 +105,23 @@ export function runCredentials(
   );
 }
 
+function printChanges(changes: AclChange[]): void {
+  printTable(
+    ['change', 'principal', 'operation', 'resource'],
+    changes.map(({ action, acl }) => [action, acl.principal, acl.operation, aclKey(acl).split(' ')[2]!]),
+  );
+}
+
 /**
- * `lienthong acl sync [--dry-run]`: the broker's ACLs made exactly what the dictionary and the agreements grant
- * (platform/access/plan.ts); prints each grant and revocation, and who may read what.
+ * `lienthong acl sync [--dry-run] [--watch <seconds>]`: the broker's ACLs made exactly what the dictionary and the
+ * agreements grant (platform/access/plan.ts); prints each grant and revocation. `--watch` keeps doing it until
+ * Ctrl-C, so a suspended, revoked or expired agreement loses its read within that many seconds.
  */
-export async function runAclSync(options: { dryRun: boolean; schema: string }): Promise<void> {
+export async function runAclSync(options: {
+  dryRun: boolean;
+  schema: string;
+  watch?: number;
+}): Promise<void> {
   const env = readEnv();
   const log = createLogger(env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL);
   const target = adminTarget(env, log, 'acl sync');
@@ -116,13 +129,30 @@ export async function runAclSync(options: { dryRun: boolean; schema: string }): 
   const pool = await createPool({ url: env.DATABASE_URL, schema: options.schema, max: 2 });
   try {
     await migrate(pool, 'platform');
-    const agreements = await new AgreementStore(pool, dictionary).list();
+    const store = new AgreementStore(pool, dictionary);
     const kafka = createKafka({
       brokers: target.brokers,
       clientId: 'lienthong-acl',
       log,
       security: target.admin,
     });
+    if (options.watch !== undefined) {
+      if (options.dryRun)
+        throw new LtError('LT_CONFIG_INVALID', '--watch applies changes; it cannot be a --dry-run');
+      const keeper = keepAclsInSync(kafka, async () => ({ dictionary, agreements: await store.list() }), {
+        intervalMs: options.watch * 1000,
+        log,
+        onChanges: (changes) => {
+          console.log(`${new Date().toISOString()}: ${changes.length} change(s) made`);
+          printChanges(changes);
+        },
+      });
+      console.log(`keeping the broker's ACLs in sync every ${options.watch} s. Ctrl-C stops it.`);
+      await untilStopped([]);
+      await keeper.stop();
+      return;
+    }
+    const agreements = await store.list();
     const { changes, foreign } = await syncAcls(
       kafka,
       { dictionary, agreements },
@@ -131,10 +161,7 @@ export async function runAclSync(options: { dryRun: boolean; schema: string }): 
     if (changes.length === 0)
       console.log('the broker’s ACLs already match the dictionary and the agreements');
     else {
-      printTable(
-        ['change', 'principal', 'operation', 'resource'],
-        changes.map(({ action, acl }) => [action, acl.principal, acl.operation, aclKey(acl).split(' ')[2]!]),
-      );
+      printChanges(changes);
       console.log(
         options.dryRun
           ? `\n${changes.length} change(s) would be made (dry run: nothing changed); run without --dry-run to apply`

@@ -55,6 +55,11 @@ export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', fi
     formatters: {
       log: (object: Record<string, unknown>) => redactLogObject(object) as Record<string, unknown>,
     },
+    // errors arrive here already serialized and redacted (above); pino's own would re-serialize them as "Object"
+    serializers: {
+      err: (value: unknown) =>
+        value instanceof Error ? redactLogObject(pino.stdSerializers.errWithCause(value)) : value,
+    },
     hooks: {
       logMethod(this: Logger, args: unknown[], method: (...args: unknown[]) => void): void {
         method.apply(

@@ -7,6 +7,7 @@ import {
   type AclOperation,
 } from '../../infra/kafka/acl.ts';
 import { consumerGroups, topics } from '../../infra/kafka/topics.ts';
+import type { Logger } from '../../infra/logging/logger.ts';
 import { principals } from '../../infra/security/principals.ts';
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
 import { isActive, type Agreement } from '../agreements/model.ts';
@@ -102,4 +103,44 @@ export function syncAcls(
   options: { dryRun?: boolean } = {},
 ): Promise<{ changes: AclChange[]; foreign: string[] }> {
   return reconcileAcls(kafka, desiredAcls(input), options);
+}
+
+export interface AclKeeper {
+  /** Resolves after the sync in progress, if any; no sync starts after it. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs {@link syncAcls} every `intervalMs` (and once at once) with the dictionary and agreements `load` returns
+ * at that moment, so an agreement suspended, revoked or past its validTo loses its read within one interval —
+ * the platform's own reconciliation (`lienthong acl sync --watch`). A failed sync is logged and tried again at
+ * the next tick; `onChanges` hears of every sync that changed something.
+ */
+export function keepAclsInSync(
+  kafka: Kafka,
+  load: () => Promise<AccessPlanInput>,
+  options: { intervalMs: number; log: Logger; onChanges?: (changes: AclChange[]) => void },
+): AclKeeper {
+  let stopped = false;
+  let running: Promise<void> = Promise.resolve();
+  const tick = (): void => {
+    running = running.then(async () => {
+      if (stopped) return;
+      try {
+        const { changes } = await syncAcls(kafka, await load());
+        if (changes.length > 0) options.onChanges?.(changes);
+      } catch (error) {
+        options.log.warn({ err: error }, 'ACL sync failed; tried again at the next interval');
+      }
+    });
+  };
+  tick();
+  const timer = setInterval(tick, options.intervalMs);
+  return {
+    stop: async () => {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
 }

@@ -11,7 +11,7 @@ import { deleteScramPassword, setScramPassword, type ScramTarget } from '../../.
 import { consumerGroups, topics } from '../../../infra/kafka/topics.ts';
 import { ensurePlatformCa } from '../../../infra/security/pki.ts';
 import { newPassword, principals } from '../../../infra/security/principals.ts';
-import { desiredAcls, syncAcls } from '../../../platform/access/plan.ts';
+import { desiredAcls, keepAclsInSync, syncAcls } from '../../../platform/access/plan.ts';
 import type { Agreement } from '../../../platform/agreements/model.ts';
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
 import { approvedAgreement } from '../../helpers/agreements.ts';
@@ -222,6 +222,45 @@ describe.each([
     expect((await syncAcls(root, { dictionary, agreements: [revoked, bhxh] })).changes).toEqual([]);
     expect(desiredAcls({ dictionary, agreements: [revoked, bhxh] }).length).toBeGreaterThan(0);
   }, 180_000);
+
+  it('keeps the ACLs in sync by itself: a consumer reading when its agreement is revoked is refused within seconds', async () => {
+    const root = createKafka({ brokers: broker.brokers, clientId: 'test-keeper', log, security: admin });
+    let agreements: Agreement[] = [hn, bhxh]; // what the agreement store says, changed below
+    const keeper = keepAclsInSync(root, async () => ({ dictionary, agreements }), { intervalMs: 1_000, log });
+    const consumer = as(principals.agency('UBND-HN')).consumer({
+      groupId: `${consumerGroups.subscription('UBND-HN', hn.id)}.live`,
+      allowAutoTopicCreation: false,
+    });
+    try {
+      const refused = new Promise<string>((resolve) =>
+        consumer.on(consumer.events.CRASH, ({ payload }) => {
+          if (/authoriz/i.test(messages(payload.error))) resolve(messages(payload.error));
+        }),
+      );
+      let read = 0;
+      // the keeper granted the read again (the test before revoked it): the consumer reads
+      await expect
+        .poll(
+          async () => {
+            await consumer.connect();
+            await consumer.subscribe({ topic: topics.share(hn.id), fromBeginning: true });
+            await consumer.run({ eachMessage: async () => void read++ });
+            return true;
+          },
+          { timeout: 30_000, interval: 1_000 },
+        )
+        .toBe(true);
+      await expect.poll(() => read, { timeout: 30_000 }).toBeGreaterThan(0);
+      const revokedAt = Date.now();
+      agreements = [{ ...hn, status: 'revoked', statusReason: 'test' }, bhxh];
+      await tryWrite(as(principals.coordinator), topics.share(hn.id)); // something more to fetch
+      expect(await refused).toMatch(/authoriz/i);
+      expect(Date.now() - revokedAt).toBeLessThan(30_000);
+    } finally {
+      await consumer.disconnect().catch(() => undefined);
+      await keeper.stop();
+    }
+  }, 120_000);
 
   it('refuses an old password after rotation, and every password after revocation', async () => {
     const principal = principals.agency('BHXH');

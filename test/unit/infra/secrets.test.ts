@@ -33,7 +33,10 @@ describe('logs carry no personal data and no secret', () => {
   it('does so in what the logger writes, message included', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'lt-log-')), 'out.log');
     const logger = createLogger('info', file);
-    logger.warn({ key: '001203004567', rows: 3 }, 'cannot reach postgresql://bca:hunter2@db/reg');
+    logger.warn(
+      { key: '001203004567', rows: 3, err: new LtError('LT_POSTGRES_UNREACHABLE', 'down') },
+      'cannot reach postgresql://bca:hunter2@db/reg',
+    );
     // the file is opened and written asynchronously
     let line = '';
     for (let waited = 0; !line.includes('rows') && waited < 5_000; waited += 50) {
@@ -44,6 +47,7 @@ describe('logs carry no personal data and no secret', () => {
     expect(line).not.toContain('hunter2');
     expect(line).toContain('"rows":3');
     expect(line).toContain('postgresql://bca:[redacted]@db/reg');
+    expect(line).toContain('"type":"LtError"'); // the error keeps its class
   });
 });
 
