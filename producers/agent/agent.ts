@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import type { Kafka, SASLOptions } from 'kafkajs';
 import { readEnv } from '../../infra/config/options.ts';
 import { LtError } from '../../infra/errors.ts';
@@ -44,7 +45,10 @@ export function agentKafka(config: AgentConfig, log: Logger, role: 'source' | 's
     );
   const sasl = saslOf(config);
   const ssl = config.kafka.caFile
-    ? { ca: [readFileSync(config.kafka.caFile, 'utf8')], rejectUnauthorized: true }
+    ? {
+        ca: [readFileSync(config.kafka.caFile.replace(/^~(?=\/)/, homedir()), 'utf8')],
+        rejectUnauthorized: true,
+      }
     : config.kafka.ssl;
   return createKafka({
     brokers,

@@ -30,7 +30,7 @@ export const AgentConfigSchema = z
         /** Default: KAFKA_BROKERS. */
         brokers: z.array(HostPort).min(1).optional(),
         ssl: z.boolean().default(false),
-        /** PEM file of the CA to trust (the platform CA); default: the system's trust store. */
+        /** PEM file of the CA to trust (the platform CA; `~/` is the home directory); default: the system's. */
         caFile: z.string().min(1).optional(),
         sasl: z
           .object({
