@@ -26,6 +26,9 @@ export interface ServerCertificate {
   commonName: string;
 }
 
+/** `openssl req` arguments for a new, unencrypted EC P-256 key (the file is made owner-only after). */
+const NEW_EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+
 /** Days a server certificate is valid; the CA ten years. */
 const SERVER_DAYS = 825;
 const CA_DAYS = 3650;
@@ -60,11 +63,7 @@ export function ensurePlatformCa(home: string): PlatformCa {
       [
         'req',
         '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
+        ...NEW_EC_KEY,
         '-keyout',
         keyFile,
         '-out',
@@ -115,20 +114,7 @@ export function ensureServerCertificate(
       ].join('\n'),
     );
     openssl(
-      [
-        'req',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        keyFile,
-        '-out',
-        csr,
-        '-subj',
-        `/CN=${commonName}`,
-      ],
+      ['req', ...NEW_EC_KEY, '-keyout', keyFile, '-out', csr, '-subj', `/CN=${commonName}`],
       `making the key of ${commonName}`,
     );
     privateFile(keyFile);
