@@ -39,6 +39,7 @@ export const ErrorCodes = {
   },
   LT_MALFORMED_INPUT: { retriable: false, summary: 'the request body could not be parsed' },
   LT_UNAUTHORIZED: { retriable: false, summary: 'missing or unknown credentials' },
+  LT_FORBIDDEN: { retriable: false, summary: 'the authenticated principal may not do this' },
   LT_PUBLISH_FAILED: { retriable: true, summary: 'the broker did not acknowledge the events in time' },
   LT_DECODE_FAILED: { retriable: false, summary: 'the record could not be decoded' },
   LT_SCHEMA_UNKNOWN: { retriable: false, summary: 'the record names a schema id the registry does not know' },

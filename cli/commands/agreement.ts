@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readEnv } from '../../infra/config/options.ts';
@@ -20,6 +21,8 @@ import {
   type Degradation,
   type EndPolicy,
 } from '../../platform/agreements/index.ts';
+import { credentialsUnder } from '../../infra/http/principal-auth.ts';
+import { ensurePlatformCa, ensureServerCertificate } from '../../infra/security/pki.ts';
 import { loadDictionary, type Dictionary } from '../../schemas/model/dictionary.ts';
 import { printTable } from '../table.ts';
 
@@ -511,18 +514,36 @@ export function agreementCommand(): Command {
   group
     .command('serve')
     .description(
-      'serve the agreement admin API (/v1/agreements); operator network only: no authentication yet',
+      'serve the agreement admin API (/v1/agreements) over TLS; every caller authenticates with HTTP Basic\n' +
+        'as its principal (the credential `lienthong credentials` issued) and may take only its own steps',
     )
-    .option('--port <port>', 'HTTP port (0 = any free port)', port, 8082)
+    .option('--port <port>', 'HTTPS port (0 = any free port)', port, 8082)
     .option('--host <host>', 'interface to bind', '127.0.0.1')
+    .addHelpText(
+      'after',
+      '\nExample (UBND-HN requests, BCA approves):\n' +
+        '  curl --cacert ~/.cache/lienthong/security/ca/ca.crt -u agency.UBND-HN:"$PASSWORD" \\\n' +
+        '    https://127.0.0.1:8082/v1/agreements -H content-type:application/json -d @request.json',
+    )
     .action(async (options: { port: number; host: string }, command: Command) => {
-      await withStore(groupOptions(command), async (store) => {
+      await withStore(groupOptions(command), async (store, dictionary) => {
         const env = readEnv();
-        const app = createHttpServer(createLogger(env.LOG_LEVEL));
-        registerAgreementRoutes(app, store);
+        const ca = ensurePlatformCa(env.LIENTHONG_HOME);
+        const certificate = ensureServerCertificate(ca, env.LIENTHONG_HOME, 'lt-platform', [
+          ...new Set([options.host, '127.0.0.1', 'localhost']),
+        ]);
+        const app = createHttpServer(createLogger(env.LOG_LEVEL), {
+          key: readFileSync(certificate.keyFile, 'utf8'),
+          cert: readFileSync(certificate.certFile, 'utf8'),
+        });
+        registerAgreementRoutes(app, store, {
+          check: credentialsUnder(env.LIENTHONG_HOME),
+          dictionary,
+        });
         const url = await listen(app, options.port, options.host);
         console.log(
-          `agreement API at ${url}/v1/agreements (writes need X-Lienthong-Actor). Ctrl-C stops it.`,
+          `agreement API at ${url}/v1/agreements — TLS (trust ${ca.certFile}), HTTP Basic as a principal. ` +
+            'Ctrl-C stops it.',
         );
         await new Promise<void>((done) => {
           process.once('SIGINT', done);

@@ -1,3 +1,4 @@
+import { Server as HttpsServer } from 'node:https';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../logging/logger.ts';
 
@@ -8,9 +9,16 @@ const JSON_MEDIA_TYPES = [
   'application/octet-stream',
 ];
 
-/** A fastify instance logging through our pino logger and parsing every JSON media type we speak. */
-export function createHttpServer(log: Logger): FastifyInstance {
-  const app = Fastify({ loggerInstance: log as FastifyBaseLogger, bodyLimit: 8 * 1024 * 1024 });
+/**
+ * A fastify instance logging through our pino logger and parsing every JSON media type we speak; over TLS when
+ * given a key and certificate (PEM), e.g. one the platform CA signed (infra/security/pki.ts).
+ */
+export function createHttpServer(log: Logger, tls?: { key: string; cert: string }): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    bodyLimit: 8 * 1024 * 1024,
+    ...(tls ? { https: tls } : {}),
+  }) as unknown as FastifyInstance;
   app.addContentTypeParser(
     JSON_MEDIA_TYPES,
     { parseAs: 'string' },
@@ -24,5 +32,6 @@ export async function listen(app: FastifyInstance, port = 0, host = '127.0.0.1')
   await app.listen({ port, host });
   const address = app.server.address();
   const bound = typeof address === 'object' && address ? address.port : port;
-  return `http://${host}:${bound}`;
+  const scheme = app.server instanceof HttpsServer ? 'https' : 'http';
+  return `${scheme}://${host}:${bound}`;
 }

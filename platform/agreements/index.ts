@@ -37,4 +37,4 @@ export {
   type AgreementQuery,
   type AgreementStoreOptions,
 } from './store.ts';
-export { ACTOR_HEADER, registerAgreementRoutes } from './routes.ts';
+export { registerAgreementRoutes } from './routes.ts';

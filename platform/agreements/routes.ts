@@ -1,16 +1,17 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { LtError, type ErrorCode } from '../../infra/errors.ts';
+import { authenticatedPrincipal, REALM, type PasswordCheck } from '../../infra/http/principal-auth.ts';
+import type { Dictionary } from '../../schemas/model/dictionary.ts';
+import { checkAgreementStep, type AgreementStep } from '../access/agreement-roles.ts';
 import { AgreementStatuses, EndPolicies } from './model.ts';
 import type { AgreementChanges, AgreementInput, AgreementStore } from './store.ts';
-
-/** The header naming who makes a change; written into every audit row. */
-export const ACTOR_HEADER = 'x-lienthong-actor';
 
 /** HTTP status per error code; anything else is a 500 answered as LT_INTERNAL. */
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   LT_MALFORMED_INPUT: 400,
   LT_UNAUTHORIZED: 401,
+  LT_FORBIDDEN: 403,
   LT_AGREEMENT_UNKNOWN: 404,
   LT_AGREEMENT_EXISTS: 409,
   LT_AGREEMENT_TRANSITION: 409,
@@ -49,18 +50,6 @@ function malformed(what: string, error: z.ZodError): LtError {
   );
 }
 
-/** The actor a write request names in X-Lienthong-Actor; 401 LT_UNAUTHORIZED without one. */
-function actorOf(request: FastifyRequest): string {
-  const value = request.headers[ACTOR_HEADER];
-  const actor = typeof value === 'string' ? value.trim() : '';
-  if (actor === '') {
-    throw new LtError('LT_UNAUTHORIZED', 'a write names its actor in the X-Lienthong-Actor header', {
-      hint: 'send e.g. "X-Lienthong-Actor: TTDLQG:nguyen.van.a"; it is written into the audit trail',
-    });
-  }
-  return actor;
-}
-
 function reasonBody(request: FastifyRequest): { reason?: string | undefined; onEnd?: 'purge' | 'retain' } {
   const parsed = ReasonBody.safeParse(request.body ?? undefined);
   if (!parsed.success) throw malformed('the request body is invalid', parsed.error);
@@ -71,6 +60,7 @@ function sendError(error: FastifyError | Error, request: FastifyRequest, reply: 
   if (error instanceof LtError) {
     const status = HTTP_STATUS[error.code] ?? 500;
     if (status >= 500) request.log.error({ err: error }, 'agreement request failed');
+    if (status === 401) void reply.header('www-authenticate', REALM);
     void reply.status(status).send({
       error: error.code,
       message: error.message,
@@ -105,72 +95,96 @@ function sendError(error: FastifyError | Error, request: FastifyRequest, reply: 
  *   POST  /v1/agreements/{id}/revoke                       `{ reason, onEnd? }` (reason required; onEnd purge|retain)
  *   PATCH /v1/agreements/{id}                              `{ fields?, filter?, validTo? }` → the agreement
  *
- * Dates are ISO 8601 strings. Every write needs the header `X-Lienthong-Actor` (who, for the audit
- * trail); without it the answer is 401. **The header is not authentication**: anyone who reaches this
- * API can claim any actor until real authentication and authorization arrive with the security issue, so
- * serve it only on an operator network.
+ * Dates are ISO 8601 strings. Every request authenticates with HTTP Basic as a principal — the name and
+ * password it has on the broker (docs/security.md) — and every decision is audited under that name. Who may
+ * decide what: the subscribing agency requests; only the dataset's owner agency approves or refuses, never its
+ * own request; `lt-operator` suspends and resumes; the owner or `lt-operator` revokes and changes
+ * (platform/access/agreement-roles.ts).
  *
  * Errors are `{ error: <LT code>, message, details?, hint? }`: 400 LT_MALFORMED_INPUT (not JSON, wrong
- * shape of a query or body), 401 LT_UNAUTHORIZED (no actor), 404 LT_AGREEMENT_UNKNOWN, 409
+ * shape of a query or body), 401 LT_UNAUTHORIZED (no or wrong credentials, with WWW-Authenticate), 403
+ * LT_FORBIDDEN (the principal may not take that step), 404 LT_AGREEMENT_UNKNOWN, 409
  * LT_AGREEMENT_EXISTS or LT_AGREEMENT_TRANSITION (the step is not allowed from the current status; the
  * message names the status and the allowed steps), 422 LT_AGREEMENT_INVALID (a rule failed;
  * `details.problems` lists `{ field, message, position? }`, position being the 0-based offset into the
  * filter text), 500 LT_INTERNAL.
  */
-export function registerAgreementRoutes(app: FastifyInstance, store: AgreementStore): void {
+export function registerAgreementRoutes(
+  app: FastifyInstance,
+  store: AgreementStore,
+  access: { check: PasswordCheck; dictionary: Dictionary },
+): void {
   const errorHandler = sendError;
+  const principalOf = (request: FastifyRequest): string => authenticatedPrincipal(request, access.check);
+  /** The authenticated principal, once it is allowed to take `step` on agreement `id`. */
+  const decider = async (request: FastifyRequest<IdRoute>, step: AgreementStep): Promise<string> => {
+    const principal = principalOf(request);
+    checkAgreementStep(principal, step, await store.get(request.params.id), access.dictionary);
+    return principal;
+  };
 
+  // reads too need a principal: no anonymous access to who shares what with whom
   app.get('/v1/agreements', { errorHandler }, async (request) => {
+    principalOf(request);
     const query = ListQuery.safeParse(request.query ?? {});
     if (!query.success) throw malformed('the query is invalid', query.error);
     return { agreements: await store.list(query.data) };
   });
 
   app.get<IdRoute>('/v1/agreements/:id', { errorHandler }, async (request) => {
+    principalOf(request);
     const agreement = await store.get(request.params.id);
     // why it receives nothing now, when the coordinator cannot derive its stream (null: nothing known)
     return { ...agreement, degraded: (await store.degradations()).get(agreement.id) ?? null };
   });
 
-  app.get<IdRoute>('/v1/agreements/:id/events', { errorHandler }, async (request) => ({
-    events: await store.events(request.params.id),
-  }));
+  app.get<IdRoute>('/v1/agreements/:id/events', { errorHandler }, async (request) => {
+    principalOf(request);
+    return { events: await store.events(request.params.id) };
+  });
 
   app.post('/v1/agreements', { errorHandler }, async (request, reply) => {
-    const actor = actorOf(request);
+    const actor = principalOf(request);
     if (typeof request.body !== 'object' || request.body === null || Array.isArray(request.body)) {
       throw new LtError('LT_MALFORMED_INPUT', 'the body is a JSON object describing the agreement');
     }
-    const agreement = await store.create(request.body as AgreementInput, actor);
+    const input = request.body as AgreementInput;
+    checkAgreementStep(
+      actor,
+      'request',
+      { subscriber: String(input.subscriber), dataset: String(input.dataset) },
+      access.dictionary,
+    );
+    const agreement = await store.create(input, actor);
     return reply.status(201).header('location', `/v1/agreements/${agreement.id}`).send(agreement);
   });
 
   app.post<IdRoute>('/v1/agreements/:id/approve', { errorHandler }, async (request) =>
-    store.approve(request.params.id, actorOf(request)),
+    store.approve(request.params.id, await decider(request, 'approve')),
   );
 
   app.post<IdRoute>('/v1/agreements/:id/refuse', { errorHandler }, async (request) => {
-    const actor = actorOf(request);
+    const actor = await decider(request, 'refuse');
     return store.refuse(request.params.id, reasonBody(request).reason ?? '', actor);
   });
 
   app.post<IdRoute>('/v1/agreements/:id/suspend', { errorHandler }, async (request) => {
-    const actor = actorOf(request);
+    const actor = await decider(request, 'suspend');
     return store.suspend(request.params.id, reasonBody(request).reason ?? '', actor);
   });
 
   app.post<IdRoute>('/v1/agreements/:id/resume', { errorHandler }, async (request) =>
-    store.resume(request.params.id, actorOf(request)),
+    store.resume(request.params.id, await decider(request, 'resume')),
   );
 
   app.post<IdRoute>('/v1/agreements/:id/revoke', { errorHandler }, async (request) => {
-    const actor = actorOf(request);
+    const actor = await decider(request, 'revoke');
     const body = reasonBody(request);
     return store.revoke(request.params.id, body.reason ?? '', actor, body.onEnd);
   });
 
   app.patch<IdRoute>('/v1/agreements/:id', { errorHandler }, async (request) => {
-    const actor = actorOf(request);
+    const actor = await decider(request, 'update');
     if (typeof request.body !== 'object' || request.body === null || Array.isArray(request.body)) {
       throw new LtError('LT_MALFORMED_INPUT', 'the body is a JSON object with fields, filter or validTo');
     }

@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LtError } from '../../../infra/errors.ts';
+import { credentialsUnder } from '../../../infra/http/principal-auth.ts';
+import { checkAgreementStep } from '../../../platform/access/agreement-roles.ts';
 import { createHttpServer } from '../../../infra/http/server.ts';
+import { newPassword, readCredential, writeCredential } from '../../../infra/security/principals.ts';
 import { migrate } from '../../../infra/postgres/migrate.ts';
 import type { Pool } from '../../../infra/postgres/pool.ts';
 import {
@@ -558,20 +564,32 @@ describe('change notification', () => {
 
 describe('the HTTP admin API', () => {
   const app = createHttpServer(log);
+  // principals with credentials of their own, as `lienthong credentials issue` writes them
+  const home = mkdtempSync(join(tmpdir(), 'lt-agreement-api-'));
+  const basic = (principal: string): Record<string, string> => {
+    const password = readCredential(home, principal)?.password ?? newPassword();
+    return { authorization: `Basic ${Buffer.from(`${principal}:${password}`).toString('base64')}` };
+  };
+  for (const principal of ['agency.UBND-HN', 'agency.BCA', 'agency.BHXH', 'lt-operator'])
+    writeCredential(home, { principal, password: newPassword(), issuedAt: new Date().toISOString() });
+  const hn = basic('agency.UBND-HN'); // the subscriber of hanoiCitizens()
+  const bca = basic('agency.BCA'); // the owner of population.citizen
+  const bhxh = basic('agency.BHXH'); // neither
+  const operator = basic('lt-operator');
   beforeAll(() => {
-    registerAgreementRoutes(app, store);
+    registerAgreementRoutes(app, store, { check: credentialsUnder(home), dictionary });
   });
   afterAll(async () => {
     await app.close();
+    rmSync(home, { recursive: true, force: true });
   });
-  const actor = { 'x-lienthong-actor': 'TTDLQG:operator' };
 
   it('creates with 201 and a Location, approves, lists and shows events', async () => {
     const input = hanoiCitizens({ validTo: '2099-01-01T00:00:00+07:00' });
     const created = await app.inject({
       method: 'POST',
       url: '/v1/agreements',
-      headers: actor,
+      headers: hn,
       payload: input,
     });
     expect(created.statusCode).toBe(201);
@@ -585,7 +603,7 @@ describe('the HTTP admin API', () => {
     const approved = await app.inject({
       method: 'POST',
       url: `/v1/agreements/${input.id}/approve`,
-      headers: actor,
+      headers: bca,
     });
     expect(approved.statusCode).toBe(200);
     expect(approved.json()).toMatchObject({ status: 'approved' });
@@ -593,23 +611,29 @@ describe('the HTTP admin API', () => {
     const listed = await app.inject({
       method: 'GET',
       url: '/v1/agreements?status=approved&subscriber=UBND-HN',
+      headers: bhxh,
     });
     expect(listed.statusCode).toBe(200);
     expect((listed.json() as { agreements: { id: string }[] }).agreements.map((a) => a.id)).toContain(
       input.id,
     );
 
-    const shown = await app.inject({ method: 'GET', url: `/v1/agreements/${input.id}` });
+    const shown = await app.inject({ method: 'GET', url: `/v1/agreements/${input.id}`, headers: bhxh });
     expect(shown.json()).toMatchObject({
       id: input.id,
       status: 'approved',
       filterText: 'province_code == "01"',
     });
 
-    const events = await app.inject({ method: 'GET', url: `/v1/agreements/${input.id}/events` });
+    const events = await app.inject({
+      method: 'GET',
+      url: `/v1/agreements/${input.id}/events`,
+      headers: operator,
+    });
+    // the audit trail names the authenticated principals, not what a caller claimed
     expect((events.json() as { events: { action: string; actor: string }[] }).events).toEqual([
-      expect.objectContaining({ action: 'create', actor: 'TTDLQG:operator' }),
-      expect.objectContaining({ action: 'approve', actor: 'TTDLQG:operator' }),
+      expect.objectContaining({ action: 'create', actor: 'agency.UBND-HN' }),
+      expect.objectContaining({ action: 'approve', actor: 'agency.BCA' }),
     ]);
   });
 
@@ -617,7 +641,7 @@ describe('the HTTP admin API', () => {
     const response = await app.inject({
       method: 'POST',
       url: '/v1/agreements',
-      headers: actor,
+      headers: hn,
       payload: hanoiCitizens({ filter: 'province_code == 01' }),
     });
     expect(response.statusCode).toBe(422);
@@ -631,27 +655,101 @@ describe('the HTTP admin API', () => {
     expect(body.message).toContain('at 17:');
   });
 
-  it('answers 401 to a write without X-Lienthong-Actor and writes nothing', async () => {
+  it('answers 401 without credentials or with a wrong password, to reads too, and writes nothing', async () => {
     const input = hanoiCitizens();
-    const response = await app.inject({ method: 'POST', url: '/v1/agreements', payload: input });
-    expect(response.statusCode).toBe(401);
-    expect(response.json()).toMatchObject({ error: 'LT_UNAUTHORIZED' });
+    const anonymous = await app.inject({ method: 'POST', url: '/v1/agreements', payload: input });
+    expect(anonymous.statusCode).toBe(401);
+    expect(anonymous.headers['www-authenticate']).toContain('Basic realm="lienthong"');
+    expect(anonymous.json()).toMatchObject({ error: 'LT_UNAUTHORIZED' });
+    const wrong = await app.inject({
+      method: 'POST',
+      url: '/v1/agreements',
+      headers: { authorization: `Basic ${Buffer.from('agency.UBND-HN:guess').toString('base64')}` },
+      payload: input,
+    });
+    expect(wrong.statusCode).toBe(401);
+    // the old X-Lienthong-Actor header is no identity
+    const claimed = await app.inject({
+      method: 'POST',
+      url: '/v1/agreements',
+      headers: { 'x-lienthong-actor': 'TTDLQG:operator' },
+      payload: input,
+    });
+    expect(claimed.statusCode).toBe(401);
+    expect((await app.inject({ method: 'GET', url: '/v1/agreements' })).statusCode).toBe(401);
     expect(await store.find(input.id)).toBeUndefined();
   });
 
+  it('lets only the owner decide, never on its own request, and only an operator suspend (403 otherwise)', async () => {
+    const input = hanoiCitizens();
+    const forOther = await app.inject({
+      method: 'POST',
+      url: '/v1/agreements',
+      headers: bhxh,
+      payload: input,
+    });
+    expect([forOther.statusCode, forOther.json().error]).toEqual([403, 'LT_FORBIDDEN']);
+    expect(forOther.json().message).toContain('only the subscribing agency (agency.UBND-HN)');
+    expect(await store.find(input.id)).toBeUndefined();
+
+    await app.inject({ method: 'POST', url: '/v1/agreements', headers: hn, payload: input });
+    for (const [who, headers] of [
+      ['the subscriber', hn],
+      ['another agency', bhxh],
+      ['an operator', operator],
+    ] as const) {
+      const approve = await app.inject({
+        method: 'POST',
+        url: `/v1/agreements/${input.id}/approve`,
+        headers,
+      });
+      expect([who, approve.statusCode]).toEqual([who, 403]);
+    }
+    const suspendByAgency = await app.inject({
+      method: 'POST',
+      url: `/v1/agreements/${input.id}/suspend`,
+      headers: bca,
+      payload: { reason: 'x' },
+    });
+    expect(suspendByAgency.statusCode).toBe(403);
+    expect((await store.get(input.id)).status).toBe('requested'); // nothing refused changed anything
+
+    // self-approval: an agency asking for its own dataset is refused when it asks (the store's rule) …
+    const own = { ...hanoiCitizens(), subscriber: 'BCA' };
+    const requested = await app.inject({ method: 'POST', url: '/v1/agreements', headers: bca, payload: own });
+    expect([requested.statusCode, requested.json().error]).toEqual([422, 'LT_AGREEMENT_INVALID']);
+    // … and the role check refuses the approval too, should such a request exist
+    expect(() =>
+      checkAgreementStep(
+        'agency.BCA',
+        'approve',
+        { subscriber: 'BCA', dataset: 'population.citizen' },
+        dictionary,
+      ),
+    ).toThrow(/nobody approves or refuses their own request/);
+  });
+
   it('answers 404, 409 and 422 with their LT codes', async () => {
-    const unknown = await app.inject({ method: 'GET', url: '/v1/agreements/no-such-agreement' });
+    const unknown = await app.inject({
+      method: 'GET',
+      url: '/v1/agreements/no-such-agreement',
+      headers: hn,
+    });
     expect([unknown.statusCode, unknown.json().error]).toEqual([404, 'LT_AGREEMENT_UNKNOWN']);
 
     const { id } = await store.create(hanoiCitizens(), 'UBND-HN:clerk');
-    const resume = await app.inject({ method: 'POST', url: `/v1/agreements/${id}/resume`, headers: actor });
+    const resume = await app.inject({
+      method: 'POST',
+      url: `/v1/agreements/${id}/resume`,
+      headers: operator,
+    });
     expect([resume.statusCode, resume.json().error]).toEqual([409, 'LT_AGREEMENT_TRANSITION']);
     expect(resume.json().message).toContain('it is requested');
 
     const again = await app.inject({
       method: 'POST',
       url: '/v1/agreements',
-      headers: actor,
+      headers: hn,
       payload: hanoiCitizens({ id }),
     });
     expect([again.statusCode, again.json().error]).toEqual([409, 'LT_AGREEMENT_EXISTS']);
@@ -659,7 +757,7 @@ describe('the HTTP admin API', () => {
     const refuse = await app.inject({
       method: 'POST',
       url: `/v1/agreements/${id}/refuse`,
-      headers: actor,
+      headers: bca,
       payload: {},
     });
     expect([refuse.statusCode, refuse.json().error]).toEqual([422, 'LT_AGREEMENT_INVALID']);
@@ -668,7 +766,7 @@ describe('the HTTP admin API', () => {
     const refused = await app.inject({
       method: 'POST',
       url: `/v1/agreements/${id}/refuse`,
-      headers: actor,
+      headers: bca,
       payload: { reason: 'Decree 194/2025 art. 16: purpose outside the legal basis' },
     });
     expect(refused.json()).toMatchObject({ status: 'refused' });
@@ -678,41 +776,43 @@ describe('the HTTP admin API', () => {
     const broken = await app.inject({
       method: 'POST',
       url: '/v1/agreements',
-      headers: { ...actor, 'content-type': 'application/json' },
+      headers: { ...hn, 'content-type': 'application/json' },
       payload: '{"id": ',
     });
     expect([broken.statusCode, broken.json().error]).toEqual([400, 'LT_MALFORMED_INPUT']);
-    const status = await app.inject({ method: 'GET', url: '/v1/agreements?status=pending' });
+    const status = await app.inject({ method: 'GET', url: '/v1/agreements?status=pending', headers: hn });
     expect([status.statusCode, status.json().error]).toEqual([400, 'LT_MALFORMED_INPUT']);
   });
 
   it('suspends, resumes, updates and revokes over HTTP', async () => {
     const { id } = await store.create(hanoiCitizens(), 'UBND-HN:clerk');
     await store.approve(id, 'BCA:approver');
-    const post = (step: string, payload?: object) =>
+    const post = (step: string, headers: Record<string, string>, payload?: object) =>
       app.inject({
         method: 'POST',
         url: `/v1/agreements/${id}/${step}`,
-        headers: actor,
+        headers,
         ...(payload ? { payload } : {}),
       });
-    expect((await post('suspend', { reason: 'review' })).json()).toMatchObject({ status: 'suspended' });
-    expect((await post('resume')).json()).toMatchObject({ status: 'approved' });
+    expect((await post('suspend', operator, { reason: 'review' })).json()).toMatchObject({
+      status: 'suspended',
+    });
+    expect((await post('resume', operator)).json()).toMatchObject({ status: 'approved' });
     const patched = await app.inject({
       method: 'PATCH',
       url: `/v1/agreements/${id}`,
-      headers: actor,
+      headers: bca,
       payload: { fields: ['full_name', 'birth_date', 'province_code'] },
     });
     expect(patched.json()).toMatchObject({
       revision: 2,
       fields: ['personal_id', 'full_name', 'birth_date', 'province_code'],
     });
-    expect((await post('revoke', { reason: 'ended', onEnd: 'retain' })).json()).toMatchObject({
+    expect((await post('revoke', bca, { reason: 'ended', onEnd: 'retain' })).json()).toMatchObject({
       status: 'revoked',
       onEnd: 'retain',
     });
-    const bad = await post('revoke', { reason: 'again', onEnd: 'shred' });
+    const bad = await post('revoke', bca, { reason: 'again', onEnd: 'shred' });
     expect(bad.statusCode).toBe(400);
   });
 });
