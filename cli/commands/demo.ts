@@ -5,7 +5,10 @@ import { startSubscription, type RunningSubscription } from '../../consumers/sub
 import { readEnv } from '../../infra/config/options.ts';
 import { listen } from '../../infra/http/server.ts';
 import { groupLag } from '../../infra/kafka/admin.ts';
+import type { Kafka } from 'kafkajs';
 import { createKafka } from '../../infra/kafka/client.ts';
+import { setScramPassword } from '../../infra/kafka/scram.ts';
+import { newPassword, principals } from '../../infra/security/principals.ts';
 import { syncTopics } from '../../platform/topics/plan.ts';
 import { topics } from '../../infra/kafka/topics.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
@@ -121,11 +124,35 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
         ['principal', 'may', 'topics'],
         whoMayWhat(desiredAcls({ dictionary, agreements: approved })),
       );
+      console.log('  each service below connects as its own principal, under nothing but these ACLs');
     }
+    // every service below connects as its own principal, under nothing but those ACLs
+    const clients = new Map<string, Kafka>();
+    const kafkaAs = (principal: string): Kafka => {
+      const admin = services.admin;
+      if (!admin) return kafka;
+      let client = clients.get(principal);
+      if (!client) {
+        const password = newPassword(); // this demo's broker only; never written anywhere
+        setScramPassword(
+          { home: env.LIENTHONG_HOME, brokers: services.brokers, admin, log },
+          principal,
+          password,
+        );
+        client = createKafka({
+          brokers: services.brokers,
+          clientId: `lienthong-demo-${principal}`,
+          log,
+          security: { ca: admin.ca, username: principal, password },
+        });
+        clients.set(principal, client);
+      }
+      return client;
+    };
 
     step('platform services: coordinator (method b) and NGDB sink (method c)');
     const coordinator = new Coordinator({
-      kafka,
+      kafka: kafkaAs(principals.coordinator),
       registry,
       dictionary,
       pool: platformPool,
@@ -135,7 +162,14 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
     await coordinator.start();
     cleanups.unshift(() => coordinator.stop());
     const ngdbPool = await freshSchema('lt_demo_ngdb');
-    const ngdb = new NgdbSink({ kafka, registry, pool: ngdbPool, dictionary, redis, log });
+    const ngdb = new NgdbSink({
+      kafka: kafkaAs(principals.ngdb),
+      registry,
+      pool: ngdbPool,
+      dictionary,
+      redis,
+      log,
+    });
     await ngdb.start();
     cleanups.unshift(() => ngdb.stop());
 
@@ -146,7 +180,7 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
       const subscription = await startSubscription(
         { agreement: agreement.id, dataset: agreement.dataset },
         {
-          kafka,
+          kafka: kafkaAs(principals.agency(agreement.subscriber)),
           registry,
           dictionary,
           databaseUrl: env.DATABASE_URL,
@@ -166,7 +200,7 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
     for (const agency of ['BCA', 'BTC']) {
       const agentPool = await freshSchema(`lt_demo_agent_${agency.toLowerCase()}`, 'agent');
       const publisher = new Publisher({
-        kafka,
+        kafka: kafkaAs(principals.agency(agency)),
         registry,
         dictionary,
         agency,
