@@ -67,15 +67,16 @@ broker
   )
   .option('--fresh', 'wipe the storage first', false)
   .option(
-    '--secure',
-    'TLS + SCRAM-SHA-512 on the client listener, mutual TLS to the controllers, nothing allowed unless an ACL\n' +
-      'grants it (the CA, certificates and the lt-admin credential are made under $LIENTHONG_HOME/security)',
+    '--insecure',
+    'plaintext, no authentication, no ACLs (a developer’s machine only; also LIENTHONG_INSECURE=1). By default\n' +
+      'the broker runs TLS + SCRAM-SHA-512, mutual TLS to the controllers, nothing allowed unless an ACL grants it\n' +
+      '(the CA, certificates and the lt-admin credential are made under $LIENTHONG_HOME/security)',
     false,
   )
   .addHelpText(
     'after',
     '\nExamples:\n  npx lienthong broker start\n  npx lienthong broker start --brokers 3 --fresh   # replication 3, min.insync.replicas 2\n' +
-      '  npx lienthong broker start --secure --fresh      # then: credentials issue, acl sync (docs/security.md)',
+      '  then: npx lienthong credentials issue --agency BCA; npx lienthong acl sync (docs/security.md)',
   )
   .action(
     async (options: {
@@ -84,7 +85,7 @@ broker
       dataDir?: string;
       fresh: boolean;
       brokers: number;
-      secure: boolean;
+      insecure: boolean;
     }) => runBroker(options),
   );
 

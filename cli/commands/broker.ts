@@ -10,13 +10,14 @@ export interface BrokerOptions {
   dataDir?: string;
   fresh: boolean;
   brokers: number;
-  secure: boolean;
+  insecure: boolean;
 }
 
 /** Runs a local Kafka in the foreground until Ctrl-C: one broker, or a KRaft cluster of `--brokers` nodes. */
 export async function runBroker(options: BrokerOptions): Promise<void> {
   const env = readEnv();
   const log = createLogger(env.LOG_LEVEL);
+  const secure = !options.insecure && !env.LIENTHONG_INSECURE;
   const dataDir =
     options.dataDir ?? join(env.LIENTHONG_HOME, 'run', options.brokers > 1 ? 'cluster' : 'broker');
   if (options.brokers > 1 && (options.port !== 9092 || options.controllerPort !== 9093))
@@ -30,7 +31,7 @@ export async function runBroker(options: BrokerOptions): Promise<void> {
           dataDir,
           size: options.brokers,
           fresh: options.fresh,
-          secure: options.secure,
+          secure,
           log,
         })
       : await startLocalBroker({
@@ -39,7 +40,7 @@ export async function runBroker(options: BrokerOptions): Promise<void> {
           port: options.port,
           controllerPort: options.controllerPort,
           fresh: options.fresh,
-          secure: options.secure,
+          secure,
           log,
         });
   const what =
@@ -48,7 +49,7 @@ export async function runBroker(options: BrokerOptions): Promise<void> {
       : `Kafka (data in ${dataDir})`;
   console.log(`${what} is up at ${running.brokers.join(',')}. Ctrl-C stops it.`);
   console.log(`Other shells: export KAFKA_BROKERS=${running.brokers.join(',')}`);
-  if (options.secure)
+  if (secure)
     console.log(
       'Security is on: TLS + SCRAM-SHA-512, nothing allowed unless granted. Next: npx lienthong credentials issue ' +
         '--agency <code> (and --principal lt-coordinator …), then npx lienthong acl sync (docs/security.md)',

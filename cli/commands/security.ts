@@ -26,7 +26,7 @@ import { untilStopped } from '../until-stopped.ts';
 function adminTarget(env: Env, log: Logger, what: string): ScramTarget & { brokers: string[] } {
   if (!env.KAFKA_BROKERS)
     throw new LtError('LT_CONFIG_INVALID', `${what} needs KAFKA_BROKERS (the secure cluster)`, {
-      hint: 'start one (`lienthong broker start --secure`) and export the KAFKA_BROKERS it prints',
+      hint: 'start one (`lienthong broker start`) and export the KAFKA_BROKERS it prints',
     });
   const admin = readCredential(env.LIENTHONG_HOME, principals.admin);
   if (!admin)
