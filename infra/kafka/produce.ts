@@ -235,6 +235,8 @@ export class IdempotentSender {
   private readonly log: Logger;
   /** Producers replaced since start. */
   replacements = 0;
+  /** False after a replacement whose connect failed: the next send connects first. */
+  private connected = false;
 
   constructor(kafka: Kafka, log: Logger) {
     this.kafka = kafka;
@@ -249,6 +251,7 @@ export class IdempotentSender {
 
   async connect(): Promise<void> {
     await this.producer.connect();
+    this.connected = true;
   }
 
   /** Waits for the send in progress, then disconnects. */
@@ -268,6 +271,7 @@ export class IdempotentSender {
   }
 
   private async sendReplacing(send: Omit<BoundedSend, 'partitionCounts'>): Promise<void> {
+    if (!this.connected) await this.connect(); // a replacement could not connect (the broker was down)
     for (let replaced = 0; ; replaced++) {
       try {
         await sendBounded(this.producer, { ...send, partitionCounts: this.partitionCounts });
@@ -289,6 +293,7 @@ export class IdempotentSender {
   private async replace(cause: unknown): Promise<void> {
     const old = this.producer;
     this.producer = this.newProducer();
+    this.connected = false;
     this.replacements++;
     this.log.warn(
       { err: cause },
@@ -296,6 +301,6 @@ export class IdempotentSender {
         'sending again with a new producer',
     );
     await old.disconnect().catch(() => undefined);
-    await this.producer.connect();
+    await this.connect();
   }
 }
