@@ -5,6 +5,7 @@ import type { Kafka, SASLOptions } from 'kafkajs';
 import { readEnv } from '../../infra/config/options.ts';
 import { LtError } from '../../infra/errors.ts';
 import { listen } from '../../infra/http/server.ts';
+import { ensurePlatformCa, ensureServerCertificate } from '../../infra/security/pki.ts';
 import { createKafka } from '../../infra/kafka/client.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
@@ -56,6 +57,29 @@ export function agentKafka(config: AgentConfig, log: Logger, role: 'source' | 's
     log,
     overrides: { ssl, ...(sasl ? { sasl } : {}) },
   });
+}
+
+/** `~/x` → `<home directory>/x`. */
+const expandHome = (path: string): string => path.replace(/^~(?=\/)/, homedir());
+
+/**
+ * The key and certificate HTTP ingest serves TLS with: the agency's own (`inputs.http.tls`), or one the platform CA
+ * signs for its host, made once under `<home>/security/certs/` (infra/security/pki.ts).
+ */
+function ingestTls(
+  http: { host: string; tls?: { certFile: string; keyFile: string } | undefined },
+  home: string,
+): { key: string; cert: string } {
+  if (http.tls)
+    return {
+      key: readFileSync(expandHome(http.tls.keyFile), 'utf8'),
+      cert: readFileSync(expandHome(http.tls.certFile), 'utf8'),
+    };
+  const name = `lt-ingest-${http.host.replace(/[^A-Za-z0-9.-]/g, '_')}`; // one certificate per host served
+  const certificate = ensureServerCertificate(ensurePlatformCa(home), home, name, [
+    ...new Set([http.host, '127.0.0.1', 'localhost']),
+  ]);
+  return { key: readFileSync(certificate.keyFile, 'utf8'), cert: readFileSync(certificate.certFile, 'utf8') };
 }
 
 /**
@@ -110,7 +134,9 @@ export async function startAgent(
         log,
         ...(http.maxBodyBytes ? { maxBodyBytes: http.maxBodyBytes } : {}),
         ...(http.maxRecordsPerRequest ? { maxRecordsPerRequest: http.maxRecordsPerRequest } : {}),
+        ...(http.insecure ? {} : { tls: ingestTls(http, readEnv().LIENTHONG_HOME) }),
       });
+      if (http.insecure) agentLog.warn('INSECURE: HTTP ingest in plaintext (inputs.http.insecure)');
       ingestUrl = await listen(server, http.port, http.host);
       stops.unshift(() => server.close());
       agentLog.info({ url: ingestUrl }, 'HTTP ingest listening');

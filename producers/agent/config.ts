@@ -91,6 +91,16 @@ export const AgentConfigSchema = z
             tokens: z.array(z.object({ name: z.string(), sha256: z.string() }).strict()).default([]),
             maxBodyBytes: z.number().int().positive().optional(),
             maxRecordsPerRequest: z.number().int().positive().optional(),
+            /**
+             * The agency's own certificate and key (PEM files; `~/` is the home directory). Unset: one the
+             * platform CA signs for `host`, made under LIENTHONG_HOME — clients trust the platform CA.
+             */
+            tls: z
+              .object({ certFile: z.string().min(1), keyFile: z.string().min(1) })
+              .strict()
+              .optional(),
+            /** `true`: plaintext HTTP (a developer's machine only); the node says it is insecure. */
+            insecure: z.boolean().default(false),
           })
           .strict()
           .optional(),

@@ -26,6 +26,8 @@ export interface IngestServerOptions {
   maxRecordsPerRequest?: number;
   /** Seconds a client is asked to wait (`Retry-After`) when the broker or registry is unavailable. Default 5. */
   retryAfterSeconds?: number;
+  /** Key and certificate (PEM) to serve TLS with; unset: plaintext (the Agent Node never leaves it unset but asked). */
+  tls?: { key: string; cert: string };
 }
 
 export const INGEST_DEFAULTS = {

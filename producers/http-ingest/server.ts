@@ -136,7 +136,7 @@ export function createIngestServer(options: IngestServerOptions): FastifyInstanc
   const { publisher } = options;
   const log = options.log.child({ component: 'http-ingest' });
   const authenticate = tokenCheck(settings.tokens);
-  const app = createHttpServer(log);
+  const app = createHttpServer(log, options.tls);
 
   app.setErrorHandler((error, request, reply) => {
     const failure = asFailure(error, settings.maxBodyBytes);

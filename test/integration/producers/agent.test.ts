@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -23,6 +24,23 @@ function agentKafkaSecurity(): string {
     `, ssl: true, caFile: ${caFile(env.LIENTHONG_HOME)}, sasl: { mechanism: scram-sha-512, ` +
     `username: ${kafkaSecurity.username}, passwordEnv: LT_TEST_KAFKA_PASSWORD }`
   );
+}
+
+/** POSTs `body` over HTTPS trusting only `ca`; resolves the status code. */
+function postTrusting(
+  url: string,
+  ca: string,
+  headers: Record<string, string>,
+  body: string,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = httpsRequest(url, { method: 'POST', ca, headers }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode ?? 0));
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
 }
 
 function configFile(text: string): string {
@@ -92,12 +110,19 @@ describe('lienthong agent: an agency’s Agent Node from its config file', () =>
     agents.push(agent);
 
     const [viaHttp, viaOutbox] = sampleCitizens(2, 31);
-    const response = await fetch(`${agent.ingestUrl}/v1/datasets/${dataset.id}/changes`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify([{ op: 'CREATE', version: 1, after: viaHttp }]),
-    });
-    expect(response.status).toBe(200);
+    // HTTP ingest serves TLS by default, with a certificate the platform CA signed: a client trusting it posts
+    expect(agent.ingestUrl).toMatch(/^https:/);
+    const status = await postTrusting(
+      `${agent.ingestUrl}/v1/datasets/${dataset.id}/changes`,
+      readFileSync(caFile(env.LIENTHONG_HOME), 'utf8'),
+      { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      JSON.stringify([{ op: 'CREATE', version: 1, after: viaHttp }]),
+    );
+    expect(status).toBe(200);
+    // and a client that does not trust it is refused before it sends anything
+    await expect(
+      fetch(`${agent.ingestUrl}/v1/datasets/${dataset.id}/changes`, { method: 'POST' }),
+    ).rejects.toThrow();
 
     await agent.pool.query(
       `INSERT INTO lt_outbox (dataset, op, key, version, payload) VALUES ($1, 'CREATE', $2, 1, $3)`,
