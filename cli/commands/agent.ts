@@ -7,7 +7,7 @@ import { createPool } from '../../infra/postgres/pool.ts';
 import { SupervisedSubscription } from '../../consumers/subscription/index.ts';
 import { createRedis } from '../../infra/redis/client.ts';
 import { createRegistryClient } from '../../schemas/registry/client.ts';
-import { agentKafka, readAgentConfig, startAgent } from '../../producers/agent/index.ts';
+import { agentKafka, agentRegistryAuth, readAgentConfig, startAgent } from '../../producers/agent/index.ts';
 import { runSnapshot } from '../../producers/snapshot/index.ts';
 import { loadDictionary } from '../../schemas/model/dictionary.ts';
 import { printTable } from '../table.ts';
@@ -46,7 +46,7 @@ export async function runAgent(options: { agency: string; config: string }): Pro
         subscriptions.push(
           new SupervisedSubscription(spec, {
             kafka,
-            registry: createRegistryClient(registryUrl),
+            registry: createRegistryClient(registryUrl, agentRegistryAuth(config)),
             dictionary,
             databaseUrl,
             agency: config.agency,

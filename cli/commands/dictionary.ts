@@ -5,8 +5,10 @@ import { join, resolve } from 'node:path';
 import { readEnv } from '../../infra/config/options.ts';
 import { LtError } from '../../infra/errors.ts';
 import { listen } from '../../infra/http/server.ts';
+import { credentialsUnder } from '../../infra/http/principal-auth.ts';
 import { createKafka } from '../../infra/kafka/client.ts';
-import { kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
+import { httpCredentialFor, kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
+import { registryAccess } from '../../schemas/registry/access.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
@@ -102,7 +104,12 @@ export async function publish(registryUrl: string | undefined): Promise<void> {
     });
   }
   const dictionary = loadDictionary();
-  const registry = createRegistryClient(url);
+  const env = readEnv();
+  // the dictionary publisher's own principal: the only one that may register every dataset's subjects
+  const registry = createRegistryClient(
+    url,
+    httpCredentialFor(env, principals.registry, createLogger('warn')),
+  );
   const rows: string[][] = [];
   for (const dataset of [...dictionary.datasets.values()].sort((a, b) => a.id.localeCompare(b.id))) {
     const registered = await registerDatasetSchemas(registry, dataset);
@@ -199,7 +206,13 @@ export async function serve(options: ServeOptions): Promise<void> {
   const dictionary = loadDictionary();
   const pool = await createPool({ url: env.DATABASE_URL, schema: options.schema });
   await migrate(pool, 'registry');
-  const app = createRegistryServer(new RegistryStore(pool), log);
+  // every request authenticated as a principal, writes per subject (schemas/registry/access.ts), unless insecure
+  const app = createRegistryServer(
+    new RegistryStore(pool),
+    log,
+    env.LIENTHONG_INSECURE ? undefined : registryAccess(dictionary, credentialsUnder(env.LIENTHONG_HOME)),
+  );
+  if (env.LIENTHONG_INSECURE) log.warn('INSECURE: the registry answers anyone (LIENTHONG_INSECURE=1)');
   const kafka = env.KAFKA_BROKERS
     ? createKafka({
         brokers: env.KAFKA_BROKERS,

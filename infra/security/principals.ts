@@ -90,6 +90,19 @@ export function ensureCredential(home: string, principal: string): Credential {
   return credential;
 }
 
+/**
+ * The name and password this process authenticates with over HTTP (the registry): the same principal as
+ * {@link kafkaSecurityFor}; undefined with LIENTHONG_INSECURE=1. A missing credential is refused with what to do.
+ */
+export function httpCredentialFor(
+  env: Env,
+  principal: string,
+  log: Logger,
+): { username: string; password: string } | undefined {
+  const security = kafkaSecurityFor(env, principal, log);
+  return security ? { username: security.username, password: security.password } : undefined;
+}
+
 /** The CA certificate a client trusts, `<home>/security/ca/ca.crt`. */
 export function caFile(home: string): string {
   return join(securityDir(home), 'ca', 'ca.crt');
@@ -116,7 +129,7 @@ export function kafkaSecurityFor(env: Env, principal: string, log: Logger): Kafk
   if (!credential || !existsSync(ca))
     throw new LtError(
       'LT_CONFIG_INVALID',
-      `no Kafka credential for ${name}: ${credential ? ca : credentialFile(env.LIENTHONG_HOME, name)} is missing`,
+      `no credential for ${name}: ${credential ? ca : credentialFile(env.LIENTHONG_HOME, name)} is missing`,
       {
         hint:
           `on the operator host: lienthong credentials issue ${name.startsWith('agency.') ? `--agency ${name.slice('agency.'.length)}` : `--principal ${name}`}, ` +

@@ -59,6 +59,15 @@ export function agentKafka(config: AgentConfig, log: Logger, role: 'source' | 's
   });
 }
 
+/**
+ * The Agent Node's registry login: the same principal and password as on the broker (`kafka.sasl`), since a
+ * secure registry knows principals by the credentials `lienthong credentials` issued; none without SASL.
+ */
+export function agentRegistryAuth(config: AgentConfig): { username: string; password: string } | undefined {
+  const sasl = saslOf(config) as { username?: string; password?: string } | undefined;
+  return sasl?.username ? { username: sasl.username, password: sasl.password ?? '' } : undefined;
+}
+
 /** `~/x` → `<home directory>/x`. */
 const expandHome = (path: string): string => path.replace(/^~(?=\/)/, homedir());
 
@@ -113,7 +122,7 @@ export async function startAgent(
   const kafka = agentKafka(config, log, 'source');
   const publisher = new Publisher({
     kafka,
-    registry: createRegistryClient(registryUrl),
+    registry: createRegistryClient(registryUrl, agentRegistryAuth(config)),
     dictionary,
     agency: config.agency,
     ledger: new VersionLedger(pool),

@@ -1,2 +1,2 @@
-export { agentKafka, startAgent, type RunningAgent } from './agent.ts';
+export { agentKafka, agentRegistryAuth, startAgent, type RunningAgent } from './agent.ts';
 export { AgentConfigSchema, readAgentConfig, type AgentConfig } from './config.ts';

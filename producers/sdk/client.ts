@@ -70,6 +70,7 @@ export class LienthongSdk {
         'the SDK needs Kafka brokers and a schema registry: pass brokers/registryUrl or set KAFKA_BROKERS and SCHEMA_REGISTRY_URL',
       );
     }
+    const security = options.security ?? kafkaSecurityFor(env, principals.agency(options.agency), log);
     const schema =
       options.databaseSchema ?? `lt_agent_${options.agency.toLowerCase().replace(/[^a-z0-9]/g, '_')}`;
     const pool = await createPool({ url: options.databaseUrl ?? env.DATABASE_URL, schema });
@@ -79,9 +80,13 @@ export class LienthongSdk {
         brokers,
         clientId: `lienthong-sdk-${options.agency.toLowerCase()}`,
         log,
-        security: options.security ?? kafkaSecurityFor(env, principals.agency(options.agency), log),
+        security,
       }),
-      registry: createRegistryClient(registryUrl),
+      // the registry knows the agency by the same credential
+      registry: createRegistryClient(
+        registryUrl,
+        security ? { username: security.username, password: security.password } : undefined,
+      ),
       dictionary: options.dictionary ?? loadDictionary(),
       agency: options.agency,
       ledger: new VersionLedger(pool),

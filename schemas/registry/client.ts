@@ -16,13 +16,18 @@ const LOOKUP_TIMEOUT_MS = 5_000;
  */
 export class SchemaRegistry extends ConfluentClient {
   readonly url: string;
+  /** The HTTP Basic header of the principal this client authenticates as, if any. */
+  private readonly authorization: string | undefined;
 
-  constructor(url: string) {
+  constructor(url: string, auth?: { username: string; password: string }) {
     super(
-      { host: url, clientId: 'lienthong', retry: { retries: 2 } },
+      { host: url, clientId: 'lienthong', retry: { retries: 2 }, ...(auth ? { auth } : {}) },
       { [SchemaType.AVRO]: avroTypeOptions() },
     );
     this.url = url.replace(/\/+$/, '');
+    this.authorization = auth
+      ? `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`
+      : undefined;
   }
 
   /**
@@ -33,7 +38,10 @@ export class SchemaRegistry extends ConfluentClient {
     const where = `${this.url}/schemas/ids/${id}/versions`;
     let response: Response;
     try {
-      response = await fetch(where, { signal: AbortSignal.timeout(LOOKUP_TIMEOUT_MS) });
+      response = await fetch(where, {
+        signal: AbortSignal.timeout(LOOKUP_TIMEOUT_MS),
+        ...(this.authorization ? { headers: { authorization: this.authorization } } : {}),
+      });
     } catch (cause) {
       throw new LtError('LT_REGISTRY_UNREACHABLE', `GET ${where} failed: ${(cause as Error).message}`, {
         cause,
@@ -51,8 +59,15 @@ export class SchemaRegistry extends ConfluentClient {
   }
 }
 
-export function createRegistryClient(url: string): SchemaRegistry {
-  return new SchemaRegistry(url);
+/**
+ * A client of the registry at `url`, authenticating as `auth` (a principal's name and password, HTTP Basic) when
+ * given — a secure registry answers 401 without it.
+ */
+export function createRegistryClient(
+  url: string,
+  auth?: { username: string; password: string },
+): SchemaRegistry {
+  return new SchemaRegistry(url, auth);
 }
 
 export interface RegisteredDataset {

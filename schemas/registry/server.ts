@@ -1,7 +1,9 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
+import { authenticatedPrincipal, REALM } from '../../infra/http/principal-auth.ts';
 import { createHttpServer } from '../../infra/http/server.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
+import type { RegistryAccess } from './access.ts';
 import { RegistryError } from './errors.ts';
 import { parseCompatibilityLevel, parseVersion, type RegistryStore } from './store.ts';
 
@@ -38,11 +40,57 @@ function schemaId(value: string): number {
 const flag = (value: string | undefined): boolean => value === 'true';
 
 /**
+ * Authenticates every registry request (HTTP Basic as a principal, as Confluent clients and curl send it) and
+ * authorizes writes ({@link RegistryAccess}); answers 401 (error_code 40101, with WWW-Authenticate) and 403 (40301)
+ * the Confluent way. Other APIs on the same server (`/v1/…`) have their own rules.
+ */
+function guard(app: FastifyInstance, access: RegistryAccess): void {
+  app.addHook('preHandler', async (request, reply) => {
+    if (request.url.startsWith('/v1/')) return;
+    let principal: string;
+    try {
+      principal = authenticatedPrincipal(request, access.check);
+    } catch (error) {
+      return reply
+        .status(401)
+        .header('www-authenticate', REALM)
+        .send({ error_code: 40101, message: (error as Error).message });
+    }
+    const route = request.routeOptions.url ?? '';
+    const subject = (request.params as { subject?: string }).subject ?? '';
+    const writes =
+      (request.method === 'POST' && route === '/subjects/:subject/versions') ||
+      ((request.method === 'PUT' || request.method === 'DELETE') && route === '/config/:subject');
+    const administers =
+      request.method === 'DELETE'
+        ? route !== '/config/:subject'
+        : request.method === 'PUT' && route === '/config';
+    const refused = writes
+      ? !access.mayWrite(principal, subject)
+      : administers && !access.mayAdminister(principal);
+    if (refused)
+      return reply.status(403).send({
+        error_code: 40301,
+        message:
+          `${principal} may not ${request.method} ${route}${subject ? ` for subject ${subject}` : ''}: ` +
+          'only the dictionary publisher (lt-registry), the owner agency of a source topic and the coordinator for ' +
+          'share topics register, and only the dictionary publisher deletes',
+      });
+    return undefined;
+  });
+}
+
+/**
  * The Confluent Schema Registry REST API over a {@link RegistryStore}. Responses use the registry's media
  * type; errors are `{ error_code, message }` with Confluent's codes, so any Confluent client works as is.
  */
-export function createRegistryServer(store: RegistryStore, log: Logger): FastifyInstance {
+export function createRegistryServer(
+  store: RegistryStore,
+  log: Logger,
+  access?: RegistryAccess,
+): FastifyInstance {
   const app = createHttpServer(log.child({ component: 'registry' }));
+  if (access) guard(app, access);
 
   // Registry routes answer in the registry's media type; other APIs mounted on this server (/v1/…) keep JSON.
   app.addHook('onSend', async (request, reply: FastifyReply, payload) => {
