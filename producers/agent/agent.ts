@@ -26,11 +26,15 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-function saslOf(config: AgentConfig): SASLOptions | undefined {
+/** The agency's login (principal and password, the password from the environment variable the config names). */
+function loginOf(config: AgentConfig): { username: string; password: string } | undefined {
   const sasl = config.kafka.sasl;
-  if (!sasl) return undefined;
-  const password = process.env[sasl.passwordEnv] ?? '';
-  return { mechanism: sasl.mechanism, username: sasl.username, password } as SASLOptions;
+  return sasl ? { username: sasl.username, password: process.env[sasl.passwordEnv] ?? '' } : undefined;
+}
+
+function saslOf(config: AgentConfig): SASLOptions | undefined {
+  const login = loginOf(config);
+  return login ? ({ mechanism: config.kafka.sasl!.mechanism, ...login } as SASLOptions) : undefined;
 }
 
 /**
@@ -64,8 +68,7 @@ export function agentKafka(config: AgentConfig, log: Logger, role: 'source' | 's
  * secure registry knows principals by the credentials `lienthong credentials` issued; none without SASL.
  */
 export function agentRegistryAuth(config: AgentConfig): { username: string; password: string } | undefined {
-  const sasl = saslOf(config) as { username?: string; password?: string } | undefined;
-  return sasl?.username ? { username: sasl.username, password: sasl.password ?? '' } : undefined;
+  return loginOf(config);
 }
 
 /** `~/x` → `<home directory>/x`. */

@@ -14,23 +14,20 @@ import { isolatedDataset } from '../../helpers/datasets.ts';
 import { testKafka, testPool, testPublisher, testRegistry, uniqueName } from '../../helpers/services.ts';
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
 
+/** Two agreements on the test's dataset: one there from the start, one approved later. */
+function twoAgreements(datasetId: string): { first: Agreement; later: Agreement } {
+  const fields = ['personal_id', 'full_name'];
+  return {
+    first: approvedAgreement({ id: uniqueName('first-'), subscriber: 'BHXH', dataset: datasetId, fields }),
+    later: approvedAgreement({ id: uniqueName('later-'), subscriber: 'BTC', dataset: datasetId, fields }),
+  };
+}
+
 describe('an agreement approved while the coordinator was down', () => {
   const kafka = testKafka();
   const { dataset, dictionary } = isolatedDataset(loadDictionary(), 'population.citizen');
   const groupId = uniqueName('lt.coordinator.rewind-');
-  const fields = ['personal_id', 'full_name'];
-  const first = approvedAgreement({
-    id: uniqueName('first-'),
-    subscriber: 'BHXH',
-    dataset: dataset.id,
-    fields,
-  });
-  const later = approvedAgreement({
-    id: uniqueName('later-'),
-    subscriber: 'BTC',
-    dataset: dataset.id,
-    fields,
-  });
+  const { first, later } = twoAgreements(dataset.id);
   let agreements: Agreement[] = [first];
   let registry: SchemaRegistry;
   let pool: Pool;
@@ -71,19 +68,7 @@ describe('an agreement approved while the coordinator was down', () => {
 describe('a rewind that fails', () => {
   const kafka = testKafka();
   const { dataset, dictionary } = isolatedDataset(loadDictionary(), 'population.citizen');
-  const fields = ['personal_id', 'full_name'];
-  const first = approvedAgreement({
-    id: uniqueName('first-'),
-    subscriber: 'BHXH',
-    dataset: dataset.id,
-    fields,
-  });
-  const later = approvedAgreement({
-    id: uniqueName('later-'),
-    subscriber: 'BTC',
-    dataset: dataset.id,
-    fields,
-  });
+  const { first, later } = twoAgreements(dataset.id);
   let agreements: Agreement[] = [first];
   // the coordinator's state on a PostgreSQL of this test's own, which it stops (never the machine's)
   let postgres: OwnPostgres;
