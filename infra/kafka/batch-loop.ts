@@ -1,8 +1,51 @@
-import type { Batch, Consumer, EachBatchPayload, IHeaders, KafkaMessage } from 'kafkajs';
+import kafkajs, {
+  type Batch,
+  type Consumer,
+  type EachBatchPayload,
+  type IHeaders,
+  type KafkaMessage,
+} from 'kafkajs';
 import { LtError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { DeadLetters } from './dead-letter.ts';
 import type { IdempotentSender } from './produce.ts';
+
+/**
+ * Group-membership answers to a commit: this member left the group's current generation (a session timeout under
+ * load, a rebalance) and must join again. Nothing of the batch is lost: its offsets were not committed.
+ */
+const MEMBERSHIP_LOST = new Set([
+  'UNKNOWN_MEMBER_ID',
+  'ILLEGAL_GENERATION',
+  'REBALANCE_IN_PROGRESS',
+  'FENCED_INSTANCE_ID',
+]);
+
+function originalCause(error: unknown): unknown {
+  let cause = error;
+  while (cause instanceof Error && cause.cause !== undefined) cause = cause.cause;
+  return cause;
+}
+
+/**
+ * Commits the batch's next offset. kafkajs reports a commit refused for lost membership as non-retriable and then
+ * stops the consumer for good; it is a reason to rejoin, so it is rethrown as a retriable error with no cause
+ * (kafkajs decides from the innermost cause), which makes kafkajs restart the consumer: it rejoins and reads the
+ * uncommitted batch again, which every stage applies idempotently.
+ */
+async function commitOrRejoin(consumer: Consumer, batch: Batch, offset: string): Promise<void> {
+  try {
+    await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset }]);
+  } catch (error) {
+    const type = (originalCause(error) as { type?: unknown }).type;
+    if (typeof type === 'string' && MEMBERSHIP_LOST.has(type))
+      throw new kafkajs.KafkaJSError(
+        `commit of ${batch.topic}[${batch.partition}] at ${offset} refused (${type}): rejoining the group`,
+        { retriable: true },
+      );
+    throw error;
+  }
+}
 
 /** One record of a batch as its stage reads it, with the Kafka record it came from. */
 export interface ReadRecord<T> {
@@ -120,7 +163,7 @@ export async function consumeBatch<T>(
       'records sent to the dead-letter topic',
     );
   const next = (BigInt(batch.lastOffset()) + 1n).toString();
-  await loop.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+  await commitOrRejoin(loop.consumer, batch, next);
   resolveOffset(batch.lastOffset());
   await heartbeat();
   return { read: records.length, rejected: rejections.count };
