@@ -21,7 +21,14 @@ import {
   cutAndCraft,
   HUGE_ARRAY_BLOCK,
 } from '../../helpers/hostile.ts';
-import { testKafka, testPool, testPublisher, testRegistry, uniqueName } from '../../helpers/services.ts';
+import {
+  testFetch,
+  testKafka,
+  testPool,
+  testPublisher,
+  testRegistry,
+  uniqueName,
+} from '../../helpers/services.ts';
 
 const header = (headers: IHeaders | undefined, name: string): string | undefined =>
   headers?.[name]?.toString();
@@ -157,14 +164,23 @@ describe('the coordinator checks every source record before it shares anything',
     );
 
     expect(await waitForGroup(kafka, coordinator['options'].groupId!, sourceTopic, 30_000)).toBe(0);
-    expect(coordinator.stats.rejected).toBe(hostile.length);
+    // at least once: a batch read again (a rebalance, or the coordinator's own rewind for a new agreement at start)
+    // dead-letters its records again, so each hostile record is counted by its source offset
+    expect(coordinator.stats.rejected).toBeGreaterThanOrEqual(hostile.length);
 
     const dead = await readAll(
       topics.deadLetter('coordinator'),
       (messages) =>
         messages.filter((m) => header(m.headers, 'lt-source-topic') === sourceTopic).length >= hostile.length,
     );
-    const ours = dead.filter((message) => header(message.headers, 'lt-source-topic') === sourceTopic);
+    const once = new Map<string, (typeof dead)[number]>();
+    for (const message of dead)
+      if (header(message.headers, 'lt-source-topic') === sourceTopic)
+        once.set(
+          `${header(message.headers, 'lt-source-partition')}:${header(message.headers, 'lt-source-offset')}`,
+          message,
+        );
+    const ours = [...once.values()];
     expect(ours.map((message) => message.key?.toString()).sort()).toEqual(
       hostile.map(({ key }) => key).sort(),
     );
@@ -189,7 +205,7 @@ describe('the coordinator checks every source record before it shares anything',
     // registry allows it once the subject's compatibility is NONE), so it decodes, but BHXH's projection
     // (full_name: string) cannot carry it
     const subject = subjects.value(sourceTopic);
-    const configured = await fetch(`${registry.url}/config/${subject}`, {
+    const configured = await testFetch(`${registry.url}/config/${subject}`, {
       method: 'PUT',
       headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
       body: JSON.stringify({ compatibility: 'NONE' }),
