@@ -1,6 +1,6 @@
 import { readEnv } from '../infra/config/options.ts';
 import { createKafka } from '../infra/kafka/client.ts';
-import { kafkaSecurityFor, principals } from '../infra/security/principals.ts';
+import { httpIdentityFor, kafkaSecurityFor, principals } from '../infra/security/principals.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { migrate } from '../infra/postgres/migrate.ts';
 import { createPool, type Pool } from '../infra/postgres/pool.ts';
@@ -31,7 +31,10 @@ export async function benchPublisher(): Promise<{
   });
   const publisher = new Publisher({
     kafka,
-    registry: createRegistryClient(process.env.SCHEMA_REGISTRY_URL!),
+    registry: createRegistryClient({
+      url: process.env.SCHEMA_REGISTRY_URL!,
+      ...httpIdentityFor(readEnv(), principals.admin, log),
+    }),
     dictionary,
     agency: 'BCA',
     ledger: new VersionLedger(pool),

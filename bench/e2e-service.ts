@@ -7,7 +7,7 @@ import { untilStopped } from '../cli/until-stopped.ts';
 import { describeError, type LtError } from '../infra/errors.ts';
 import { readEnv } from '../infra/config/options.ts';
 import { createKafka } from '../infra/kafka/client.ts';
-import { kafkaSecurityFor, principals } from '../infra/security/principals.ts';
+import { httpIdentityFor, kafkaSecurityFor, principals } from '../infra/security/principals.ts';
 import { createLogger } from '../infra/logging/logger.ts';
 import { createPool } from '../infra/postgres/pool.ts';
 import { createRedis } from '../infra/redis/client.ts';
@@ -29,7 +29,10 @@ const kafka = createKafka({
   log,
   security: kafkaSecurityFor(readEnv(), principals.admin, log), // KAFKA_PRINCIPAL from the bench
 });
-const registry = createRegistryClient(process.env.SCHEMA_REGISTRY_URL!);
+const registry = createRegistryClient({
+  url: process.env.SCHEMA_REGISTRY_URL!,
+  ...httpIdentityFor(readEnv(), principals.admin, log),
+});
 const redis = await createRedis({
   url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
   keyPrefix: `lt:bench:${Date.now()}:`,

@@ -22,7 +22,8 @@ import { createPool, quoteIdent, type Pool } from '../infra/postgres/pool.ts';
 import { SERVICE_NODE_FLAGS } from '../infra/node-flags.ts';
 import { ensureServices } from '../infra/services.ts';
 import { AgreementStore } from '../platform/agreements/index.ts';
-import { createRegistryServer } from '../schemas/registry/server.ts';
+import { loadDictionary } from '../schemas/model/dictionary.ts';
+import { createRegistryServer, secureRegistryOptions } from '../schemas/registry/server.ts';
 import { RegistryStore } from '../schemas/registry/store.ts';
 import { benchDictionary } from './setup.ts';
 
@@ -52,7 +53,12 @@ const fresh = async (schema: string, set?: MigrationSet): Promise<Pool> => {
   return pool;
 };
 const registryPool = await fresh('lt_bench_registry', 'registry');
-const registry = createRegistryServer(new RegistryStore(registryPool), log);
+// served securely when the broker is (the registry knows the same principals)
+const registry = createRegistryServer(
+  new RegistryStore(registryPool),
+  log,
+  services.admin ? secureRegistryOptions(env.LIENTHONG_HOME, '127.0.0.1', loadDictionary()) : {},
+);
 const registryUrl = await listen(registry);
 const kafka = createKafka({
   brokers: services.brokers,

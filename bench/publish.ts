@@ -15,7 +15,8 @@ import { migrate } from '../infra/postgres/migrate.ts';
 import { createPool, quoteIdent } from '../infra/postgres/pool.ts';
 import { SERVICE_NODE_FLAGS } from '../infra/node-flags.ts';
 import { ensureServices } from '../infra/services.ts';
-import { createRegistryServer } from '../schemas/registry/server.ts';
+import { loadDictionary } from '../schemas/model/dictionary.ts';
+import { createRegistryServer, secureRegistryOptions } from '../schemas/registry/server.ts';
 import { RegistryStore } from '../schemas/registry/store.ts';
 
 const PATHS: Record<string, string> = {
@@ -36,7 +37,12 @@ const services = await ensureServices({ env, log, brokerDir: 'bench' });
 const registryPool = await createPool({ url: env.DATABASE_URL, schema: 'lt_bench_registry' });
 await registryPool.query('DROP SCHEMA lt_bench_registry CASCADE; CREATE SCHEMA lt_bench_registry');
 await migrate(registryPool, 'registry');
-const registry = createRegistryServer(new RegistryStore(registryPool), log);
+// served securely when the broker is (the registry knows the same principals)
+const registry = createRegistryServer(
+  new RegistryStore(registryPool),
+  log,
+  services.admin ? secureRegistryOptions(env.LIENTHONG_HOME, '127.0.0.1', loadDictionary()) : {},
+);
 const registryUrl = await listen(registry);
 const kafka = createKafka({
   brokers: services.brokers,

@@ -128,8 +128,11 @@ dict
   .action(() => dictionary.generate());
 dict
   .command('serve')
-  .description('serve the schema registry (Confluent REST API, stored in PostgreSQL) and the catalog API')
-  .option('--port <port>', 'HTTP port', port, 8081)
+  .description(
+    'serve the schema registry (Confluent REST API, stored in PostgreSQL) and the catalog API over TLS; every\n' +
+      'caller authenticates with HTTP Basic as its principal (plaintext and open only with LIENTHONG_INSECURE=1)',
+  )
+  .option('--port <port>', 'HTTPS port', port, 8081)
   .option('--host <host>', 'interface to bind', '127.0.0.1')
   .option('--schema <name>', 'PostgreSQL schema holding the registry', 'lt_registry')
   .option(

@@ -7,7 +7,13 @@ import { createPool } from '../../infra/postgres/pool.ts';
 import { SupervisedSubscription } from '../../consumers/subscription/index.ts';
 import { createRedis } from '../../infra/redis/client.ts';
 import { createRegistryClient } from '../../schemas/registry/client.ts';
-import { agentKafka, agentRegistryAuth, readAgentConfig, startAgent } from '../../producers/agent/index.ts';
+import {
+  agentKafka,
+  agentDatabaseUrl,
+  agentRegistry,
+  readAgentConfig,
+  startAgent,
+} from '../../producers/agent/index.ts';
 import { runSnapshot } from '../../producers/snapshot/index.ts';
 import { loadDictionary } from '../../schemas/model/dictionary.ts';
 import { printTable } from '../table.ts';
@@ -24,11 +30,7 @@ export async function runAgent(options: { agency: string; config: string }): Pro
   let failure: LtError | null = null;
   try {
     if (config.subscriptions.length > 0) {
-      const registryUrl = config.registry.url ?? env.SCHEMA_REGISTRY_URL;
-      if (!registryUrl)
-        throw new LtError('LT_CONFIG_INVALID', 'subscriptions need the registry URL', {
-          hint: 'set registry.url in the config or SCHEMA_REGISTRY_URL',
-        });
+      const registry = agentRegistry(config); // the same endpoint, CA and login as the source side
       const redis =
         config.redis === false
           ? null
@@ -39,14 +41,14 @@ export async function runAgent(options: { agency: string; config: string }): Pro
               log,
             });
       const kafka = agentKafka(config, log, 'sink'); // the same principal and TLS as the source side
-      const databaseUrl = process.env[config.database.urlEnv] ?? env.DATABASE_URL;
+      const databaseUrl = agentDatabaseUrl(config); // the same database as the source side
       // each subscription starts on its own and, while it cannot, is reported and retried: the source side
       // and the other subscriptions do not wait for it
       for (const spec of config.subscriptions) {
         subscriptions.push(
           new SupervisedSubscription(spec, {
             kafka,
-            registry: createRegistryClient(registryUrl, agentRegistryAuth(config)),
+            registry: createRegistryClient(registry),
             dictionary,
             databaseUrl,
             agency: config.agency,

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readEnv } from '../../infra/config/options.ts';
@@ -22,7 +21,8 @@ import {
   type EndPolicy,
 } from '../../platform/agreements/index.ts';
 import { credentialsUnder } from '../../infra/http/principal-auth.ts';
-import { ensurePlatformCa, ensureServerCertificate } from '../../infra/security/pki.ts';
+import { platformServerTls } from '../../infra/security/pki.ts';
+import { caFile } from '../../infra/security/principals.ts';
 import { loadDictionary, type Dictionary } from '../../schemas/model/dictionary.ts';
 import { printTable } from '../table.ts';
 
@@ -528,21 +528,17 @@ export function agreementCommand(): Command {
     .action(async (options: { port: number; host: string }, command: Command) => {
       await withStore(groupOptions(command), async (store, dictionary) => {
         const env = readEnv();
-        const ca = ensurePlatformCa(env.LIENTHONG_HOME);
-        const certificate = ensureServerCertificate(ca, env.LIENTHONG_HOME, 'lt-platform', [
-          ...new Set([options.host, '127.0.0.1', 'localhost']),
-        ]);
-        const app = createHttpServer(createLogger(env.LOG_LEVEL), {
-          key: readFileSync(certificate.keyFile, 'utf8'),
-          cert: readFileSync(certificate.certFile, 'utf8'),
-        });
+        const app = createHttpServer(
+          createLogger(env.LOG_LEVEL),
+          platformServerTls(env.LIENTHONG_HOME, 'lt-platform', options.host),
+        );
         registerAgreementRoutes(app, store, {
           check: credentialsUnder(env.LIENTHONG_HOME),
           dictionary,
         });
         const url = await listen(app, options.port, options.host);
         console.log(
-          `agreement API at ${url}/v1/agreements — TLS (trust ${ca.certFile}), HTTP Basic as a principal. ` +
+          `agreement API at ${url}/v1/agreements — TLS (trust ${caFile(env.LIENTHONG_HOME)}), HTTP Basic as a principal. ` +
             'Ctrl-C stops it.',
         );
         await new Promise<void>((done) => {

@@ -24,7 +24,10 @@ import { Publisher, VersionLedger, type Change } from '../../producers/publisher
 import { relocate, sampleCitizens, seededRandom } from '../../producers/sample/citizens.ts';
 import { sampleEnterprises } from '../../producers/sample/enterprises.ts';
 import { loadDictionary } from '../../schemas/model/dictionary.ts';
-import { createRegistryClient } from '../../schemas/registry/client.ts';
+import { createRegistryClient, type SchemaRegistry } from '../../schemas/registry/client.ts';
+import { registryAccess } from '../../schemas/registry/access.ts';
+import { platformServerTls } from '../../infra/security/pki.ts';
+import { sameSecret } from '../../infra/http/principal-auth.ts';
 import { createRegistryServer } from '../../schemas/registry/server.ts';
 import { RegistryStore } from '../../schemas/registry/store.ts';
 import { printTable } from '../table.ts';
@@ -86,15 +89,49 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
       log,
       ...(services.admin ? { security: services.admin } : {}),
     });
+    // each principal's password for this demo's broker and registry only; never written anywhere
+    const passwords = new Map<string, string>();
+    const passwordOf = (principal: string): string => {
+      let password = passwords.get(principal);
+      if (!password) {
+        password = newPassword();
+        if (services.admin)
+          setScramPassword(
+            { home: env.LIENTHONG_HOME, brokers: services.brokers, admin: services.admin, log },
+            principal,
+            password,
+          );
+        passwords.set(principal, password);
+      }
+      return password;
+    };
     const registryPool = await freshSchema('lt_demo_registry', 'registry');
     let registryUrl = env.SCHEMA_REGISTRY_URL;
     if (!registryUrl) {
-      const server = createRegistryServer(new RegistryStore(registryPool), log);
+      // served like `lienthong dictionary serve`: TLS from the platform CA, every caller a principal
+      const server = createRegistryServer(
+        new RegistryStore(registryPool),
+        log,
+        services.admin
+          ? {
+              access: registryAccess(loadDictionary(), (principal, password) =>
+                sameSecret(passwords.get(principal), password),
+              ),
+              tls: platformServerTls(env.LIENTHONG_HOME, 'lt-registry', '127.0.0.1'),
+            }
+          : {},
+      );
       registryUrl = await listen(server);
       cleanups.unshift(() => server.close());
     }
-    console.log(`  schema registry ${registryUrl}`);
-    const registry = createRegistryClient(registryUrl);
+    console.log(`  schema registry ${registryUrl}${services.admin ? ' (TLS, a principal per caller)' : ''}`);
+    const url = registryUrl;
+    const registryAs = (principal: string): SchemaRegistry =>
+      createRegistryClient(
+        services.admin
+          ? { url, auth: { username: principal, password: passwordOf(principal) }, ca: services.admin.ca }
+          : { url },
+      );
     const redis = await createRedis({ url: env.REDIS_URL, keyPrefix: `lt:demo:${Date.now()}:` });
     cleanups.unshift(async () => redis.disconnect());
 
@@ -133,17 +170,11 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
       if (!admin) return kafka;
       let client = clients.get(principal);
       if (!client) {
-        const password = newPassword(); // this demo's broker only; never written anywhere
-        setScramPassword(
-          { home: env.LIENTHONG_HOME, brokers: services.brokers, admin, log },
-          principal,
-          password,
-        );
         client = createKafka({
           brokers: services.brokers,
           clientId: `lienthong-demo-${principal}`,
           log,
-          security: { ca: admin.ca, username: principal, password },
+          security: { ca: admin.ca, username: principal, password: passwordOf(principal) },
         });
         clients.set(principal, client);
       }
@@ -153,7 +184,7 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
     step('platform services: coordinator (method b) and NGDB sink (method c)');
     const coordinator = new Coordinator({
       kafka: kafkaAs(principals.coordinator),
-      registry,
+      registry: registryAs(principals.coordinator),
       dictionary,
       pool: platformPool,
       loadAgreements: () => agreements.list(),
@@ -164,7 +195,7 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
     const ngdbPool = await freshSchema('lt_demo_ngdb');
     const ngdb = new NgdbSink({
       kafka: kafkaAs(principals.ngdb),
-      registry,
+      registry: registryAs(principals.ngdb),
       pool: ngdbPool,
       dictionary,
       redis,
@@ -181,7 +212,7 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
         { agreement: agreement.id, dataset: agreement.dataset },
         {
           kafka: kafkaAs(principals.agency(agreement.subscriber)),
-          registry,
+          registry: registryAs(principals.agency(agreement.subscriber)),
           dictionary,
           databaseUrl: env.DATABASE_URL,
           agency: agreement.subscriber,
@@ -201,7 +232,7 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
       const agentPool = await freshSchema(`lt_demo_agent_${agency.toLowerCase()}`, 'agent');
       const publisher = new Publisher({
         kafka: kafkaAs(principals.agency(agency)),
-        registry,
+        registry: registryAs(principals.agency(agency)),
         dictionary,
         agency,
         ledger: new VersionLedger(agentPool),

@@ -5,10 +5,8 @@ import { join, resolve } from 'node:path';
 import { readEnv } from '../../infra/config/options.ts';
 import { LtError } from '../../infra/errors.ts';
 import { listen } from '../../infra/http/server.ts';
-import { credentialsUnder } from '../../infra/http/principal-auth.ts';
 import { createKafka } from '../../infra/kafka/client.ts';
-import { httpCredentialFor, kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
-import { registryAccess } from '../../schemas/registry/access.ts';
+import { caFile, httpIdentityFor, kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
@@ -19,7 +17,7 @@ import { diffDictionaries } from '../../schemas/model/diff.ts';
 import { DICTIONARY_DIR, loadDictionary, readDictionary } from '../../schemas/model/dictionary.ts';
 import { generateTypeScript } from '../../schemas/model/typescript.ts';
 import { createRegistryClient, registerDatasetSchemas } from '../../schemas/registry/client.ts';
-import { createRegistryServer } from '../../schemas/registry/server.ts';
+import { createRegistryServer, secureRegistryOptions } from '../../schemas/registry/server.ts';
 import { RegistryStore } from '../../schemas/registry/store.ts';
 import { printTable } from '../table.ts';
 
@@ -106,10 +104,10 @@ export async function publish(registryUrl: string | undefined): Promise<void> {
   const dictionary = loadDictionary();
   const env = readEnv();
   // the dictionary publisher's own principal: the only one that may register every dataset's subjects
-  const registry = createRegistryClient(
+  const registry = createRegistryClient({
     url,
-    httpCredentialFor(env, principals.registry, createLogger('warn')),
-  );
+    ...httpIdentityFor(env, principals.registry, createLogger('warn')),
+  });
   const rows: string[][] = [];
   for (const dataset of [...dictionary.datasets.values()].sort((a, b) => a.id.localeCompare(b.id))) {
     const registered = await registerDatasetSchemas(registry, dataset);
@@ -206,13 +204,14 @@ export async function serve(options: ServeOptions): Promise<void> {
   const dictionary = loadDictionary();
   const pool = await createPool({ url: env.DATABASE_URL, schema: options.schema });
   await migrate(pool, 'registry');
-  // every request authenticated as a principal, writes per subject (schemas/registry/access.ts), unless insecure
+  // TLS, every request authenticated as a principal, writes per subject (schemas/registry/access.ts), unless insecure
   const app = createRegistryServer(
     new RegistryStore(pool),
     log,
-    env.LIENTHONG_INSECURE ? undefined : registryAccess(dictionary, credentialsUnder(env.LIENTHONG_HOME)),
+    env.LIENTHONG_INSECURE ? {} : secureRegistryOptions(env.LIENTHONG_HOME, options.host, dictionary),
   );
-  if (env.LIENTHONG_INSECURE) log.warn('INSECURE: the registry answers anyone (LIENTHONG_INSECURE=1)');
+  if (env.LIENTHONG_INSECURE)
+    log.warn('INSECURE: the registry and catalog answer anyone in plaintext (LIENTHONG_INSECURE=1)');
   const kafka = env.KAFKA_BROKERS
     ? createKafka({
         brokers: env.KAFKA_BROKERS,
@@ -235,7 +234,11 @@ export async function serve(options: ServeOptions): Promise<void> {
   );
   const url = await listen(app, options.port, options.host);
   console.log(
-    `Shared Data Dictionary at ${url}: schema registry (Confluent REST API) and catalog (${url}/v1/catalog/datasets). Ctrl-C stops it.`,
+    `Shared Data Dictionary at ${url}: schema registry (Confluent REST API) and catalog (${url}/v1/catalog/datasets)` +
+      (env.LIENTHONG_INSECURE
+        ? ' — INSECURE: plaintext, no authentication.'
+        : ` — TLS (trust ${caFile(env.LIENTHONG_HOME)}), HTTP Basic as a principal.`) +
+      ' Ctrl-C stops it.',
   );
   await new Promise<void>((done) => {
     process.once('SIGINT', done);

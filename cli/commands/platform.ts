@@ -2,7 +2,7 @@ import { NgdbSink } from '../../consumers/ngdb/index.ts';
 import { readEnv } from '../../infra/config/options.ts';
 import { LtError } from '../../infra/errors.ts';
 import { createKafka } from '../../infra/kafka/client.ts';
-import { httpCredentialFor, kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
+import { httpIdentityFor, kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
@@ -40,7 +40,10 @@ export async function runCoordinator(options: { schema: string }): Promise<void>
   const store = new AgreementStore(pool, dictionary);
   const coordinator = new Coordinator({
     kafka,
-    registry: createRegistryClient(registryUrl, httpCredentialFor(env, principals.coordinator, log)),
+    registry: createRegistryClient({
+      url: registryUrl,
+      ...httpIdentityFor(env, principals.coordinator, log),
+    }),
     dictionary,
     pool,
     loadAgreements: () => store.list(),
@@ -75,7 +78,7 @@ export async function runNgdb(options: { schema: string }): Promise<void> {
       log,
       security: kafkaSecurityFor(env, principals.ngdb, log),
     }),
-    registry: createRegistryClient(registryUrl, httpCredentialFor(env, principals.ngdb, log)),
+    registry: createRegistryClient({ url: registryUrl, ...httpIdentityFor(env, principals.ngdb, log) }),
     pool,
     dictionary: loadDictionary(),
     redis,

@@ -19,11 +19,16 @@ export function credentialsUnder(home: string): PasswordCheck {
     } catch {
       return false; // not a principal's name at all
     }
-    if (!known) return false;
-    const given = Buffer.from(password);
-    const expected = Buffer.from(known.password);
-    return given.length === expected.length && timingSafeEqual(given, expected);
+    return sameSecret(known?.password, password);
   };
+}
+
+/** Whether `given` is the `expected` secret, compared in constant time; false when there is none. */
+export function sameSecret(expected: string | undefined, given: string): boolean {
+  if (expected === undefined) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** The realm a 401 names in `WWW-Authenticate`. */

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LtError } from '../errors.ts';
 
@@ -95,55 +96,102 @@ export function ensureServerCertificate(
   hosts: string[],
 ): ServerCertificate {
   const dir = join(securityDir(home), 'certs', commonName);
-  const certFile = join(dir, 'cert.pem');
-  const keyFile = join(dir, 'key.pem');
-  const keystoreFile = join(dir, 'keystore.pem');
-  if (!existsSync(keystoreFile)) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const csr = join(dir, 'request.csr');
-    const extensions = join(dir, 'extensions.cnf');
-    const names = hosts.map((host) => (/^[\d.]+$|:/.test(host) ? `IP:${host}` : `DNS:${host}`));
-    writeFileSync(
-      extensions,
-      [
-        `subjectAltName=${names.join(',')}`,
-        'basicConstraints=critical,CA:FALSE',
-        'keyUsage=critical,digitalSignature,keyEncipherment',
-        'extendedKeyUsage=serverAuth,clientAuth',
-        '',
-      ].join('\n'),
-    );
-    openssl(
-      ['req', ...NEW_EC_KEY, '-keyout', keyFile, '-out', csr, '-subj', `/CN=${commonName}`],
-      `making the key of ${commonName}`,
-    );
-    privateFile(keyFile);
-    openssl(
-      [
-        'x509',
-        '-req',
-        '-in',
-        csr,
-        '-CA',
-        ca.certFile,
-        '-CAkey',
-        ca.keyFile,
-        '-CAcreateserial',
-        '-out',
-        certFile,
-        '-days',
-        String(SERVER_DAYS),
-        '-extfile',
-        extensions,
-      ],
-      `signing the certificate of ${commonName}`,
-    );
-    writeFileSync(
-      keystoreFile,
-      readFileSync(keyFile, 'utf8') + readFileSync(certFile, 'utf8') + readFileSync(ca.certFile, 'utf8'),
-      { mode: 0o600 },
-    );
-    rmSync(csr, { force: true });
+  const files = (under: string) => ({
+    certFile: join(under, 'cert.pem'),
+    keyFile: join(under, 'key.pem'),
+    keystoreFile: join(under, 'keystore.pem'),
+  });
+  const made = files(dir);
+  if (!existsSync(made.keystoreFile)) {
+    // Made aside and renamed into place, so processes starting at once (tests, a service and its CLI) never
+    // read a half-written key or certificate: the first rename wins, the others use what it made.
+    mkdirSync(join(securityDir(home), 'certs'), { recursive: true, mode: 0o700 });
+    const aside = `${dir}.${process.pid}-${randomBytes(4).toString('hex')}`;
+    mkdirSync(aside, { mode: 0o700 });
+    try {
+      signServerCertificate(ca, aside, files(aside), commonName, hosts);
+      if (existsSync(dir) && !existsSync(made.keystoreFile)) rmSync(dir, { recursive: true, force: true });
+      try {
+        renameSync(aside, dir);
+      } catch (error) {
+        if (!existsSync(made.keystoreFile)) throw error; // not another process's certificate: a real failure
+      }
+    } finally {
+      rmSync(aside, { recursive: true, force: true });
+    }
   }
-  return { certFile, keyFile, keystoreFile, commonName };
+  return { ...made, commonName };
+}
+
+function signServerCertificate(
+  ca: PlatformCa,
+  dir: string,
+  { certFile, keyFile, keystoreFile }: Omit<ServerCertificate, 'commonName'>,
+  commonName: string,
+  hosts: string[],
+): void {
+  const csr = join(dir, 'request.csr');
+  const extensions = join(dir, 'extensions.cnf');
+  const names = hosts.map((host) => (/^[\d.]+$|:/.test(host) ? `IP:${host}` : `DNS:${host}`));
+  writeFileSync(
+    extensions,
+    [
+      `subjectAltName=${names.join(',')}`,
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth,clientAuth',
+      '',
+    ].join('\n'),
+  );
+  openssl(
+    ['req', ...NEW_EC_KEY, '-keyout', keyFile, '-out', csr, '-subj', `/CN=${commonName}`],
+    `making the key of ${commonName}`,
+  );
+  privateFile(keyFile);
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      ca.certFile,
+      '-CAkey',
+      ca.keyFile,
+      '-set_serial', // random, so signers running at once share no serial file
+      `0x${randomBytes(16).toString('hex')}`,
+      '-out',
+      certFile,
+      '-days',
+      String(SERVER_DAYS),
+      '-extfile',
+      extensions,
+    ],
+    `signing the certificate of ${commonName}`,
+  );
+  writeFileSync(
+    keystoreFile,
+    readFileSync(keyFile, 'utf8') + readFileSync(certFile, 'utf8') + readFileSync(ca.certFile, 'utf8'),
+    { mode: 0o600 },
+  );
+  rmSync(csr, { force: true });
+}
+
+/**
+ * The key and certificate (PEM) a platform HTTP service (`service`: lt-registry, lt-platform, …) serves TLS with,
+ * signed by the platform CA for `host` as well as 127.0.0.1 and localhost; one certificate per service and host.
+ */
+export function platformServerTls(
+  home: string,
+  service: string,
+  host: string,
+): { key: string; cert: string } {
+  const name =
+    host === '127.0.0.1' || host === 'localhost'
+      ? service
+      : `${service}-${host.replace(/[^A-Za-z0-9.-]/g, '_')}`;
+  const certificate = ensureServerCertificate(ensurePlatformCa(home), home, name, [
+    ...new Set([host, '127.0.0.1', 'localhost']),
+  ]);
+  return { key: readFileSync(certificate.keyFile, 'utf8'), cert: readFileSync(certificate.certFile, 'utf8') };
 }

@@ -91,16 +91,19 @@ export function ensureCredential(home: string, principal: string): Credential {
 }
 
 /**
- * The name and password this process authenticates with over HTTP (the registry): the same principal as
- * {@link kafkaSecurityFor}; undefined with LIENTHONG_INSECURE=1. A missing credential is refused with what to do.
+ * How this process authenticates to the platform's HTTP services (the registry, the catalog): the same principal
+ * and password as {@link kafkaSecurityFor}, and the platform CA their TLS is signed by; nothing with
+ * LIENTHONG_INSECURE=1. A missing credential is refused with what to do.
  */
-export function httpCredentialFor(
+export function httpIdentityFor(
   env: Env,
   principal: string,
   log: Logger,
-): { username: string; password: string } | undefined {
+): { auth?: { username: string; password: string }; ca?: string } {
   const security = kafkaSecurityFor(env, principal, log);
-  return security ? { username: security.username, password: security.password } : undefined;
+  return security
+    ? { auth: { username: security.username, password: security.password }, ca: security.ca }
+    : {};
 }
 
 /** The CA certificate a client trusts, `<home>/security/ca/ca.crt`. */

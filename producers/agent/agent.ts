@@ -11,7 +11,7 @@ import type { Logger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool, type Pool } from '../../infra/postgres/pool.ts';
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
-import { createRegistryClient } from '../../schemas/registry/client.ts';
+import { createRegistryClient, type RegistryEndpoint } from '../../schemas/registry/client.ts';
 import { createIngestServer } from '../http-ingest/index.ts';
 import { OutboxRelay } from '../outbox/index.ts';
 import { Publisher, VersionLedger } from '../publisher/index.ts';
@@ -51,7 +51,7 @@ export function agentKafka(config: AgentConfig, log: Logger, role: 'source' | 's
   const sasl = saslOf(config);
   const ssl = config.kafka.caFile
     ? {
-        ca: [readFileSync(config.kafka.caFile.replace(/^~(?=\/)/, homedir()), 'utf8')],
+        ca: [readFileSync(expandHome(config.kafka.caFile), 'utf8')],
         rejectUnauthorized: true,
       }
     : config.kafka.ssl;
@@ -64,11 +64,31 @@ export function agentKafka(config: AgentConfig, log: Logger, role: 'source' | 's
 }
 
 /**
- * The Agent Node's registry login: the same principal and password as on the broker (`kafka.sasl`), since a
- * secure registry knows principals by the credentials `lienthong credentials` issued; none without SASL.
+ * The Agent Node's registry: `registry.url` (default SCHEMA_REGISTRY_URL), trusting `registry.caFile` (default
+ * `kafka.caFile`, the platform CA) over https, and logging in as the same principal and password as on the broker
+ * (`kafka.sasl`), since a secure registry knows principals by the credentials `lienthong credentials` issued.
  */
-export function agentRegistryAuth(config: AgentConfig): { username: string; password: string } | undefined {
-  return loginOf(config);
+export function agentRegistry(config: AgentConfig): RegistryEndpoint {
+  const url = config.registry.url ?? readEnv().SCHEMA_REGISTRY_URL;
+  if (!url)
+    throw new LtError(
+      'LT_CONFIG_INVALID',
+      'no schema registry: set registry.url in the config or SCHEMA_REGISTRY_URL',
+    );
+  const caFile = config.registry.caFile ?? config.kafka.caFile;
+  return { url, auth: loginOf(config), ca: caFile ? readFileSync(expandHome(caFile), 'utf8') : undefined };
+}
+
+/** The agency's database for the Agent Node's own tables and its subscriptions' copies: `database.urlEnv`. */
+export function agentDatabaseUrl(config: AgentConfig): string {
+  const url =
+    process.env[config.database.urlEnv] ??
+    (config.database.urlEnv === 'DATABASE_URL' ? readEnv().DATABASE_URL : undefined);
+  if (!url)
+    throw new LtError('LT_CONFIG_INVALID', `no agency database: ${config.database.urlEnv} is not set`, {
+      hint: `export ${config.database.urlEnv}=postgresql://… (the agency's PostgreSQL)`,
+    });
+  return url;
 }
 
 /** `~/x` → `<home directory>/x`. */
@@ -104,18 +124,8 @@ export async function startAgent(
   dictionary: Dictionary,
   log: Logger,
 ): Promise<RunningAgent> {
-  const env = readEnv();
-  const registryUrl = config.registry.url ?? env.SCHEMA_REGISTRY_URL;
-  const databaseUrl =
-    process.env[config.database.urlEnv] ??
-    (config.database.urlEnv === 'DATABASE_URL' ? env.DATABASE_URL : undefined);
-  if (!registryUrl)
-    throw new LtError(
-      'LT_CONFIG_INVALID',
-      'no schema registry: set registry.url in the config or SCHEMA_REGISTRY_URL',
-    );
-  if (!databaseUrl)
-    throw new LtError('LT_CONFIG_INVALID', `no agency database: ${config.database.urlEnv} is not set`);
+  const registry = agentRegistry(config);
+  const databaseUrl = agentDatabaseUrl(config);
   const agentLog = log.child({ component: 'agent', agency: config.agency });
 
   const schema =
@@ -125,7 +135,7 @@ export async function startAgent(
   const kafka = agentKafka(config, log, 'source');
   const publisher = new Publisher({
     kafka,
-    registry: createRegistryClient(registryUrl, agentRegistryAuth(config)),
+    registry: createRegistryClient(registry),
     dictionary,
     agency: config.agency,
     ledger: new VersionLedger(pool),

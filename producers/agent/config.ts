@@ -14,7 +14,7 @@ const SchemaName = z
  * ```yaml
  * agency: BCA
  * kafka: { brokers: [127.0.0.1:9092] }
- * registry: { url: http://127.0.0.1:8081 }
+ * registry: { url: https://127.0.0.1:8081 }   # caFile: defaults to kafka.caFile (the platform CA)
  * database: { urlEnv: BCA_DATABASE_URL, schema: lt_agent_bca }
  * inputs:
  *   http: { enabled: true, port: 8090, tokens: [{ name: ho-tich, sha256: <64 hex> }] }
@@ -45,7 +45,12 @@ export const AgentConfigSchema = z
       .strict()
       .default({ ssl: false }),
     registry: z
-      .object({ /** Default: SCHEMA_REGISTRY_URL. */ url: z.string().url().optional() })
+      .object({
+        /** Default: SCHEMA_REGISTRY_URL. */
+        url: z.string().url().optional(),
+        /** The CA an https registry's certificate is signed by. Default: kafka.caFile (the platform CA). */
+        caFile: z.string().min(1).optional(),
+      })
       .strict()
       .default({}),
     database: z

@@ -1,2 +1,2 @@
-export { agentKafka, agentRegistryAuth, startAgent, type RunningAgent } from './agent.ts';
+export { agentKafka, agentDatabaseUrl, agentRegistry, startAgent, type RunningAgent } from './agent.ts';
 export { AgentConfigSchema, readAgentConfig, type AgentConfig } from './config.ts';

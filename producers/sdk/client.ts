@@ -83,10 +83,12 @@ export class LienthongSdk {
         security,
       }),
       // the registry knows the agency by the same credential
-      registry: createRegistryClient(
-        registryUrl,
-        security ? { username: security.username, password: security.password } : undefined,
-      ),
+      registry: createRegistryClient({
+        url: registryUrl,
+        ...(security
+          ? { auth: { username: security.username, password: security.password }, ca: security.ca }
+          : {}),
+      }),
       dictionary: options.dictionary ?? loadDictionary(),
       agency: options.agency,
       ledger: new VersionLedger(pool),

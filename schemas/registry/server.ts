@@ -1,9 +1,11 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { authenticatedPrincipal, REALM } from '../../infra/http/principal-auth.ts';
+import { authenticatedPrincipal, credentialsUnder, REALM } from '../../infra/http/principal-auth.ts';
 import { createHttpServer } from '../../infra/http/server.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
-import type { RegistryAccess } from './access.ts';
+import { platformServerTls } from '../../infra/security/pki.ts';
+import type { Dictionary } from '../model/dictionary.ts';
+import { registryAccess, type RegistryAccess } from './access.ts';
 import { RegistryError } from './errors.ts';
 import { parseCompatibilityLevel, parseVersion, type RegistryStore } from './store.ts';
 
@@ -42,20 +44,22 @@ const flag = (value: string | undefined): boolean => value === 'true';
 /**
  * Authenticates every registry request (HTTP Basic as a principal, as Confluent clients and curl send it) and
  * authorizes writes ({@link RegistryAccess}); answers 401 (error_code 40101, with WWW-Authenticate) and 403 (40301)
- * the Confluent way. Other APIs on the same server (`/v1/…`) have their own rules.
+ * the Confluent way. The catalog on the same server (`/v1/…`) is read by any authenticated principal.
  */
 function guard(app: FastifyInstance, access: RegistryAccess): void {
   app.addHook('preHandler', async (request, reply) => {
-    if (request.url.startsWith('/v1/')) return;
+    const catalog = request.url.startsWith('/v1/');
     let principal: string;
     try {
       principal = authenticatedPrincipal(request, access.check);
     } catch (error) {
+      const message = (error as Error).message;
       return reply
         .status(401)
         .header('www-authenticate', REALM)
-        .send({ error_code: 40101, message: (error as Error).message });
+        .send(catalog ? { error: 'LT_UNAUTHORIZED', message } : { error_code: 40101, message });
     }
+    if (catalog) return undefined; // the catalog is readable by every authenticated principal
     const route = request.routeOptions.url ?? '';
     const subject = (request.params as { subject?: string }).subject ?? '';
     const writes =
@@ -80,6 +84,28 @@ function guard(app: FastifyInstance, access: RegistryAccess): void {
   });
 }
 
+export interface RegistryServerOptions {
+  /** Who may do what; unset: anyone may do anything (LIENTHONG_INSECURE=1 only). */
+  access?: RegistryAccess | undefined;
+  /** Key and certificate (PEM) to serve TLS with; unset: plaintext. */
+  tls?: { key: string; cert: string } | undefined;
+}
+
+/**
+ * The registry served the secure way: TLS with a certificate the platform CA signs for `host`, every request
+ * authenticated as a principal against the credentials under `home`, writes by {@link registryAccess}'s rules.
+ */
+export function secureRegistryOptions(
+  home: string,
+  host: string,
+  dictionary: Dictionary,
+): RegistryServerOptions {
+  return {
+    access: registryAccess(dictionary, credentialsUnder(home)),
+    tls: platformServerTls(home, 'lt-registry', host),
+  };
+}
+
 /**
  * The Confluent Schema Registry REST API over a {@link RegistryStore}. Responses use the registry's media
  * type; errors are `{ error_code, message }` with Confluent's codes, so any Confluent client works as is.
@@ -87,10 +113,10 @@ function guard(app: FastifyInstance, access: RegistryAccess): void {
 export function createRegistryServer(
   store: RegistryStore,
   log: Logger,
-  access?: RegistryAccess,
+  options: RegistryServerOptions = {},
 ): FastifyInstance {
-  const app = createHttpServer(log.child({ component: 'registry' }));
-  if (access) guard(app, access);
+  const app = createHttpServer(log.child({ component: 'registry' }), options.tls);
+  if (options.access) guard(app, options.access);
 
   // Registry routes answer in the registry's media type; other APIs mounted on this server (/v1/…) keep JSON.
   app.addHook('onSend', async (request, reply: FastifyReply, payload) => {

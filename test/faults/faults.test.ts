@@ -10,7 +10,8 @@ import { startLocalCluster, type LocalCluster } from '../../infra/kafka/local-br
 import { createLogger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool, type Pool } from '../../infra/postgres/pool.ts';
-import { createRegistryServer } from '../../schemas/registry/server.ts';
+import { loadDictionary } from '../../schemas/model/dictionary.ts';
+import { createRegistryServer, secureRegistryOptions } from '../../schemas/registry/server.ts';
 import { RegistryStore } from '../../schemas/registry/store.ts';
 import type { Change } from '../../producers/publisher/index.ts';
 import { citizenEvent, CUT_HERE, cutAndCraft, HUGE_ARRAY_BLOCK, zigzagVarint } from '../helpers/hostile.ts';
@@ -141,7 +142,12 @@ describe('the fault suite', () => {
     broker = await startLocalCluster({ home: env.LIENTHONG_HOME, dataDir, size: 1, secure: true, log });
     registryPool = await createPool({ url: pg.url, schema: 'lt_registry', max: 4 });
     await migrate(registryPool, 'registry');
-    const app = createRegistryServer(new RegistryStore(registryPool), log);
+    // served securely, like the broker: TLS and a principal per caller
+    const app = createRegistryServer(
+      new RegistryStore(registryPool),
+      log,
+      secureRegistryOptions(env.LIENTHONG_HOME, '127.0.0.1', loadDictionary()),
+    );
     registryUrl = await listen(app, 0, '127.0.0.1');
     closeRegistry = () => app.close();
   });

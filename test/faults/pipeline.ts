@@ -196,7 +196,11 @@ export class World {
       log: options.log,
       security: options.security,
     });
-    this.registry = createRegistryClient(options.registryUrl);
+    this.registry = createRegistryClient({
+      url: options.registryUrl,
+      auth: { username: options.security.username, password: options.security.password },
+      ca: options.security.ca,
+    });
   }
 
   get sourceTopic(): string {

@@ -11,7 +11,7 @@
 import { z } from 'zod';
 import { readEnv } from '../../infra/config/options.ts';
 import { createKafka } from '../../infra/kafka/client.ts';
-import { kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
+import { httpIdentityFor, kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
 import { OutboxRelay } from '../../producers/outbox/index.ts';
@@ -41,7 +41,10 @@ runChild(async () => {
   });
   const publisher = new Publisher({
     kafka,
-    registry: createRegistryClient(env.LT_REGISTRY_URL),
+    registry: createRegistryClient({
+      url: env.LT_REGISTRY_URL,
+      ...httpIdentityFor(readEnv(), principals.admin, log),
+    }),
     dictionary,
     agency: env.LT_AGENCY,
     ledger: new VersionLedger(pool),

@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { Deduplicator, Sink } from '../../consumers/sink/index.ts';
 import { readEnv } from '../../infra/config/options.ts';
 import { createKafka } from '../../infra/kafka/client.ts';
-import { kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
+import { httpIdentityFor, kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
 import { createRedis } from '../../infra/redis/client.ts';
@@ -58,7 +58,10 @@ runChild(async () => {
       // KAFKA_PRINCIPAL (the test's super user) or LIENTHONG_INSECURE, from the test (childKafkaEnv)
       security: kafkaSecurityFor(readEnv(), principals.admin, log),
     }),
-    registry: createRegistryClient(env.LT_REGISTRY_URL),
+    registry: createRegistryClient({
+      url: env.LT_REGISTRY_URL,
+      ...httpIdentityFor(readEnv(), principals.admin, log),
+    }),
     pool,
     dataset,
     topic: env.LT_TOPIC,

@@ -8,11 +8,20 @@ import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool, quoteIdent, type Pool } from '../../infra/postgres/pool.ts';
 import { createRedis, type Redis } from '../../infra/redis/client.ts';
 import { listen } from '../../infra/http/server.ts';
-import { createRegistryClient, type SchemaRegistry } from '../../schemas/registry/client.ts';
-import { createRegistryServer } from '../../schemas/registry/server.ts';
+import { platformFetch, type PlatformFetchInit } from './https.ts';
+import {
+  createRegistryClient,
+  type RegistryEndpoint,
+  type SchemaRegistry,
+} from '../../schemas/registry/client.ts';
+import {
+  createRegistryServer,
+  secureRegistryOptions,
+  type RegistryServerOptions,
+} from '../../schemas/registry/server.ts';
 import { RegistryStore } from '../../schemas/registry/store.ts';
 import { Publisher, VersionLedger, type PublisherOptions } from '../../producers/publisher/index.ts';
-import type { Dictionary } from '../../schemas/model/dictionary.ts';
+import { loadDictionary, type Dictionary } from '../../schemas/model/dictionary.ts';
 
 /**
  * Factories for tests: every one makes uniquely named resources (topic, group, PostgreSQL schema, Redis
@@ -101,15 +110,48 @@ export async function testRedis(): Promise<Redis> {
   return redis;
 }
 
-/** A schema registry server on its own PostgreSQL schema, with a Confluent client pointed at it. */
+/**
+ * How tests reach a registry they serve: as the secure broker's super user (the registry knows principals by the
+ * same credentials) trusting the platform CA, or in plaintext against an insecure test broker.
+ */
+export const registryIdentity: Omit<RegistryEndpoint, 'url'> = kafkaSecurity
+  ? {
+      auth: { username: kafkaSecurity.username, password: kafkaSecurity.password },
+      ca: kafkaSecurity.ca,
+    }
+  : {};
+
+/** The super user's HTTP Basic header for the platform's HTTP services; none against an insecure broker. */
+export function superUserHeaders(): Record<string, string> {
+  const auth = registryIdentity.auth;
+  return auth
+    ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` }
+    : {};
+}
+
+/** A request to a platform HTTP service the test serves, as the super user, trusting the platform CA. */
+export function testFetch(url: string, init: PlatformFetchInit = {}): Promise<Response> {
+  return platformFetch(url, {
+    ...init,
+    headers: { ...superUserHeaders(), ...init.headers },
+    ...(registryIdentity.ca ? { ca: registryIdentity.ca } : {}),
+  });
+}
+
+/** The options of a registry a test serves: TLS and authentication like `lienthong dictionary serve`, unless insecure. */
+export function testRegistryServerOptions(dictionary: Dictionary = loadDictionary()): RegistryServerOptions {
+  return kafkaSecurity ? secureRegistryOptions(env.LIENTHONG_HOME, '127.0.0.1', dictionary) : {};
+}
+
+/** A schema registry server on its own PostgreSQL schema, served securely, with a Confluent client pointed at it. */
 export async function testRegistry(): Promise<{ url: string; client: SchemaRegistry; store: RegistryStore }> {
   const { pool } = await testPool();
   await migrate(pool, 'registry');
   const store = new RegistryStore(pool);
-  const server = createRegistryServer(store, log);
+  const server = createRegistryServer(store, log, testRegistryServerOptions());
   const url = await listen(server);
   afterAll(async () => {
     await server.close();
   });
-  return { url, client: createRegistryClient(url), store };
+  return { url, client: createRegistryClient({ url, ...registryIdentity }), store };
 }

@@ -27,6 +27,7 @@ import {
   testRedis,
   testRegistry,
   uniqueName,
+  registryIdentity,
 } from '../../helpers/services.ts';
 
 /**
@@ -585,8 +586,8 @@ describe('the NGDB sink keeps current state and full history of every dataset (d
 
   it('holds batches back while the registry is unreachable instead of dead-lettering them, and catches up when it returns', async () => {
     const outagePool = (await testPool()).pool;
-    const live = createRegistryClient(registryUrl);
-    const unreachable = createRegistryClient('http://127.0.0.1:1');
+    const live = createRegistryClient({ url: registryUrl, ...registryIdentity });
+    const unreachable = createRegistryClient({ url: 'https://127.0.0.1:1', ...registryIdentity });
     let down = true;
     // the sink asks the registry only for writer schemas by id, and which subjects an id is registered under
     const flaky = {

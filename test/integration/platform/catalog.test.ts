@@ -18,9 +18,13 @@ import {
   testPool,
   testPublisher,
   testRedis,
+  registryIdentity,
+  testFetch,
   testRegistry,
+  testRegistryServerOptions,
   uniqueName,
 } from '../../helpers/services.ts';
+import { platformFetch } from '../../helpers/https.ts';
 
 describe('the catalog records who publishes and receives which dataset', () => {
   const kafka = testKafka();
@@ -74,18 +78,22 @@ describe('the catalog records who publishes and receives which dataset', () => {
       { agency: 'UBND-HN', role: 'receives', via: groupId, since: null, records: 20 },
     ]);
 
-    const app = createRegistryServer(registry.store, log);
+    const app = createRegistryServer(registry.store, log, testRegistryServerOptions(dictionary));
     registerCatalogRoutes(app, catalog, dictionary);
     const url = await listen(app);
     stops.push(() => app.close());
-    const response = await fetch(`${url}/v1/catalog/datasets/${dataset.id}`);
+    const anonymous = await platformFetch(`${url}/v1/catalog/datasets/${dataset.id}`, {
+      ...(registryIdentity.ca ? { ca: registryIdentity.ca } : {}),
+    });
+    if (registryIdentity.auth) expect(anonymous.status).toBe(401); // the catalog, too, knows its caller
+    const response = await testFetch(`${url}/v1/catalog/datasets/${dataset.id}`);
     expect(response.headers.get('content-type')).toMatch(/^application\/json/);
     expect((await response.json()) as unknown).toMatchObject({
       id: dataset.id,
       topic,
       connections: [{ records: 20 }, { records: 20 }],
     });
-    const unknown = await fetch(`${url}/v1/catalog/datasets/population.citizens`);
+    const unknown = await testFetch(`${url}/v1/catalog/datasets/population.citizens`);
     expect(unknown.status).toBe(404);
     expect(((await unknown.json()) as { known: string[] }).known).toContain('population.citizen');
   });

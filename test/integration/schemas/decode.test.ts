@@ -66,7 +66,7 @@ describe('decoding untrusted wire-format bytes against the registry', () => {
         retriable: false,
       },
     );
-    const down = createRegistryClient('http://127.0.0.1:1');
+    const down = createRegistryClient({ url: 'https://127.0.0.1:1' });
     expect(await failure(decodeWireValue(down, value, { subject: subjects.value(topic) }))).toMatchObject({
       code: 'LT_REGISTRY_UNREACHABLE',
       retriable: true,

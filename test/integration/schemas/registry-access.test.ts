@@ -1,20 +1,19 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { credentialsUnder } from '../../../infra/http/principal-auth.ts';
 import { listen } from '../../../infra/http/server.ts';
 import { migrate } from '../../../infra/postgres/migrate.ts';
-import { newPassword, readCredential, writeCredential } from '../../../infra/security/principals.ts';
+import { caFile, newPassword, readCredential, writeCredential } from '../../../infra/security/principals.ts';
 import { getDataset, loadDictionary } from '../../../schemas/model/dictionary.ts';
-import { registryAccess } from '../../../schemas/registry/access.ts';
 import {
   createRegistryClient,
   registerDatasetSchemas,
   registerTopicSchemas,
 } from '../../../schemas/registry/client.ts';
-import { createRegistryServer } from '../../../schemas/registry/server.ts';
+import { createRegistryServer, secureRegistryOptions } from '../../../schemas/registry/server.ts';
 import { RegistryStore } from '../../../schemas/registry/store.ts';
+import { platformFetch, type PlatformFetchInit } from '../../helpers/https.ts';
 import { log, testPool } from '../../helpers/services.ts';
 
 const dictionary = loadDictionary();
@@ -31,16 +30,21 @@ describe('the registry with principals: everyone authenticated, writes per subje
   const basic = (principal: string) =>
     `Basic ${Buffer.from(`${as(principal).username}:${as(principal).password}`).toString('base64')}`;
   let url = '';
+  let ca = '';
+  const client = (principal: string) => createRegistryClient({ url, auth: as(principal), ca });
+  const fetch = (where: string, init: PlatformFetchInit = {}) => platformFetch(where, { ...init, ca });
   let close: () => Promise<void> = async () => undefined;
 
   beforeAll(async () => {
     const { pool } = await testPool();
     await migrate(pool, 'registry');
+    // served as `lienthong dictionary serve` serves it: TLS from this home's platform CA, principals' credentials
     const server = createRegistryServer(
       new RegistryStore(pool),
       log,
-      registryAccess(dictionary, credentialsUnder(home)),
+      secureRegistryOptions(home, '127.0.0.1', dictionary),
     );
+    ca = readFileSync(caFile(home), 'utf8');
     url = await listen(server);
     close = () => server.close();
   });
@@ -50,6 +54,13 @@ describe('the registry with principals: everyone authenticated, writes per subje
   });
 
   it('answers 401 to a request without credentials or with a wrong password, reads included', async () => {
+    // TLS only, with a certificate of the platform CA: a client trusting nothing else, or speaking plaintext, fails
+    expect(url).toMatch(/^https:/);
+    await expect(platformFetch(`${url}/subjects`)).rejects.toThrow(/certificate/);
+    await expect(platformFetch(`${url.replace('https:', 'http:')}/subjects`)).rejects.toThrow();
+    await expect(
+      createRegistryClient({ url, auth: as('agency.BCA') }).subjectsOfSchema(1),
+    ).rejects.toMatchObject({ code: 'LT_REGISTRY_UNREACHABLE' });
     const anonymous = await fetch(`${url}/subjects`);
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get('www-authenticate')).toContain('Basic');
@@ -61,29 +72,22 @@ describe('the registry with principals: everyone authenticated, writes per subje
   });
 
   it('lets the owner register its dataset, the coordinator share subjects, and nobody else', async () => {
-    const registered = await registerDatasetSchemas(createRegistryClient(url, as('agency.BCA')), citizen);
+    const registered = await registerDatasetSchemas(client('agency.BCA'), citizen);
     expect(registered.valueSchemaId).toBeGreaterThan(0);
     // BTC does not own population.citizen: it may not register (nor re-register) its subjects
+    await expect(registerDatasetSchemas(client('agency.BTC'), citizen)).rejects.toThrow(/may not/);
     await expect(
-      registerDatasetSchemas(createRegistryClient(url, as('agency.BTC')), citizen),
-    ).rejects.toThrow(/may not/);
-    await expect(
-      registerTopicSchemas(
-        createRegistryClient(url, as('agency.BCA')),
-        'lt.share.someone-else',
-        citizen,
-        'NONE',
-      ),
+      registerTopicSchemas(client('agency.BCA'), 'lt.share.someone-else', citizen, 'NONE'),
     ).rejects.toThrow(/may not/);
     const shared = await registerTopicSchemas(
-      createRegistryClient(url, as('lt-coordinator')),
+      client('lt-coordinator'),
       'lt.share.btc-citizen',
       citizen,
       'NONE',
     );
     expect(shared.valueSchemaId).toBeGreaterThan(0);
     // any principal reads, the registry's lookups included
-    const reader = createRegistryClient(url, as('agency.BTC'));
+    const reader = client('agency.BTC');
     expect(await reader.subjectsOfSchema(registered.valueSchemaId)).toContain(
       'lt.src.population.citizen-value',
     );

@@ -1,7 +1,7 @@
 import { COMPATIBILITY, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { SchemaRegistry } from '../../../schemas/registry/client.ts';
-import { testRegistry, uniqueName } from '../../helpers/services.ts';
+import { testFetch, testRegistry, uniqueName } from '../../helpers/services.ts';
 
 /**
  * Conformance with the Confluent Schema Registry REST API, as its clients see it. The expected behaviour
@@ -20,7 +20,7 @@ interface Reply {
 }
 
 async function call(base: string, method: string, path: string, body?: unknown): Promise<Reply> {
-  const response = await fetch(`${base}${path}`, {
+  const response = await testFetch(`${base}${path}`, {
     method,
     headers: body === undefined ? { accept: MEDIA_TYPE } : { accept: MEDIA_TYPE, 'content-type': MEDIA_TYPE },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
