@@ -41,6 +41,6 @@ export async function benchPublisher(): Promise<{
     log,
   });
   await publisher.connect();
-  await publisher.publishBatch(datasetId, []); // registers the schemas and connects before timing
+  await publisher.publishBatch(datasetId, []); // looks the schemas up and connects before timing
   return { publisher, pool, kafka, datasetId };
 }

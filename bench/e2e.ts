@@ -22,10 +22,9 @@ import { createPool, quoteIdent, type Pool } from '../infra/postgres/pool.ts';
 import { SERVICE_NODE_FLAGS } from '../infra/node-flags.ts';
 import { ensureServices } from '../infra/services.ts';
 import { AgreementStore } from '../platform/agreements/index.ts';
-import { loadDictionary } from '../schemas/model/dictionary.ts';
 import { createRegistryServer, secureRegistryOptions } from '../schemas/registry/server.ts';
 import { RegistryStore } from '../schemas/registry/store.ts';
-import { benchDictionary } from './setup.ts';
+import { benchDictionary, publishBenchDataset } from './setup.ts';
 
 const events = Number(process.env.BENCH_EVENTS ?? 200_000);
 const steadySeconds = Number(process.env.BENCH_STEADY_SECONDS ?? 20);
@@ -57,7 +56,7 @@ const registryPool = await fresh('lt_bench_registry', 'registry');
 const registry = createRegistryServer(
   new RegistryStore(registryPool),
   log,
-  services.admin ? secureRegistryOptions(env.LIENTHONG_HOME, '127.0.0.1', loadDictionary()) : {},
+  services.admin ? secureRegistryOptions(env.LIENTHONG_HOME, '127.0.0.1') : {},
 );
 const registryUrl = await listen(registry);
 const kafka = createKafka({
@@ -67,6 +66,7 @@ const kafka = createKafka({
   ...(services.admin ? { security: services.admin } : {}),
 });
 await ensureTopics(kafka, [{ topic: topics.source(datasetId), partitions: 6 }, ...deadLetterTopics(only)]);
+await publishBenchDataset(registryUrl, services.admin, datasetId);
 const platform = await fresh('lt_bench_platform', 'platform');
 const store = new AgreementStore(platform, only);
 await store.create(

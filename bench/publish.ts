@@ -15,8 +15,8 @@ import { migrate } from '../infra/postgres/migrate.ts';
 import { createPool, quoteIdent } from '../infra/postgres/pool.ts';
 import { SERVICE_NODE_FLAGS } from '../infra/node-flags.ts';
 import { ensureServices } from '../infra/services.ts';
-import { loadDictionary } from '../schemas/model/dictionary.ts';
 import { createRegistryServer, secureRegistryOptions } from '../schemas/registry/server.ts';
+import { publishBenchDataset } from './setup.ts';
 import { RegistryStore } from '../schemas/registry/store.ts';
 
 const PATHS: Record<string, string> = {
@@ -41,7 +41,7 @@ await migrate(registryPool, 'registry');
 const registry = createRegistryServer(
   new RegistryStore(registryPool),
   log,
-  services.admin ? secureRegistryOptions(env.LIENTHONG_HOME, '127.0.0.1', loadDictionary()) : {},
+  services.admin ? secureRegistryOptions(env.LIENTHONG_HOME, '127.0.0.1') : {},
 );
 const registryUrl = await listen(registry);
 const kafka = createKafka({
@@ -65,6 +65,7 @@ try {
     await migrate(agentPool, 'agent');
     await agentPool.end();
     await ensureTopics(kafka, [{ topic: topics.source(datasetId), partitions: 6 }]);
+    await publishBenchDataset(registryUrl, services.admin, datasetId);
     const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, PATHS[path]!], {
       env: {
         ...process.env,

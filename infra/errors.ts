@@ -43,6 +43,10 @@ export const ErrorCodes = {
   LT_PUBLISH_FAILED: { retriable: true, summary: 'the broker did not acknowledge the events in time' },
   LT_DECODE_FAILED: { retriable: false, summary: 'the record could not be decoded' },
   LT_SCHEMA_UNKNOWN: { retriable: false, summary: 'the record names a schema id the registry does not know' },
+  LT_SCHEMA_NOT_REGISTERED: {
+    retriable: true,
+    summary: "the registry does not hold the dictionary's schema of the dataset yet (lienthong dictionary publish)",
+  },
   LT_SCHEMA_NOT_OF_TOPIC: {
     retriable: false,
     summary: "the record names a schema that is not registered under its topic's subject",

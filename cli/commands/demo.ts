@@ -24,7 +24,11 @@ import { Publisher, VersionLedger, type Change } from '../../producers/publisher
 import { relocate, sampleCitizens, seededRandom } from '../../producers/sample/citizens.ts';
 import { sampleEnterprises } from '../../producers/sample/enterprises.ts';
 import { loadDictionary } from '../../schemas/model/dictionary.ts';
-import { createRegistryClient, type SchemaRegistry } from '../../schemas/registry/client.ts';
+import {
+  createRegistryClient,
+  registerDatasetSchemas,
+  type SchemaRegistry,
+} from '../../schemas/registry/client.ts';
 import { registryAccess } from '../../schemas/registry/access.ts';
 import { platformServerTls } from '../../infra/security/pki.ts';
 import { sameSecret } from '../../infra/http/principal-auth.ts';
@@ -114,9 +118,7 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
         log,
         services.admin
           ? {
-              access: registryAccess(loadDictionary(), (principal, password) =>
-                sameSecret(passwords.get(principal), password),
-              ),
+              access: registryAccess((principal, password) => sameSecret(passwords.get(principal), password)),
               tls: platformServerTls(env.LIENTHONG_HOME, 'lt-registry', '127.0.0.1'),
             }
           : {},
@@ -143,6 +145,13 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
       sourcePartitions: 3,
       deadLetterRetentionDays: env.LIENTHONG_DLQ_RETENTION_DAYS,
     });
+    // the dictionary publisher registers every dataset's schemas; publishers only look them up
+    const publisherOfDictionary = registryAs(principals.registry);
+    for (const dataset of dictionary.datasets.values())
+      await registerDatasetSchemas(publisherOfDictionary, dataset);
+    console.log(
+      `  the dictionary publisher (${principals.registry}) registered ${dictionary.datasets.size} datasets' schemas`,
+    );
     const platformPool = await freshSchema('lt_demo_platform', 'platform');
     const agreements = new AgreementStore(platformPool, dictionary);
     for (const input of sampleAgreements(dictionary).filter((a) => DEMO_AGREEMENTS.includes(String(a.id)))) {

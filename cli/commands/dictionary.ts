@@ -208,7 +208,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const app = createRegistryServer(
     new RegistryStore(pool),
     log,
-    env.LIENTHONG_INSECURE ? {} : secureRegistryOptions(env.LIENTHONG_HOME, options.host, dictionary),
+    env.LIENTHONG_INSECURE ? {} : secureRegistryOptions(env.LIENTHONG_HOME, options.host),
   );
   if (env.LIENTHONG_INSECURE)
     log.warn('INSECURE: the registry and catalog answer anyone in plaintext (LIENTHONG_INSECURE=1)');

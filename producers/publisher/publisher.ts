@@ -17,7 +17,7 @@ import {
   createRecordValidator,
   type RecordValidation,
 } from '../../schemas/model/validator.ts';
-import { registerDatasetSchemas } from '../../schemas/registry/client.ts';
+import { lookupDatasetSchemas } from '../../schemas/registry/client.ts';
 import { encodeWire } from '../../schemas/registry/wire.ts';
 
 import { parseChange, type Change } from './change.ts';
@@ -167,7 +167,7 @@ export class Publisher {
     let channel = this.channels.get(dataset.id);
     if (!channel) {
       channel = (async () => {
-        const registered = await registerDatasetSchemas(this.options.registry, dataset);
+        const registered = await lookupDatasetSchemas(this.options.registry, dataset);
         const [keyType, valueType] = await Promise.all([
           this.options.registry.getSchema(registered.keySchemaId),
           this.options.registry.getSchema(registered.valueSchemaId),

@@ -1,7 +1,5 @@
 import type { PasswordCheck } from '../../infra/http/principal-auth.ts';
-import { subjects, topics } from '../../infra/kafka/topics.ts';
 import { principals } from '../../infra/security/principals.ts';
-import type { Dictionary } from '../model/dictionary.ts';
 
 /** Who may use the registry: every request authenticated; writes per subject; deletes and global config apart. */
 export interface RegistryAccess {
@@ -12,26 +10,23 @@ export interface RegistryAccess {
   mayAdminister(principal: string): boolean;
 }
 
+/** A share topic's key or value subject: `lt.share.<agreement>-key|-value`. */
+export function isShareSubject(subject: string): boolean {
+  return /^lt\.share\.[a-z0-9][a-z0-9-]*-(key|value)$/.test(subject);
+}
+
 /**
  * The registry's rules, derived like the broker's ACLs (docs/security.md): the dictionary publisher (`lt-registry`)
- * and the super user write anything and alone delete or change the global level; the owner agency of a dataset
- * registers its source topic's subjects (its publisher registers the dictionary's schema on first use); the
- * coordinator registers share topics' subjects. Any authenticated principal reads.
+ * and the super user alone register the dictionary's schemas, delete, and change any compatibility level; the
+ * coordinator registers share topics' subjects (projections it derives from them). Publishers only look up. Any
+ * authenticated principal reads.
  */
-export function registryAccess(dictionary: Dictionary, check: PasswordCheck): RegistryAccess {
+export function registryAccess(check: PasswordCheck): RegistryAccess {
   const administrators = new Set<string>([principals.registry, principals.admin]);
-  const owned = new Map<string, string>();
-  for (const dataset of dictionary.datasets.values()) {
-    const topic = topics.source(dataset.id);
-    for (const subject of [subjects.key(topic), subjects.value(topic)])
-      owned.set(subject, principals.agency(dataset.owner));
-  }
   return {
     check,
     mayAdminister: (principal) => administrators.has(principal),
     mayWrite: (principal, subject) =>
-      administrators.has(principal) ||
-      owned.get(subject) === principal ||
-      (principal === principals.coordinator && subject.startsWith('lt.share.')),
+      administrators.has(principal) || (principal === principals.coordinator && isShareSubject(subject)),
   };
 }

@@ -178,3 +178,55 @@ export async function registerDatasetSchemas(
 ): Promise<RegisteredDataset> {
   return registerTopicSchemas(registry, topics.source(dataset.id), dataset, compatibilityOf(dataset));
 }
+
+/** The registry id of `schema` under `subject`; LT_SCHEMA_NOT_REGISTERED when the subject does not hold it. */
+async function lookupSubject(registry: SchemaRegistry, subject: string, schema: AvroSchema): Promise<number> {
+  try {
+    return await registry.getRegistryIdBySchema(subject, {
+      type: SchemaType.AVRO,
+      schema: JSON.stringify(schema),
+    });
+  } catch (cause) {
+    const status =
+      (cause as { status?: number }).status ??
+      (cause as { originalError?: { status?: number } }).originalError?.status;
+    if (status === 404 || /not found/i.test((cause as Error).message ?? ''))
+      throw new LtError(
+        'LT_SCHEMA_NOT_REGISTERED',
+        `the registry holds no ${subject} with the dictionary's schema`,
+        {
+          cause,
+          details: { subject },
+          hint: 'the dictionary publisher registers every dataset: lienthong dictionary publish (as lt-registry), then try again',
+        },
+      );
+    if (status === undefined)
+      throw new LtError(
+        'LT_REGISTRY_UNREACHABLE',
+        `looking up ${subject} failed: ${(cause as Error).message}`,
+        {
+          cause,
+          hint: 'is the schema registry running? (SCHEMA_REGISTRY_URL, or `lienthong dictionary serve`)',
+        },
+      );
+    throw cause;
+  }
+}
+
+/**
+ * The ids of a dataset's source-topic schemas as the dictionary publisher registered them — a publisher only looks
+ * up: the Shared Data Dictionary is the one author of schemas (docs/security.md). Refused with
+ * LT_SCHEMA_NOT_REGISTERED (retriable: it holds once `lienthong dictionary publish` has run) when the registry does
+ * not hold the dictionary's current schema.
+ */
+export async function lookupDatasetSchemas(
+  registry: SchemaRegistry,
+  dataset: Dataset,
+): Promise<RegisteredDataset> {
+  const topic = topics.source(dataset.id);
+  const [keySchemaId, valueSchemaId] = await Promise.all([
+    lookupSubject(registry, subjects.key(topic), keySchema(dataset)),
+    lookupSubject(registry, subjects.value(topic), changeEventSchema(dataset)),
+  ]);
+  return { topic, keySchemaId, valueSchemaId };
+}

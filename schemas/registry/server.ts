@@ -4,7 +4,6 @@ import { authenticatedPrincipal, credentialsUnder, REALM } from '../../infra/htt
 import { createHttpServer } from '../../infra/http/server.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { platformServerTls } from '../../infra/security/pki.ts';
-import type { Dictionary } from '../model/dictionary.ts';
 import { registryAccess, type RegistryAccess } from './access.ts';
 import { RegistryError } from './errors.ts';
 import { parseCompatibilityLevel, parseVersion, type RegistryStore } from './store.ts';
@@ -95,13 +94,9 @@ export interface RegistryServerOptions {
  * The registry served the secure way: TLS with a certificate the platform CA signs for `host`, every request
  * authenticated as a principal against the credentials under `home`, writes by {@link registryAccess}'s rules.
  */
-export function secureRegistryOptions(
-  home: string,
-  host: string,
-  dictionary: Dictionary,
-): RegistryServerOptions {
+export function secureRegistryOptions(home: string, host: string): RegistryServerOptions {
   return {
-    access: registryAccess(dictionary, credentialsUnder(home)),
+    access: registryAccess(credentialsUnder(home)),
     tls: platformServerTls(home, 'lt-registry', host),
   };
 }

@@ -10,7 +10,6 @@ import { startLocalCluster, type LocalCluster } from '../../infra/kafka/local-br
 import { createLogger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool, type Pool } from '../../infra/postgres/pool.ts';
-import { loadDictionary } from '../../schemas/model/dictionary.ts';
 import { createRegistryServer, secureRegistryOptions } from '../../schemas/registry/server.ts';
 import { RegistryStore } from '../../schemas/registry/store.ts';
 import type { Change } from '../../producers/publisher/index.ts';
@@ -146,7 +145,7 @@ describe('the fault suite', () => {
     const app = createRegistryServer(
       new RegistryStore(registryPool),
       log,
-      secureRegistryOptions(env.LIENTHONG_HOME, '127.0.0.1', loadDictionary()),
+      secureRegistryOptions(env.LIENTHONG_HOME, '127.0.0.1'),
     );
     registryUrl = await listen(app, 0, '127.0.0.1');
     closeRegistry = () => app.close();

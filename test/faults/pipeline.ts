@@ -20,7 +20,11 @@ import type { DatasetRecord } from '../../schemas/envelope/change-event.ts';
 import type { Dataset } from '../../schemas/model/dataset.ts';
 import { getDataset, loadDictionary, type Dictionary } from '../../schemas/model/dictionary.ts';
 import { projectDataset } from '../../schemas/model/projection.ts';
-import { createRegistryClient, type SchemaRegistry } from '../../schemas/registry/client.ts';
+import {
+  createRegistryClient,
+  registerDatasetSchemas,
+  type SchemaRegistry,
+} from '../../schemas/registry/client.ts';
 import type { Workload } from './workload.ts';
 
 const HELPERS = fileURLToPath(new URL('../helpers/', import.meta.url));
@@ -252,6 +256,7 @@ export class World {
     await platform.end();
     const agent = await createPool({ url: options.databaseUrl, schema: this.ids.agent, max: 4 });
     await migrate(agent, 'agent');
+    await registerDatasetSchemas(this.registry, this.dataset); // the dictionary publisher's step
     this.publisher = new Publisher({
       kafka: this.kafka,
       registry: this.registry,

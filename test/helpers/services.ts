@@ -11,6 +11,7 @@ import { listen } from '../../infra/http/server.ts';
 import { platformFetch, type PlatformFetchInit } from './https.ts';
 import {
   createRegistryClient,
+  registerDatasetSchemas,
   type RegistryEndpoint,
   type SchemaRegistry,
 } from '../../schemas/registry/client.ts';
@@ -21,7 +22,7 @@ import {
 } from '../../schemas/registry/server.ts';
 import { RegistryStore } from '../../schemas/registry/store.ts';
 import { Publisher, VersionLedger, type PublisherOptions } from '../../producers/publisher/index.ts';
-import { loadDictionary, type Dictionary } from '../../schemas/model/dictionary.ts';
+import type { Dictionary } from '../../schemas/model/dictionary.ts';
 
 /**
  * Factories for tests: every one makes uniquely named resources (topic, group, PostgreSQL schema, Redis
@@ -84,6 +85,7 @@ export async function testPublisher(
   options: Partial<Pick<PublisherOptions, 'maxRecordBytes' | 'sendTimeoutMs' | 'compression'>> = {},
 ): Promise<Publisher> {
   const { ledger } = await testAgentDb();
+  await publishDictionary(registry, dictionary, agency);
   const publisher = new Publisher({
     kafka: testKafka(),
     registry,
@@ -96,6 +98,20 @@ export async function testPublisher(
   await publisher.connect();
   afterAll(() => publisher.close());
   return publisher;
+}
+
+/**
+ * What `lienthong dictionary publish` does, for a test's own datasets: registers the source-topic schemas of every
+ * dataset in `dictionary` (of `owner` only, when given) through `registry` — the test's super user, a dictionary
+ * publisher. Publishers only look their schemas up.
+ */
+export async function publishDictionary(
+  registry: SchemaRegistry,
+  dictionary: Dictionary,
+  owner?: string,
+): Promise<void> {
+  for (const dataset of dictionary.datasets.values())
+    if (owner === undefined || dataset.owner === owner) await registerDatasetSchemas(registry, dataset);
 }
 
 /** A Redis client whose keys all start with a unique prefix, deleted afterwards. */
@@ -139,8 +155,8 @@ export function testFetch(url: string, init: PlatformFetchInit = {}): Promise<Re
 }
 
 /** The options of a registry a test serves: TLS and authentication like `lienthong dictionary serve`, unless insecure. */
-export function testRegistryServerOptions(dictionary: Dictionary = loadDictionary()): RegistryServerOptions {
-  return kafkaSecurity ? secureRegistryOptions(env.LIENTHONG_HOME, '127.0.0.1', dictionary) : {};
+export function testRegistryServerOptions(): RegistryServerOptions {
+  return kafkaSecurity ? secureRegistryOptions(env.LIENTHONG_HOME, '127.0.0.1') : {};
 }
 
 /** A schema registry server on its own PostgreSQL schema, served securely, with a Confluent client pointed at it. */

@@ -28,6 +28,7 @@ import {
   testRegistry,
   uniqueName,
   registryIdentity,
+  publishDictionary,
 } from '../../helpers/services.ts';
 
 /**
@@ -140,6 +141,7 @@ describe('the NGDB sink keeps current state and full history of every dataset (d
       { topic: citizenTopic, partitions: PARTITIONS },
       { topic: enterpriseTopic, partitions: PARTITIONS },
     ]);
+    await publishDictionary(registry, dictionary);
     const publisher = async (agency: string): Promise<Publisher> => {
       const made = new Publisher({
         kafka,

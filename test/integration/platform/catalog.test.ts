@@ -78,7 +78,7 @@ describe('the catalog records who publishes and receives which dataset', () => {
       { agency: 'UBND-HN', role: 'receives', via: groupId, since: null, records: 20 },
     ]);
 
-    const app = createRegistryServer(registry.store, log, testRegistryServerOptions(dictionary));
+    const app = createRegistryServer(registry.store, log, testRegistryServerOptions());
     registerCatalogRoutes(app, catalog, dictionary);
     const url = await listen(app);
     stops.push(() => app.close());

@@ -11,7 +11,15 @@ import { sampleCitizens } from '../../../producers/sample/citizens.ts';
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
 import { isolatedDataset } from '../../helpers/datasets.ts';
 import { caFile } from '../../../infra/security/principals.ts';
-import { env, kafkaSecurity, log, testKafka, testRegistry, uniqueName } from '../../helpers/services.ts';
+import {
+  env,
+  kafkaSecurity,
+  log,
+  testKafka,
+  testRegistry,
+  uniqueName,
+  publishDictionary,
+} from '../../helpers/services.ts';
 
 /**
  * The Agent Node's TLS and SCRAM settings for the secure test broker (as its super user: the test grants
@@ -106,6 +114,7 @@ describe('lienthong agent: an agency’s Agent Node from its config file', () =>
       ].join('\n'),
     );
     process.env.LT_TEST_AGENCY_DB = services.databaseUrl;
+    await publishDictionary(registry.client, dictionary, 'BCA');
     const agent = await startAgent(readAgentConfig(path, 'BCA'), dictionary, log);
     agents.push(agent);
 

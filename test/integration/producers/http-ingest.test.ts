@@ -19,7 +19,14 @@ import type { ChangeEvent, DatasetRecord } from '../../../schemas/envelope/chang
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
 import type { SchemaRegistry } from '../../../schemas/registry/client.ts';
 import { isolatedDataset } from '../../helpers/datasets.ts';
-import { log, testAgentDb, testKafka, testRegistry, uniqueName } from '../../helpers/services.ts';
+import {
+  log,
+  testAgentDb,
+  testKafka,
+  testRegistry,
+  uniqueName,
+  publishDictionary,
+} from '../../helpers/services.ts';
 
 const TOKEN = randomBytes(32).toString('hex');
 const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
@@ -139,6 +146,7 @@ describe('HTTP ingest on the Agent Node', () => {
   beforeAll(async () => {
     const services = await testRegistry();
     registry = services.client;
+    await publishDictionary(registry, dictionary, 'BCA');
     ledger = (await testAgentDb()).ledger;
     await ensureTopics(kafka, [{ topic, partitions: 3 }]);
     publisher = new Publisher({
@@ -557,6 +565,7 @@ describe('HTTP ingest on the Agent Node', () => {
   it('answers 503 within the publisher’s bounded wait when the broker does not acknowledge', async () => {
     // a dataset whose topic was never created: the broker answers, but never takes the records
     const missing = isolatedDataset(dictionary, 'population.citizen');
+    await publishDictionary(registry, missing.dictionary, 'BCA');
     const stuck = new Publisher({
       kafka,
       registry,

@@ -27,6 +27,7 @@ import {
   testKafka,
   testRegistry,
   uniqueName,
+  publishDictionary,
 } from '../../helpers/services.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
@@ -89,6 +90,7 @@ describe('the outbox relay', () => {
     f: Fixture,
     extra: { kafka?: Kafka; sendTimeoutMs?: number; log?: Logger } = {},
   ): Promise<Publisher> {
+    await publishDictionary(registry.client, f.dictionary, 'BCA');
     const publisher = new Publisher({
       kafka: extra.kafka ?? kafka,
       registry: registry.client,

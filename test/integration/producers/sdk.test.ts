@@ -19,6 +19,7 @@ import {
   testKafka,
   testRegistry,
   uniqueName,
+  publishDictionary,
 } from '../../helpers/services.ts';
 
 describe('the TypeScript SDK', () => {
@@ -35,6 +36,7 @@ describe('the TypeScript SDK', () => {
     registry: Awaited<ReturnType<typeof testRegistry>>;
   }> {
     const registry = await testRegistry();
+    await publishDictionary(registry.client, dictionary, 'BCA');
     const services = inject('services');
     await ensureTopics(testKafka(), [{ topic: topics.source(dataset.id), partitions: 3 }]);
     const sdk = await LienthongSdk.connect({
@@ -161,6 +163,7 @@ describe('the TypeScript SDK', () => {
     });
     await ensureTopics(kafka, [{ topic: topics.source(dataset.id), partitions: 1 }]);
     const registry = await testRegistry();
+    await publishDictionary(registry.client, dictionary, 'BCA');
     const { ledger } = await testAgentDb();
     const publisher = new Publisher({
       kafka,

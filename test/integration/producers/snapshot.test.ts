@@ -25,6 +25,7 @@ import {
   testRedis,
   testRegistry,
   uniqueName,
+  publishDictionary,
 } from '../../helpers/services.ts';
 
 // East of Greenwich, a `date` column read as a JS Date at local midnight is the day before in UTC: the snapshot
@@ -76,6 +77,7 @@ describe('snapshot of an existing register', () => {
         partitions: 3,
       })),
     );
+    await publishDictionary(registry, dictionary);
     publisher = new Publisher({ kafka, registry, dictionary, agency: 'BCA', ledger, log });
     landPublisher = new Publisher({ kafka, registry, dictionary, agency: 'BNNMT', ledger, log });
     await publisher.connect();

@@ -8,6 +8,7 @@ import { caFile, newPassword, readCredential, writeCredential } from '../../../i
 import { getDataset, loadDictionary } from '../../../schemas/model/dictionary.ts';
 import {
   createRegistryClient,
+  lookupDatasetSchemas,
   registerDatasetSchemas,
   registerTopicSchemas,
 } from '../../../schemas/registry/client.ts';
@@ -42,7 +43,7 @@ describe('the registry with principals: everyone authenticated, writes per subje
     const server = createRegistryServer(
       new RegistryStore(pool),
       log,
-      secureRegistryOptions(home, '127.0.0.1', dictionary),
+      secureRegistryOptions(home, '127.0.0.1'),
     );
     ca = readFileSync(caFile(home), 'utf8');
     url = await listen(server);
@@ -71,11 +72,25 @@ describe('the registry with principals: everyone authenticated, writes per subje
     expect(wrong.status).toBe(401);
   });
 
-  it('lets the owner register its dataset, the coordinator share subjects, and nobody else', async () => {
-    const registered = await registerDatasetSchemas(client('agency.BCA'), citizen);
-    expect(registered.valueSchemaId).toBeGreaterThan(0);
-    // BTC does not own population.citizen: it may not register (nor re-register) its subjects
+  it('lets the dictionary publisher register datasets, the coordinator share subjects, and nobody else', async () => {
+    // publishers only look up: before the dictionary is published, even the owner's lookup is refused, retriably
+    await expect(lookupDatasetSchemas(client('agency.BCA'), citizen)).rejects.toMatchObject({
+      code: 'LT_SCHEMA_NOT_REGISTERED',
+      retriable: true,
+    });
+    // neither the owner agency nor another may register a dataset's schemas: the dictionary is their one author
+    await expect(registerDatasetSchemas(client('agency.BCA'), citizen)).rejects.toThrow(/may not/);
     await expect(registerDatasetSchemas(client('agency.BTC'), citizen)).rejects.toThrow(/may not/);
+    const registered = await registerDatasetSchemas(client('lt-registry'), citizen);
+    expect(registered.valueSchemaId).toBeGreaterThan(0);
+    expect(await lookupDatasetSchemas(client('agency.BCA'), citizen)).toEqual(registered);
+    // a subject's compatibility is the dictionary's too
+    const relaxed = await fetch(`${url}/config/lt.src.population.citizen-value`, {
+      method: 'PUT',
+      headers: { authorization: basic('agency.BCA'), 'content-type': 'application/json' },
+      body: JSON.stringify({ compatibility: 'NONE' }),
+    });
+    expect(relaxed.status).toBe(403);
     await expect(
       registerTopicSchemas(client('agency.BCA'), 'lt.share.someone-else', citizen, 'NONE'),
     ).rejects.toThrow(/may not/);

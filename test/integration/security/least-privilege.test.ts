@@ -19,7 +19,15 @@ import { syncTopics } from '../../../platform/topics/plan.ts';
 import { Publisher, VersionLedger } from '../../../producers/publisher/index.ts';
 import { SAMPLE_RESIDENCES, sampleCitizens } from '../../../producers/sample/citizens.ts';
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
-import { env, log, testPool, testRedis, testRegistry, uniqueName } from '../../helpers/services.ts';
+import {
+  env,
+  log,
+  testPool,
+  testRedis,
+  testRegistry,
+  uniqueName,
+  publishDictionary,
+} from '../../helpers/services.ts';
 
 const HANOI: readonly string[] = SAMPLE_RESIDENCES.find((residence) => residence.province === '01')!.communes;
 
@@ -106,6 +114,7 @@ describe('every service as its own principal, under the derived ACLs only', () =
     stops.unshift(() => ngdb.stop());
     const { pool: agentPool } = await testPool();
     await migrate(agentPool, 'agent');
+    await publishDictionary(registry.client, dictionary, 'BCA'); // the dictionary publisher's step
     const bca = new Publisher({
       kafka: as(principals.agency('BCA')),
       registry: registry.client,
