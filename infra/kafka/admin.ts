@@ -1,4 +1,5 @@
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
+import { LtError } from '../errors.ts';
 
 export interface TopicSpec {
   topic: string;
@@ -24,10 +25,45 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<st
           configEntries: Object.entries(spec.config ?? {}).map(([name, value]) => ({ name, value })),
         })),
       });
+      for (const spec of missing) await untilHosted(admin, spec.topic);
     }
     return missing.map((spec) => spec.topic);
   } finally {
     await admin.disconnect();
+  }
+}
+
+/** How long a new topic may take to be served by its leaders (KRaft propagates metadata asynchronously). */
+const HOSTED_WITHIN_MS = 30_000;
+
+/**
+ * Waits until the leaders of a topic just created answer for it. `waitForLeaders` only says the controller chose
+ * them; a leader that has not applied the new metadata yet answers UNKNOWN_TOPIC_OR_PARTITION ("does not host
+ * this topic-partition") to the first produce or offset request, which a loaded machine makes visible.
+ */
+async function untilHosted(admin: Admin, topic: string): Promise<void> {
+  const deadline = Date.now() + HOSTED_WITHIN_MS;
+  for (;;) {
+    try {
+      await admin.fetchTopicOffsets(topic);
+      return;
+    } catch (error) {
+      let cause: unknown = error; // kafkajs wraps the broker's answer in its retrier's errors
+      while (cause instanceof Error && cause.cause !== undefined && !(cause as { type?: string }).type)
+        cause = cause.cause;
+      const type = (cause as { type?: string }).type;
+      if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') throw error;
+      if (Date.now() > deadline)
+        throw new LtError(
+          'LT_KAFKA_UNREACHABLE',
+          `topic ${topic} was created but its leaders do not serve it`,
+          {
+            cause: error,
+            hint: 'the brokers are overloaded or their metadata does not propagate: look at the broker log',
+          },
+        );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   }
 }
 
