@@ -54,3 +54,17 @@ if [ -z "${DATABASE_URL:-}" ] && ! answers 5432; then
     exit 1
   fi
 fi
+
+# `--browser` (npm test): the ops console's test drives Debian's Chromium through playwright-core, which never
+# downloads a browser of its own. Installed from the distribution when missing and this runs as root.
+if [ "${1:-}" = "--browser" ] && [ ! -x "${LIENTHONG_CHROMIUM:-/usr/bin/chromium}" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Chromium for the console test (apt-get install chromium)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup: the console test needs Chromium at /usr/bin/chromium (or LIENTHONG_CHROMIUM):" >&2
+    echo "       apt-get install -y chromium" >&2
+    exit 1
+  fi
+fi
