@@ -6,6 +6,7 @@ import { runDemo } from './commands/demo.ts';
 import { runAgent, runSnapshotCommand, type SnapshotCommandOptions } from './commands/agent.ts';
 import { agreementCommand } from './commands/agreement.ts';
 import * as dictionary from './commands/dictionary.ts';
+import { dlqCommand, reshareCommand } from './commands/dlq.ts';
 import { runCoordinator, runNgdb } from './commands/platform.ts';
 import { runAclSync, runCredentials } from './commands/security.ts';
 import { runTopicsSync } from './commands/topics.ts';
@@ -145,6 +146,8 @@ dict
   );
 
 program.addCommand(agreementCommand());
+program.addCommand(dlqCommand());
+program.addCommand(reshareCommand());
 
 program
   .command('agent')

@@ -63,6 +63,9 @@ export const ErrorCodes = {
     retriable: false,
     summary: 'the sharing agreement cannot take this step from its current status',
   },
+  // operators' commands
+  LT_ARGUMENT_INVALID: { retriable: false, summary: 'a command argument breaks its rule' },
+  LT_DEAD_LETTER_UNKNOWN: { retriable: false, summary: 'no open dead letter is kept at that address' },
   LT_INTERNAL: { retriable: false, summary: 'an unexpected failure; the platform log has the details' },
 } as const;
 

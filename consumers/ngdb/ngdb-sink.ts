@@ -19,7 +19,8 @@ import { failureSignal, watchConsumer } from '../../infra/kafka/consumer-failure
 import { IdempotentSender } from '../../infra/kafka/produce.ts';
 import { writeIsolatingRefusals } from '../../infra/postgres/refusals.ts';
 import { lostPositions } from '../../infra/kafka/admin.ts';
-import { deadLetterTopicSpec, reconcileTopics } from '../../infra/kafka/provision.ts';
+import { deadLetterTopicSpec, reconcileTopics, redriveTopicSpec } from '../../infra/kafka/provision.ts';
+import { redrivenSourceOf } from '../../infra/kafka/dead-letter.ts';
 import { Deduplicator } from '../sink/dedup.ts';
 import type { SinkRow } from '../sink/table.ts';
 import { HistoryTable } from './history.ts';
@@ -153,6 +154,11 @@ export class NgdbSink {
     return [...this.tables.keys()];
   }
 
+  /** `lt.redrive.<stage>`: the dead letters an operator sends back (`lienthong dlq redrive`), read beside them. */
+  get redriveTopic(): string {
+    return topics.redrive(this.stage);
+  }
+
   /**
    * Creates the tables (idempotent, safe with several instances starting at once), checks that every source
    * topic exists, creates the DLQ topic if needed, then starts consuming from the group's offsets (from the
@@ -173,7 +179,7 @@ export class NgdbSink {
     await this.loop.sender.connect();
     await this.reportLostPositions();
     await this.consumer.connect();
-    await this.consumer.subscribe({ topics: this.topics, fromBeginning: true });
+    await this.consumer.subscribe({ topics: [...this.topics, this.redriveTopic], fromBeginning: true });
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -244,10 +250,14 @@ export class NgdbSink {
     }
   }
 
-  /** `lt.dlq.<stage>` with the settings `lienthong topics sync` gives it (another instance may race us: fine). */
+  /**
+   * `lt.dlq.<stage>` and `lt.redrive.<stage>` with the settings `lienthong topics sync` gives them (another
+   * instance may race us: fine).
+   */
   private async ensureDeadLetterTopic(): Promise<void> {
     await reconcileTopics(this.options.kafka, [
       deadLetterTopicSpec(this.stage, undefined, this.options.deadLetterRetentionDays),
+      redriveTopicSpec(this.stage, this.options.deadLetterRetentionDays),
     ]);
   }
 
@@ -278,6 +288,7 @@ export class NgdbSink {
 
   private async handleBatch(payload: EachBatchPayload): Promise<void> {
     const { topic } = payload.batch;
+    if (topic === this.redriveTopic) return this.handleRedriveBatch(payload);
     const history = this.tables.get(topic);
     const dedup = this.dedup;
     if (!history || !dedup) throw new Error(`batch of ${topic}, which this sink does not read`);
@@ -296,6 +307,50 @@ export class NgdbSink {
     if (outcome) {
       this.stats.received += outcome.read;
       this.stats.rejected += outcome.rejected;
+    }
+  }
+
+  /**
+   * A batch of redriven dead letters: each is read as the source record its `lt-source-*` headers name —
+   * decoded and checked against that source topic's subject and dataset, exactly as when it was first read —
+   * and written like one; a record refused again goes back to `lt.dlq.<stage>` naming the same source. One
+   * that names no source topic this sink reads is refused (LT_RECORD_INVALID).
+   */
+  private async handleRedriveBatch(payload: EachBatchPayload): Promise<void> {
+    const dedup = this.dedup;
+    if (!dedup) throw new Error('redrive batch before the sink started');
+    const outcome = await consumeBatch<{ history: HistoryTable; event: ChangeEvent }>(
+      payload,
+      {
+        stage: this.stage,
+        sourceOf: (message) => redrivenSourceOf(message.headers),
+        read: async ({ headers, value }) => {
+          const source = redrivenSourceOf(headers);
+          const history = source ? this.tables.get(source.topic) : undefined;
+          if (!source || !history)
+            throw new LtError(
+              'LT_RECORD_INVALID',
+              `a redriven record must name a source topic this sink reads in lt-source-topic; it names ${source?.topic ?? 'none'}`,
+            );
+          if (value === null) return null;
+          return {
+            history,
+            event: await decodeSourceEvent(this.options.registry, history.dataset, source.topic, value),
+          };
+        },
+        apply: async (records, rejections) => {
+          const byTable = new Map<HistoryTable, ReadRecord<ChangeEvent>[]>();
+          for (const { item, message } of records)
+            byTable.set(item.history, [...(byTable.get(item.history) ?? []), { item: item.event, message }]);
+          for (const [history, some] of byTable) await this.apply(history, dedup, some, rejections);
+        },
+      },
+      this.loop,
+    );
+    if (outcome) {
+      this.stats.received += outcome.read;
+      this.stats.rejected += outcome.rejected;
+      this.log.info({ read: outcome.read, rejected: outcome.rejected }, 'redriven dead letters processed');
     }
   }
 

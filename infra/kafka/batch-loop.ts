@@ -7,7 +7,7 @@ import kafkajs, {
 } from 'kafkajs';
 import { LtError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
-import { DeadLetters } from './dead-letter.ts';
+import { DeadLetters, type RejectedFrom } from './dead-letter.ts';
 import type { IdempotentSender } from './produce.ts';
 
 /**
@@ -62,11 +62,18 @@ export class BatchRejections {
   private readonly batch: Batch;
   private readonly stage: string;
   private readonly owner: string | undefined;
+  private readonly sourceOf: ((message: KafkaMessage) => RejectedFrom | null) | undefined;
 
-  constructor(batch: Batch, stage: string, owner: string | undefined) {
+  constructor(
+    batch: Batch,
+    stage: string,
+    owner: string | undefined,
+    sourceOf?: (message: KafkaMessage) => RejectedFrom | null,
+  ) {
     this.batch = batch;
     this.stage = stage;
     this.owner = owner;
+    this.sourceOf = sourceOf;
   }
 
   /** Dead-letters `message` for `error` (its LtError code, else LT_DECODE_FAILED); for one agreement if given. */
@@ -78,7 +85,11 @@ export class BatchRejections {
         ...(this.owner === undefined ? {} : { owner: this.owner }),
         code: error instanceof LtError ? error.code : 'LT_DECODE_FAILED',
         detail: (error as Error).message,
-        source: { topic: this.batch.topic, partition: this.batch.partition, offset: message.offset },
+        source: this.sourceOf?.(message) ?? {
+          topic: this.batch.topic,
+          partition: this.batch.partition,
+          offset: message.offset,
+        },
         ...(agreement === undefined ? {} : { agreement }),
       },
     );
@@ -94,6 +105,11 @@ export interface BatchStage<T> {
   /** Dead letters go to `lt.dlq.<stage>`, or `lt.dlq.<stage>.<owner>` for one agency's records. */
   stage: string;
   owner?: string;
+  /**
+   * Where a record was first read, when not where the batch read it: a redriven dead letter names its source
+   * record, so that a refusal again names the same source. Default: the batch's topic, partition and offset.
+   */
+  sourceOf?: (message: KafkaMessage) => RejectedFrom | null;
   /**
    * What one record is: its item, or null to pass over it (a tombstone). A throw refuses the record — to the
    * dead-letter topic with its reason — unless it is a retriable LtError (the registry unreachable, say),
@@ -138,7 +154,7 @@ export async function consumeBatch<T>(
 ): Promise<BatchOutcome | null> {
   const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
   if (batch.messages.length === 0 || !isRunning() || isStale()) return null;
-  const rejections = new BatchRejections(batch, stage.stage, stage.owner);
+  const rejections = new BatchRejections(batch, stage.stage, stage.owner, stage.sourceOf);
   const records: ReadRecord<T>[] = [];
   for (const message of batch.messages) {
     try {

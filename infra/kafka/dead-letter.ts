@@ -38,24 +38,82 @@ export function deadLetterMessage(record: RejectedRecord, rejection: Rejection):
   const { source } = rejection;
   const from: IHeaders =
     'table' in source
-      ? { 'lt-source-table': source.table, 'lt-source-id': source.id }
+      ? { [DEAD_LETTER_HEADERS.sourceTable]: source.table, [DEAD_LETTER_HEADERS.sourceId]: source.id }
       : {
-          'lt-source-topic': source.topic,
-          'lt-source-partition': String(source.partition),
-          'lt-source-offset': source.offset,
+          [DEAD_LETTER_HEADERS.sourceTopic]: source.topic,
+          [DEAD_LETTER_HEADERS.sourcePartition]: String(source.partition),
+          [DEAD_LETTER_HEADERS.sourceOffset]: source.offset,
         };
   return {
     key: record.key,
     value: record.value,
     headers: {
       ...record.headers,
-      'lt-error-code': rejection.code,
-      'lt-error-stage': rejection.stage,
-      'lt-error-detail': rejection.detail.slice(0, 4_000),
+      [DEAD_LETTER_HEADERS.code]: rejection.code,
+      [DEAD_LETTER_HEADERS.stage]: rejection.stage,
+      [DEAD_LETTER_HEADERS.detail]: rejection.detail.slice(0, 4_000),
       ...from,
-      ...(rejection.agreement === undefined ? {} : { 'lt-agreement': rejection.agreement }),
+      ...(rejection.agreement === undefined ? {} : { [DEAD_LETTER_HEADERS.agreement]: rejection.agreement }),
     },
   };
+}
+
+/** The headers a dead letter adds to its record (DESIGN.md §3), written by {@link deadLetterMessage}. */
+export const DEAD_LETTER_HEADERS = {
+  code: 'lt-error-code',
+  stage: 'lt-error-stage',
+  detail: 'lt-error-detail',
+  sourceTopic: 'lt-source-topic',
+  sourcePartition: 'lt-source-partition',
+  sourceOffset: 'lt-source-offset',
+  sourceTable: 'lt-source-table',
+  sourceId: 'lt-source-id',
+  agreement: 'lt-agreement',
+} as const;
+
+/** On a redriven record: the dead letter it was redriven from, `<topic>:<partition>:<offset>`. */
+export const REDRIVEN_FROM_HEADER = 'lt-redriven-from';
+
+const REASON_HEADERS = new Set<string>([
+  DEAD_LETTER_HEADERS.code,
+  DEAD_LETTER_HEADERS.stage,
+  DEAD_LETTER_HEADERS.detail,
+  DEAD_LETTER_HEADERS.agreement,
+]);
+
+/** One header as text (kafkajs gives a Buffer, a string, an array of them, or nothing). */
+export function headerText(headers: IHeaders | undefined, name: string): string | undefined {
+  const value = headers?.[name];
+  const first = Array.isArray(value) ? value[0] : value;
+  return first === undefined ? undefined : first.toString();
+}
+
+/**
+ * A dead letter sent back to its stage (`lt.redrive.<stage>`): the original key, value and headers, the old
+ * reason removed, where it was first read kept (`lt-source-*`, so the stage reads it as that source record and a
+ * refusal again names the same source), and the dead letter it came from in {@link REDRIVEN_FROM_HEADER}.
+ */
+export function redriveMessage(deadLetter: RejectedRecord, from: string): Message {
+  const headers: IHeaders = {};
+  for (const [name, value] of Object.entries(deadLetter.headers ?? {}))
+    if (!REASON_HEADERS.has(name) && value !== undefined) headers[name] = value;
+  return {
+    key: deadLetter.key,
+    value: deadLetter.value,
+    headers: { ...headers, [REDRIVEN_FROM_HEADER]: from },
+  };
+}
+
+/** Where a redriven record was first read (its `lt-source-*` headers), or null when they do not name a record. */
+export function redrivenSourceOf(
+  headers: IHeaders | undefined,
+): { topic: string; partition: number; offset: string } | null {
+  const topic = headerText(headers, DEAD_LETTER_HEADERS.sourceTopic);
+  const partition = Number(headerText(headers, DEAD_LETTER_HEADERS.sourcePartition));
+  const offset = headerText(headers, DEAD_LETTER_HEADERS.sourceOffset);
+  if (topic === undefined || offset === undefined || !/^\d+$/.test(offset)) return null;
+  if (!Number.isInteger(partition) || partition < 0) return null;
+  return { topic, partition, offset };
 }
 
 /** Where a rejection is kept: `lt.dlq.<stage>`, or `lt.dlq.<stage>.<agency>` for one agency's records. */

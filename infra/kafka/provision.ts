@@ -62,6 +62,21 @@ export function deadLetterTopicSpec(
   };
 }
 
+/**
+ * `lt.redrive.<stage>`: dead letters an operator sends back to a platform stage; one partition, kept as long as
+ * dead letters (a redrive is read within minutes; longer only while the stage is down).
+ */
+export function redriveTopicSpec(
+  stage: string,
+  retentionDays: number = DEFAULT_DEAD_LETTER_RETENTION_DAYS,
+): TopicSpec {
+  return {
+    topic: topics.redrive(stage),
+    partitions: 1,
+    config: { 'retention.ms': String(retentionDays * DAY_MS), 'cleanup.policy': 'delete' },
+  };
+}
+
 /** How this cluster replicates: factor 3 and `min.insync.replicas` 2 on three or more brokers. */
 export interface Durability {
   brokers: number;

@@ -25,7 +25,41 @@ export const topics = {
     agency === undefined
       ? `lt.dlq.${check('stage', stage, SIMPLE_ID)}`
       : `lt.dlq.${check('stage', stage, SIMPLE_ID)}.${check('agency code', agency, AGENCY_CODE).toLowerCase()}`,
+  /**
+   * Dead letters an operator sends back to one platform stage (`lienthong dlq redrive`): the stage reads it
+   * beside its own input and treats each record as the source record its `lt-source-*` headers name.
+   */
+  redrive: (stage: string) => `lt.redrive.${check('stage', stage, SIMPLE_ID)}`,
 } as const;
+
+/** What a topic name says, read back: the inverse of {@link topics}, so nobody slices names by hand. */
+export type TopicKind =
+  | { kind: 'source'; dataset: string }
+  | { kind: 'share'; agreement: string }
+  | { kind: 'dead-letter'; stage: string; agency?: string }
+  | { kind: 'redrive'; stage: string }
+  | { kind: 'other' };
+
+const SOURCE_TOPIC = /^lt\.src\.([a-z][a-z0-9-]*(?:\.[a-z][a-z0-9-]*)+)$/;
+const SHARE_TOPIC = /^lt\.share\.([a-z0-9][a-z0-9-]*)$/;
+const DEAD_LETTER_TOPIC = /^lt\.dlq\.([a-z0-9][a-z0-9-]*)(?:\.([a-z][a-z0-9-]*))?$/;
+const REDRIVE_TOPIC = /^lt\.redrive\.([a-z0-9][a-z0-9-]*)$/;
+
+/** The kind of a topic name and the ids inside it; an agency comes back in capitals (agency codes are). */
+export function topicKind(topic: string): TopicKind {
+  const source = SOURCE_TOPIC.exec(topic);
+  if (source) return { kind: 'source', dataset: source[1]! };
+  const share = SHARE_TOPIC.exec(topic);
+  if (share) return { kind: 'share', agreement: share[1]! };
+  const deadLetter = DEAD_LETTER_TOPIC.exec(topic);
+  if (deadLetter)
+    return deadLetter[2] === undefined
+      ? { kind: 'dead-letter', stage: deadLetter[1]! }
+      : { kind: 'dead-letter', stage: deadLetter[1]!, agency: deadLetter[2].toUpperCase() };
+  const redrive = REDRIVE_TOPIC.exec(topic);
+  if (redrive) return { kind: 'redrive', stage: redrive[1]! };
+  return { kind: 'other' };
+}
 
 /** Confluent TopicNameStrategy subjects; always passed explicitly to the registry client. */
 export const subjects = {
@@ -41,4 +75,9 @@ export const consumerGroups = {
   /** The subscriber sink of one agreement in an Agent Node. */
   subscription: (agency: string, agreementId: string) =>
     `lt.sink.${agency.toLowerCase()}.${check('agreement id', agreementId, SIMPLE_ID)}`,
+  /** A one-off reader of an operator's command (reading dead letters): never commits, so it leaves no position. */
+  operatorReader: (id: string) => `lt.operator.${check('reader id', id, SIMPLE_ID)}`,
 } as const;
+
+/** The prefix of every {@link consumerGroups.operatorReader} group (what the operator's ACL grants). */
+export const OPERATOR_GROUP_PREFIX = 'lt.operator.';

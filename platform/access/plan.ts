@@ -6,12 +6,12 @@ import {
   type AclGrant,
   type AclOperation,
 } from '../../infra/kafka/acl.ts';
-import { consumerGroups, topics } from '../../infra/kafka/topics.ts';
+import { consumerGroups, OPERATOR_GROUP_PREFIX, topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { principals } from '../../infra/security/principals.ts';
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
 import { isActive, type Agreement } from '../agreements/model.ts';
-import { AGENCY_DEAD_LETTER_STAGES } from '../topics/plan.ts';
+import { AGENCY_DEAD_LETTER_STAGES, REDRIVE_TOPIC_STAGES } from '../topics/plan.ts';
 
 export interface AccessPlanInput {
   dictionary: Dictionary;
@@ -45,7 +45,9 @@ const MANAGE: AclOperation[] = ['CREATE', 'DESCRIBE_CONFIGS', 'ALTER_CONFIGS', '
  *   (`lt.sink.<agency>`, `lt.sink.<agency>.*`); a suspended, revoked or expired agreement grants nothing;
  * - each agency writes and reads its own dead-letter topics, and no one else's;
  * - the registry principal (the dictionary publisher) creates and configures source topics; operators read every
- *   dead-letter topic and describe every topic and group.
+ *   dead-letter topic (in one-off groups `lt.operator.*`) and describe every topic and group;
+ * - an operator redrives a platform stage's dead letters by writing its `lt.redrive.<stage>`, which only that
+ *   stage reads — never a source topic, which stays its owner's alone (docs/dead-letters.md says why).
  */
 export function desiredAcls(input: AccessPlanInput): AclGrant[] {
   const now = input.now ?? new Date();
@@ -86,12 +88,18 @@ export function desiredAcls(input: AccessPlanInput): AclGrant[] {
     ...grants(principals.coordinator, 'CLUSTER', CLUSTER, 'LITERAL', ['IDEMPOTENT_WRITE']),
     ...grants(principals.ngdb, 'TOPIC', source, 'PREFIXED', ['READ']),
     ...grants(principals.ngdb, 'TOPIC', topics.deadLetter('ngdb'), 'LITERAL', ['WRITE', ...MANAGE]),
+    ...grants(principals.ngdb, 'TOPIC', topics.redrive('ngdb'), 'LITERAL', ['READ', ...MANAGE]),
     ...grants(principals.ngdb, 'GROUP', consumerGroups.ngdb, 'PREFIXED', ['READ']),
     ...grants(principals.ngdb, 'CLUSTER', CLUSTER, 'LITERAL', ['IDEMPOTENT_WRITE']),
     ...grants(principals.registry, 'TOPIC', source, 'PREFIXED', MANAGE),
     ...grants(principals.operator, 'TOPIC', 'lt.dlq.', 'PREFIXED', ['READ']),
     ...grants(principals.operator, 'TOPIC', 'lt.', 'PREFIXED', ['DESCRIBE', 'DESCRIBE_CONFIGS']),
     ...grants(principals.operator, 'GROUP', 'lt.', 'PREFIXED', ['DESCRIBE']),
+    ...grants(principals.operator, 'GROUP', OPERATOR_GROUP_PREFIX, 'PREFIXED', ['READ']),
+    ...REDRIVE_TOPIC_STAGES.flatMap((stage) =>
+      grants(principals.operator, 'TOPIC', topics.redrive(stage), 'LITERAL', ['WRITE']),
+    ),
+    ...grants(principals.operator, 'CLUSTER', CLUSTER, 'LITERAL', ['IDEMPOTENT_WRITE']),
   );
   return acls;
 }

@@ -1,4 +1,4 @@
-import type { Pool } from '../../infra/postgres/pool.ts';
+import type { Pool, PoolClient } from '../../infra/postgres/pool.ts';
 
 /** What an operator did: `replay`, `rebuild`, `dlq.redrive`, `dlq.discard`, `reshare`, … */
 export interface OperatorAction {
@@ -18,9 +18,10 @@ export interface OperatorAuditEntry extends Required<OperatorAction> {
 
 /**
  * Appends one operator action to `operator_audit` (platform migration 0008), in the platform schema of `pool`.
- * The table refuses updates and deletes, so the trail only grows.
+ * The table refuses updates and deletes, so the trail only grows. Given a client inside a transaction, the entry
+ * commits with what the action changed (a dead letter's resolution), or not at all.
  */
-export async function recordOperatorAction(pool: Pool, action: OperatorAction): Promise<number> {
+export async function recordOperatorAction(pool: Pool | PoolClient, action: OperatorAction): Promise<number> {
   const { rows } = await pool.query<{ seq: string }>(
     `INSERT INTO operator_audit (principal, action, target, outcome, detail)
      VALUES ($1, $2, $3, $4, $5) RETURNING seq`,

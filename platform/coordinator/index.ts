@@ -4,3 +4,4 @@ export {
   type CoordinatorStats,
   type DegradedAgreement,
 } from './coordinator.ts';
+export { reshareAgreement } from './reshare.ts';

@@ -3,6 +3,7 @@ import type { TopicSpec } from '../../infra/kafka/admin.ts';
 import {
   deadLetterTopicSpec,
   reconcileTopics,
+  redriveTopicSpec,
   shareTopicSpec,
   sourceTopicSpec,
   type Durability,
@@ -17,6 +18,13 @@ export const DEFAULT_SOURCE_PARTITIONS = 6;
 
 /** The platform's own stages, each with one `lt.dlq.<stage>`. */
 export const PLATFORM_DEAD_LETTER_STAGES = ['coordinator', 'ngdb'] as const;
+
+/**
+ * The platform stages an operator redrives through `lt.redrive.<stage>` (the NGDB sink reads it beside the
+ * source topics). The coordinator is redriven by re-deriving the agreements concerned (AgreementStore.resync),
+ * and an agency's stages belong to its Agent Node (docs/dead-letters.md says why).
+ */
+export const REDRIVE_TOPIC_STAGES = ['ngdb'] as const;
 
 /** The stages that belong to one agency, each with `lt.dlq.<stage>.<agency>` per agency. */
 export const AGENCY_DEAD_LETTER_STAGES = ['ingest', 'sink'] as const;
@@ -36,7 +44,8 @@ export interface TopicPlanInput {
  *   partitions would move keys and break per-key order);
  * - a share topic per agreement that was ever approved (an ended one still carries its end notice), kept,
  *   with its source topic's partitions;
- * - `lt.dlq.<stage>` per platform stage and `lt.dlq.<stage>.<agency>` per agency, bounded retention.
+ * - `lt.dlq.<stage>` per platform stage and `lt.dlq.<stage>.<agency>` per agency, bounded retention;
+ * - `lt.redrive.<stage>` per stage an operator redrives through a topic, bounded the same.
  */
 export function desiredTopics(input: TopicPlanInput): TopicSpec[] {
   const sourcePartitions = (datasetId: string): number =>
@@ -49,7 +58,11 @@ export function desiredTopics(input: TopicPlanInput): TopicSpec[] {
     if (!input.dictionary.datasets.has(agreement.dataset)) continue;
     specs.push(shareTopicSpec(agreement.id, sourcePartitions(agreement.dataset)));
   }
-  return [...specs, ...deadLetterTopics(input.dictionary, input.deadLetterRetentionDays)];
+  return [
+    ...specs,
+    ...deadLetterTopics(input.dictionary, input.deadLetterRetentionDays),
+    ...REDRIVE_TOPIC_STAGES.map((stage) => redriveTopicSpec(stage, input.deadLetterRetentionDays)),
+  ];
 }
 
 /** `lt.dlq.<stage>` per platform stage and `lt.dlq.<stage>.<agency>` per agency of the dictionary. */

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { topics } from '../../../../infra/kafka/topics.ts';
+import { principals } from '../../../../infra/security/principals.ts';
+import { desiredAcls } from '../../../../platform/access/plan.ts';
+import { loadDictionary } from '../../../../schemas/model/dictionary.ts';
+
+const acls = desiredAcls({ dictionary: loadDictionary(), agreements: [] });
+const of = (principal: string) =>
+  acls
+    .filter((acl) => acl.principal === `User:${principal}`)
+    .map((acl) => `${acl.operation} ${acl.resource} ${acl.pattern} ${acl.name}`);
+
+describe('broker permissions for dead letters', () => {
+  it('lets the operator write only the NGDB redrive topic, never a source or share topic', () => {
+    const operator = of(principals.operator);
+    expect(operator).toContain(`WRITE TOPIC LITERAL ${topics.redrive('ngdb')}`);
+    expect(operator).toContain('READ GROUP PREFIXED lt.operator.');
+    expect(operator).toContain('IDEMPOTENT_WRITE CLUSTER LITERAL kafka-cluster');
+    expect(operator.filter((grant) => grant.startsWith('WRITE '))).toEqual([
+      `WRITE TOPIC LITERAL ${topics.redrive('ngdb')}`,
+    ]);
+  });
+
+  it('lets only the NGDB sink read the NGDB redrive topic', () => {
+    const readers = acls
+      .filter((acl) => acl.name === topics.redrive('ngdb') && acl.operation === 'READ')
+      .map((acl) => acl.principal);
+    expect(readers).toEqual([`User:${principals.ngdb}`]);
+  });
+
+  it('keeps every source topic written by its owner alone', () => {
+    const writers = acls.filter(
+      (acl) => acl.operation === 'WRITE' && acl.resource === 'TOPIC' && acl.name.startsWith('lt.src'),
+    );
+    expect(
+      writers.every((acl) => acl.principal.startsWith('User:agency.') && acl.pattern === 'LITERAL'),
+    ).toBe(true);
+  });
+});
