@@ -5,7 +5,7 @@ import { createKafka } from '../../infra/kafka/client.ts';
 import { createLogger, type Logger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool, type Pool } from '../../infra/postgres/pool.ts';
-import { httpCredentialFor, kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
+import { httpIdentityFor, kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
 import { AgreementStore } from '../../platform/agreements/index.ts';
 import { reshareAgreement } from '../../platform/coordinator/index.ts';
 import {
@@ -74,7 +74,10 @@ function registryOf(env: Env, log: Logger): SchemaRegistry {
     throw new LtError('LT_CONFIG_INVALID', 'this command decodes records: it needs SCHEMA_REGISTRY_URL', {
       hint: 'export SCHEMA_REGISTRY_URL=https://… of the platform’s registry (`lienthong dictionary serve`)',
     });
-  return createRegistryClient(env.SCHEMA_REGISTRY_URL, httpCredentialFor(env, principals.operator, log));
+  return createRegistryClient({
+    url: env.SCHEMA_REGISTRY_URL,
+    ...httpIdentityFor(env, principals.operator, log),
+  });
 }
 
 /** Filter and addresses checked before anything connects: a wrong value changes nothing. */

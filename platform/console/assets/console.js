@@ -84,8 +84,8 @@ function fillTable(table, columns, rows, onClick) {
 
 /** @param {Record<string, unknown>[]} groups */
 function drawLag(groups) {
-  for (const group of groups) {
-    const name = text(group.group);
+  for (const group of groups ?? []) {
+    const name = text(group.id);
     const series = lagHistory.get(name) ?? [];
     series.push(Number(group.lag) || 0);
     if (series.length > HISTORY) series.shift();
@@ -136,12 +136,16 @@ function drawLag(groups) {
   fillTable(
     $('lag-table'),
     [
-      { key: 'group', title: 'consumer group' },
-      { key: 'topics', title: 'topics' },
+      { key: 'id', title: 'consumer group' },
+      { key: 'state', title: 'state' },
       { key: 'members', title: 'members', num: true },
+      { key: 'topicNames', title: 'topics' },
       { key: 'lag', title: 'lag (records)', num: true },
     ],
-    groups,
+    groups.map((group) => ({
+      ...group,
+      topicNames: /** @type {{ topic: string }[]} */ (group.topics ?? []).map((t) => t.topic),
+    })),
   );
 }
 
@@ -185,16 +189,22 @@ async function showDeadLetter(record) {
   $('dlq-record').hidden = false;
 }
 
-/** @param {Record<string, any>} overview */
+/**
+ * Renders the platform status (platform/status/model.ts, PlatformStatus); a section that could not be read is null.
+ * @param {Record<string, any>} overview
+ */
 function render(overview) {
   const groups = overview.groups ?? [];
   const deadLetters = overview.deadLetters ?? [];
   const agreements = overview.agreements ?? [];
-  const operations = overview.operations ?? [];
+  const operations = [
+    ...(overview.operations?.inProgress ?? []).map((/** @type {any} */ op) => ({ ...op, state: 'running' })),
+    ...(overview.operations?.recent ?? []).map((/** @type {any} */ op) => ({ ...op, state: op.outcome })),
+  ];
   const cards = [
     ['agencies', (overview.agencies ?? []).length],
     ['datasets', (overview.datasets ?? []).length],
-    ['agreements active', agreements.filter((/** @type {any} */ a) => a.status === 'approved').length],
+    ['agreements active', agreements.filter((/** @type {any} */ a) => a.active).length],
     ['degraded', agreements.filter((/** @type {any} */ a) => a.degraded).length, true],
     [
       'total lag',
@@ -203,7 +213,7 @@ function render(overview) {
     [
       'dead letters',
       deadLetters.reduce(
-        (/** @type {number} */ sum, /** @type {any} */ d) => sum + (Number(d.count) || 0),
+        (/** @type {number} */ sum, /** @type {any} */ d) => sum + (Number(d.records) || 0),
         0,
       ),
       true,
@@ -228,7 +238,7 @@ function render(overview) {
     $('dlq-table'),
     [
       { key: 'topic', title: 'dead-letter topic' },
-      { key: 'count', title: 'open records', num: true },
+      { key: 'records', title: 'records', num: true },
     ],
     deadLetters,
     (row) => void showDeadLetters(row),
@@ -238,10 +248,10 @@ function render(overview) {
     [
       { key: 'action', title: 'action' },
       { key: 'target', title: 'target' },
-      { key: 'outcome', title: 'state', state: true },
+      { key: 'state', title: 'state', state: true },
       { key: 'principal', title: 'by' },
       { key: 'at', title: 'at' },
-      { key: 'progress', title: 'progress' },
+      { key: 'detail', title: 'detail' },
     ],
     operations,
   );
@@ -252,10 +262,10 @@ function render(overview) {
       { key: 'subscriber', title: 'subscriber' },
       { key: 'dataset', title: 'dataset' },
       { key: 'status', title: 'status', state: true },
-      { key: 'degraded', title: 'degraded' },
+      { key: 'degradedReason', title: 'degraded' },
       { key: 'validTo', title: 'valid to' },
     ],
-    agreements,
+    agreements.map((/** @type {any} */ a) => ({ ...a, degradedReason: a.degraded?.reason ?? '' })),
   );
   fillTable(
     $('datasets-table'),
@@ -270,12 +280,18 @@ function render(overview) {
     $('agencies-table'),
     [
       { key: 'code', title: 'code' },
-      { key: 'name', title: 'name' },
+      { key: 'nameVi', title: 'name' },
+      { key: 'owns', title: 'owns' },
+      { key: 'activeAgreements', title: 'subscriptions', num: true },
     ],
-    overview.agencies ?? [],
+    (overview.agencies ?? []).map((/** @type {any} */ a) => ({ ...a, nameVi: a.name?.vi ?? a.name })),
   );
+  const down = Object.entries(overview.services ?? {})
+    .filter(([, service]) => !service.reachable)
+    .map(([name, service]) => `${name}: ${service.problem?.message ?? 'unreachable'}`);
   $('freshness').textContent =
-    `as of ${new Date().toLocaleTimeString()} — refreshed every ${POLL_MS / 1000} s`;
+    `as of ${new Date(overview.at ?? Date.now()).toLocaleTimeString()} — refreshed every ${POLL_MS / 1000} s` +
+    (down.length > 0 ? ` — NOT READ: ${down.join('; ')}` : '');
 }
 
 async function poll() {
