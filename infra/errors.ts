@@ -59,6 +59,25 @@ export const ErrorCodes = {
     retriable: false,
     summary: 'the sharing agreement cannot take this step from its current status',
   },
+  // operators' tools
+  LT_GROUP_UNKNOWN: {
+    retriable: false,
+    summary: 'no consumer group has this id (it has no members and no offsets)',
+  },
+  LT_TOPIC_UNKNOWN: { retriable: false, summary: 'the topic does not exist, or the group does not read it' },
+  LT_GROUP_ACTIVE: {
+    retriable: false,
+    summary: 'the consumer group has live members; its offsets can be moved only while it is stopped',
+  },
+  LT_OFFSET_OUT_OF_RANGE: {
+    retriable: false,
+    summary: 'the offset is outside what the partition holds (its log start to its end)',
+  },
+  LT_BEFORE_RETAINED_LOG: {
+    retriable: false,
+    summary: 'the time is before the start of the retained log: records after it are already gone',
+  },
+  LT_REPLAY_INVALID: { retriable: false, summary: 'the replay request breaks a rule' },
   LT_INTERNAL: { retriable: false, summary: 'an unexpected failure; the platform log has the details' },
 } as const;
 
