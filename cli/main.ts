@@ -270,8 +270,7 @@ program
 program
   .command('replay')
   .description(
-    'move a stopped consumer group back, so its consumers re-read from there when they start again:\n' +
-      'checks the group has no live members, prints the move of every partition, applies it, audits it',
+    'move a stopped consumer group back so it re-reads from there: checks, prints the plan, applies, audits',
   )
   .requiredOption(
     '--group <id>',
@@ -296,7 +295,7 @@ program
     'after',
     '\nA replay only moves a group back: a partition already before the target stays, an offset ahead of the\n' +
       'committed one is refused (it would skip unread records), and so is a time before the start of a trimmed\n' +
-      'log (the records after it are gone). Every sink is idempotent, so the copies end as they were.\n' +
+      'log (some records after that time are gone). Every sink is idempotent, so the copies end as they were.\n' +
       'Runs as lt-operator (KAFKA_PRINCIPAL overrides); each attempt is appended to operator_audit.\n\n' +
       'Examples:\n' +
       '  # stop the NGDB sink (Ctrl-C on `lienthong ngdb`), look, then replay all of it\n' +
