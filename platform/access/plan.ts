@@ -45,7 +45,8 @@ const MANAGE: AclOperation[] = ['CREATE', 'DESCRIBE_CONFIGS', 'ALTER_CONFIGS', '
  *   (`lt.sink.<agency>`, `lt.sink.<agency>.*`); a suspended, revoked or expired agreement grants nothing;
  * - each agency writes and reads its own dead-letter topics, and no one else's;
  * - the registry principal (the dictionary publisher) creates and configures source topics; operators read every
- *   dead-letter topic and describe every topic and group.
+ *   dead-letter topic, describe every topic, and read the source and share topics and every `lt.` group — what
+ *   moving a stopped group's offsets takes (`lienthong replay`).
  */
 export function desiredAcls(input: AccessPlanInput): AclGrant[] {
   const now = input.now ?? new Date();
@@ -91,7 +92,11 @@ export function desiredAcls(input: AccessPlanInput): AclGrant[] {
     ...grants(principals.registry, 'TOPIC', source, 'PREFIXED', MANAGE),
     ...grants(principals.operator, 'TOPIC', 'lt.dlq.', 'PREFIXED', ['READ']),
     ...grants(principals.operator, 'TOPIC', 'lt.', 'PREFIXED', ['DESCRIBE', 'DESCRIBE_CONFIGS']),
-    ...grants(principals.operator, 'GROUP', 'lt.', 'PREFIXED', ['DESCRIBE']),
+    // `lienthong replay` commits a stopped group's offsets: Kafka's OffsetCommit needs READ on the group and on
+    // every topic it commits for (the source and share topics); READ on a group implies DESCRIBE (lag, status)
+    ...grants(principals.operator, 'TOPIC', source, 'PREFIXED', ['READ']),
+    ...grants(principals.operator, 'TOPIC', 'lt.share.', 'PREFIXED', ['READ']),
+    ...grants(principals.operator, 'GROUP', 'lt.', 'PREFIXED', ['READ']),
   );
   return acls;
 }
