@@ -12,7 +12,7 @@ import { ensureTopics, groupLag } from '../../../infra/kafka/admin.ts';
 import { setScramPassword } from '../../../infra/kafka/scram.ts';
 import { consumerGroups, topics } from '../../../infra/kafka/topics.ts';
 import { migrate } from '../../../infra/postgres/migrate.ts';
-import { quoteIdent, type Pool } from '../../../infra/postgres/pool.ts';
+import { createPool, quoteIdent, type Pool } from '../../../infra/postgres/pool.ts';
 import { caFile, newPassword, principals, writeCredential } from '../../../infra/security/principals.ts';
 import { desiredAcls } from '../../../platform/access/plan.ts';
 import { operatorAuditTrail } from '../../../platform/audit/operator-audit.ts';
@@ -96,6 +96,17 @@ describe('lienthong replay on real services', () => {
     } finally {
       await admin.disconnect();
     }
+  };
+
+  /** Polls `lagOf` until it is 0 (expect.poll is for tests, not their set-up). */
+  const drained = async (lagOf: () => Promise<number>, timeoutMs = 60_000): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    let last = await lagOf();
+    while (last > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      last = await lagOf();
+    }
+    if (last > 0) throw new Error(`not drained after ${timeoutMs} ms: lag ${last}`);
   };
 
   const lag = async (): Promise<number> =>
@@ -206,21 +217,17 @@ describe('lienthong replay on real services', () => {
     });
     stops.push(() => coordinator.stop());
     ngdb = await startNgdb();
-    await expect
-      .poll(async () => (await groupLag(kafka, coordinator['options'].groupId!, source)) === 0, {
-        timeout: 45_000,
-        interval: 500,
-      })
-      .toBe(true);
+    await drained(async () => groupLag(kafka, coordinator['options'].groupId!, source));
     subscription = await startCopy();
-    await expect.poll(lag, { timeout: 60_000, interval: 500 }).toBe(0);
+    await drained(lag);
   }, 180_000);
 
   afterAll(async () => {
     await ngdb?.stop();
-    await subscription?.sink.stop();
-    await subscription?.pool.query(`DROP SCHEMA IF EXISTS ${quoteIdent(sinkSchema)} CASCADE`);
-    await subscription?.pool.end();
+    await subscription?.stop();
+    const cleanup = await createPool({ url: services.databaseUrl, max: 1 });
+    await cleanup.query(`DROP SCHEMA IF EXISTS ${quoteIdent(sinkSchema)} CASCADE`);
+    await cleanup.end();
     for (const stop of stops) await stop();
     if (operatorHome) rmSync(operatorHome, { recursive: true, force: true });
   });
@@ -288,12 +295,12 @@ describe('lienthong replay on real services', () => {
   describe('refuses bad input with one clear message, a non-zero exit, and nothing changed', () => {
     let offsets: string[];
     beforeAll(async () => {
-      await ngdb?.stop(); // a stopped group, so only the input is wrong
+      // stopped groups, so only the input is wrong
+      await ngdb?.stop();
       ngdb = undefined;
+      await subscription?.stop();
+      subscription = undefined;
       offsets = await committed(ngdbGroup);
-    });
-    afterAll(async () => {
-      expect(await committed(ngdbGroup)).toEqual(offsets);
     });
 
     const refused = async (args: string[], code: string, says: string): Promise<void> => {
@@ -410,6 +417,28 @@ describe('lienthong replay on real services', () => {
       ]);
     });
 
+    it('limits a replay to the topics of one dataset', async () => {
+      const plan = await planReplay(kafka, {
+        groupId: sinkGroup,
+        target: { mode: 'earliest' },
+        topics: [share],
+      });
+      expect(new Set(plan.partitions.map((move) => move.topic))).toEqual(new Set([share]));
+      await expect(
+        planReplay(kafka, { groupId: sinkGroup, target: { mode: 'earliest' }, topics: [source] }),
+      ).rejects.toMatchObject({ code: 'LT_TOPIC_UNKNOWN' });
+      // through the command: the NGDB group of this test reads no topic of the dictionary's own citizen dataset
+      await refused(
+        ['--group', ngdbGroup, '--to-earliest', '--dataset', 'population.citizen'],
+        'LT_TOPIC_UNKNOWN',
+        'reads no topic of dataset population.citizen',
+      );
+    });
+
+    it('left the group where it was', async () => {
+      expect(await committed(ngdbGroup)).toEqual(offsets);
+    });
+
     it('audits each refusal with its code', async () => {
       const trail = await operatorAuditTrail(platformPool, { action: 'replay', limit: 30 });
       const codes = trail.filter((entry) => entry.outcome === 'refused').map((entry) => entry.detail.code);
@@ -425,17 +454,5 @@ describe('lienthong replay on real services', () => {
         ]),
       );
     });
-  });
-
-  it('limits a replay to the topics of one dataset', async () => {
-    const plan = await planReplay(kafka, {
-      groupId: sinkGroup,
-      target: { mode: 'earliest' },
-      topics: [share],
-    });
-    expect(new Set(plan.partitions.map((move) => move.topic))).toEqual(new Set([share]));
-    await expect(
-      planReplay(kafka, { groupId: sinkGroup, target: { mode: 'earliest' }, topics: [source] }),
-    ).rejects.toMatchObject({ code: 'LT_TOPIC_UNKNOWN' });
   });
 });
