@@ -34,22 +34,46 @@ export interface GroupMember {
   clientHost: string;
 }
 
-async function withAdmin<T>(kafka: Kafka, work: (admin: Admin) => Promise<T>): Promise<T> {
+async function withAdmin<T>(kafka: Kafka, groupId: string, work: (admin: Admin) => Promise<T>): Promise<T> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     return await work(admin);
   } catch (error) {
-    throw brokerRefusal(error);
+    throw brokerRefusal(error, groupId);
   } finally {
     await admin.disconnect();
   }
 }
 
+const AUTHORIZATION_FAILURES = new Set(['GROUP_AUTHORIZATION_FAILED', 'TOPIC_AUTHORIZATION_FAILED']);
+
+/** The broker error type of `error` or of one of its causes (kafkajs wraps a refusal in its retry errors). */
+function brokerErrorType(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; depth++) {
+    const type = (current as { type?: unknown }).type;
+    if (typeof type === 'string') return type;
+    current = current.cause;
+  }
+  return undefined;
+}
+
 /** kafkajs's authorization failures as LT_FORBIDDEN (the operator's grants are missing), anything else as is. */
-function brokerRefusal(error: unknown): unknown {
-  const type = (error as { type?: unknown }).type;
-  if (type === 'GROUP_AUTHORIZATION_FAILED' || type === 'TOPIC_AUTHORIZATION_FAILED')
+function brokerRefusal(error: unknown, groupId: string): unknown {
+  if (error instanceof LtError) return error;
+  // kafkajs asks every broker for the group's coordinator, drops their answers and says only this: the broker
+  // refuses FindCoordinator to a principal that may not use the group (its GROUP_AUTHORIZATION_FAILED is lost)
+  if (error instanceof Error && error.name === 'KafkaJSGroupCoordinatorNotFound')
+    return new LtError(
+      'LT_FORBIDDEN',
+      `no broker names the coordinator of group ${groupId}: the principal may not use the group (or its coordinator is down)`,
+      {
+        cause: error,
+        hint: 'replay needs READ on the group (docs/security.md): run `lienthong acl sync` as lt-admin, or connect as lt-operator; if the grants are there, the broker is recovering: try again',
+      },
+    );
+  const type = brokerErrorType(error);
+  if (type !== undefined && AUTHORIZATION_FAILURES.has(type))
     return new LtError('LT_FORBIDDEN', `the broker refused the replay: ${String(type)}`, {
       cause: error,
       hint: 'the principal lacks the grants a replay needs (docs/security.md): run `lienthong acl sync` as lt-admin, or connect as lt-operator',
@@ -130,7 +154,7 @@ async function refuseUnknownTopic(
  * topic, a group with live members, and every target {@link planMoves} refuses.
  */
 export function planReplay(kafka: Kafka, request: ReplayRequest): Promise<ReplayPlan> {
-  return withAdmin(kafka, async (admin) => {
+  return withAdmin(kafka, request.groupId, async (admin) => {
     const { groupId } = request;
     const now = request.now ?? new Date();
     const target =
@@ -197,7 +221,7 @@ export function planReplay(kafka: Kafka, request: ReplayRequest): Promise<Replay
  * is an error. Partitions that stay are not touched.
  */
 export function executeReplay(kafka: Kafka, plan: ReplayPlan): Promise<void> {
-  return withAdmin(kafka, async (admin) => {
+  return withAdmin(kafka, plan.groupId, async (admin) => {
     const members = await liveMembers(admin, plan.groupId);
     if (members.length > 0) throw refuseLiveGroup(plan.groupId, members);
     const byTopic = new Map<string, PartitionMove[]>();
