@@ -8,6 +8,7 @@ import { agreementCommand } from './commands/agreement.ts';
 import * as dictionary from './commands/dictionary.ts';
 import { dlqCommand, reshareCommand } from './commands/dlq.ts';
 import { runCoordinator, runNgdb } from './commands/platform.ts';
+import { runReplay, type ReplayCommandOptions } from './commands/replay.ts';
 import { runAclSync, runCredentials } from './commands/security.ts';
 import { runTopicsSync } from './commands/topics.ts';
 
@@ -271,6 +272,49 @@ program
   )
   .option('--schema <name>', 'PostgreSQL schema of the NGDB', 'lt_ngdb')
   .action(async (options: { schema: string }) => runNgdb(options));
+
+program
+  .command('replay')
+  .description(
+    'move a stopped consumer group back so it re-reads from there: checks, prints the plan, applies, audits',
+  )
+  .requiredOption(
+    '--group <id>',
+    'the consumer group: lt.ngdb, lt.coordinator, lt.sink.<agency>.<agreement>, …',
+  )
+  .option('--to-earliest', 'to the first record each partition still holds')
+  .option('--to-datetime <time>', 'to the first record at or after an ISO 8601 time with its zone')
+  .option('--by-duration <duration>', 'to the first record of that long ago: 30m, 2h, 7d, 1d12h (s m h d w)')
+  .option('--to-offset <topic:partition:offset>', 'one partition to one offset')
+  .option(
+    '--dataset <id>',
+    'only the topics of one dataset: its source topic and its agreements’ share topics',
+  )
+  .option('--dry-run', 'only print the plan; nothing changes (still audited, as planned)', false)
+  .option('--json', 'print the plan as JSON (the same fields the audit trail keeps)', false)
+  .option(
+    '--schema <name>',
+    'PostgreSQL schema of the agreements and the operator audit trail',
+    'lt_platform',
+  )
+  .addHelpText(
+    'after',
+    '\nA replay only moves a group back: a partition already before the target stays, an offset ahead of the\n' +
+      'committed one is refused (it would skip unread records), and so is a time before the start of a trimmed\n' +
+      'log (some records after that time are gone). Every sink is idempotent, so the copies end as they were.\n' +
+      'Runs as lt-operator (KAFKA_PRINCIPAL overrides); each attempt is appended to operator_audit.\n\n' +
+      'Examples:\n' +
+      '  # stop the NGDB sink (Ctrl-C on `lienthong ngdb`), look, then replay all of it\n' +
+      '  npx lienthong replay --group lt.ngdb --to-earliest --dry-run\n' +
+      '  npx lienthong replay --group lt.ngdb --to-earliest\n' +
+      '  # re-read the last six hours of one dataset only\n' +
+      '  npx lienthong replay --group lt.ngdb --by-duration 6h --dataset population.citizen\n' +
+      '  # a subscriber’s copy since a morning (Hà Nội time), or one partition from an offset\n' +
+      '  npx lienthong replay --group lt.sink.bhxh.bhxh-insurance --to-datetime 2026-12-01T08:00:00+07:00\n' +
+      '  npx lienthong replay --group lt.ngdb --to-offset lt.src.population.citizen:2:1500 --json\n\n' +
+      'docs/replay.md has the whole procedure.',
+  )
+  .action(async (options: ReplayCommandOptions) => runReplay(options));
 
 try {
   await program.parseAsync();

@@ -45,7 +45,8 @@ export const ErrorCodes = {
   LT_SCHEMA_UNKNOWN: { retriable: false, summary: 'the record names a schema id the registry does not know' },
   LT_SCHEMA_NOT_REGISTERED: {
     retriable: true,
-    summary: "the registry does not hold the dictionary's schema of the dataset yet (lienthong dictionary publish)",
+    summary:
+      "the registry does not hold the dictionary's schema of the dataset yet (lienthong dictionary publish)",
   },
   LT_SCHEMA_NOT_OF_TOPIC: {
     retriable: false,
@@ -66,6 +67,24 @@ export const ErrorCodes = {
   // operators' commands
   LT_ARGUMENT_INVALID: { retriable: false, summary: 'a command argument breaks its rule' },
   LT_DEAD_LETTER_UNKNOWN: { retriable: false, summary: 'no open dead letter is kept at that address' },
+  LT_GROUP_UNKNOWN: {
+    retriable: false,
+    summary: 'no consumer group has this id (it has no members and no offsets)',
+  },
+  LT_TOPIC_UNKNOWN: { retriable: false, summary: 'the topic does not exist, or the group does not read it' },
+  LT_GROUP_ACTIVE: {
+    retriable: false,
+    summary: 'the consumer group has live members; its offsets can be moved only while it is stopped',
+  },
+  LT_OFFSET_OUT_OF_RANGE: {
+    retriable: false,
+    summary: 'the offset is outside what the partition holds (its log start to its end)',
+  },
+  LT_BEFORE_RETAINED_LOG: {
+    retriable: false,
+    summary: 'the time is before the start of the retained log: records after it are already gone',
+  },
+  LT_REPLAY_INVALID: { retriable: false, summary: 'the replay request breaks a rule' },
   LT_INTERNAL: { retriable: false, summary: 'an unexpected failure; the platform log has the details' },
 } as const;
 

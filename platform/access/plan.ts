@@ -6,7 +6,7 @@ import {
   type AclGrant,
   type AclOperation,
 } from '../../infra/kafka/acl.ts';
-import { consumerGroups, OPERATOR_GROUP_PREFIX, topics } from '../../infra/kafka/topics.ts';
+import { consumerGroups, topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { principals } from '../../infra/security/principals.ts';
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
@@ -48,6 +48,8 @@ const MANAGE: AclOperation[] = ['CREATE', 'DESCRIBE_CONFIGS', 'ALTER_CONFIGS', '
  *   dead-letter topic (in one-off groups `lt.operator.*`) and describe every topic and group;
  * - an operator redrives a platform stage's dead letters by writing its `lt.redrive.<stage>`, which only that
  *   stage reads — never a source topic, which stays its owner's alone (docs/dead-letters.md says why).
+ * - an operator also reads the source and share topics and every `lt.` group — what
+ *   moving a stopped group's offsets takes (`lienthong replay`).
  */
 export function desiredAcls(input: AccessPlanInput): AclGrant[] {
   const now = input.now ?? new Date();
@@ -94,8 +96,12 @@ export function desiredAcls(input: AccessPlanInput): AclGrant[] {
     ...grants(principals.registry, 'TOPIC', source, 'PREFIXED', MANAGE),
     ...grants(principals.operator, 'TOPIC', 'lt.dlq.', 'PREFIXED', ['READ']),
     ...grants(principals.operator, 'TOPIC', 'lt.', 'PREFIXED', ['DESCRIBE', 'DESCRIBE_CONFIGS']),
-    ...grants(principals.operator, 'GROUP', 'lt.', 'PREFIXED', ['DESCRIBE']),
-    ...grants(principals.operator, 'GROUP', OPERATOR_GROUP_PREFIX, 'PREFIXED', ['READ']),
+    // `lienthong replay` commits a stopped group's offsets: Kafka's OffsetCommit needs READ on the group and on
+    // every topic it commits for (the source and share topics); READ on a group implies DESCRIBE (lag, status),
+    // and covers the one-off groups `lt.operator.*` the dead-letter commands read in
+    ...grants(principals.operator, 'TOPIC', source, 'PREFIXED', ['READ']),
+    ...grants(principals.operator, 'TOPIC', 'lt.share.', 'PREFIXED', ['READ']),
+    ...grants(principals.operator, 'GROUP', 'lt.', 'PREFIXED', ['READ']),
     ...REDRIVE_TOPIC_STAGES.flatMap((stage) =>
       grants(principals.operator, 'TOPIC', topics.redrive(stage), 'LITERAL', ['WRITE']),
     ),

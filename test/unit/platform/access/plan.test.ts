@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { aclKey } from '../../../../infra/kafka/acl.ts';
 import { topics } from '../../../../infra/kafka/topics.ts';
 import { principals } from '../../../../infra/security/principals.ts';
 import { desiredAcls } from '../../../../platform/access/plan.ts';
@@ -14,7 +15,7 @@ describe('broker permissions for dead letters', () => {
   it('lets the operator write only the NGDB redrive topic, never a source or share topic', () => {
     const operator = of(principals.operator);
     expect(operator).toContain(`WRITE TOPIC LITERAL ${topics.redrive('ngdb')}`);
-    expect(operator).toContain('READ GROUP PREFIXED lt.operator.');
+    expect(operator).toContain('READ GROUP PREFIXED lt.');
     expect(operator).toContain('IDEMPOTENT_WRITE CLUSTER LITERAL kafka-cluster');
     expect(operator.filter((grant) => grant.startsWith('WRITE '))).toEqual([
       `WRITE TOPIC LITERAL ${topics.redrive('ngdb')}`,
@@ -35,5 +36,36 @@ describe('broker permissions for dead letters', () => {
     expect(
       writers.every((acl) => acl.principal.startsWith('User:agency.') && acl.pattern === 'LITERAL'),
     ).toBe(true);
+  });
+});
+
+describe('the operator’s broker grants', () => {
+  const operator = desiredAcls({ dictionary: loadDictionary(), agreements: [] })
+    .filter((grant) => grant.principal === `User:${principals.operator}`)
+    .map(aclKey)
+    .sort();
+
+  it('are what replay, dead letters and lag need, and nothing more', () => {
+    expect(operator).toEqual(
+      [
+        // replay: OffsetCommit of a stopped group needs READ on the group and on each topic it commits for
+        'User:lt-operator READ GROUP:lt.*',
+        'User:lt-operator READ TOPIC:lt.src.*',
+        'User:lt-operator READ TOPIC:lt.share.*',
+        // dead letters, and lag and status of everything
+        'User:lt-operator READ TOPIC:lt.dlq.*',
+        'User:lt-operator DESCRIBE TOPIC:lt.*',
+        'User:lt-operator DESCRIBE_CONFIGS TOPIC:lt.*',
+        // redrive of the NGDB's dead letters: its own topic, which only the NGDB sink reads
+        `User:lt-operator WRITE TOPIC:${topics.redrive('ngdb')}`,
+        'User:lt-operator IDEMPOTENT_WRITE CLUSTER:kafka-cluster',
+      ].sort(),
+    );
+  });
+
+  it('never create or change anything, and write nothing but the redrive topic', () => {
+    expect(
+      operator.filter((grant) => !/ (READ|DESCRIBE|DESCRIBE_CONFIGS|IDEMPOTENT_WRITE) /.test(grant)),
+    ).toEqual([`User:lt-operator WRITE TOPIC:${topics.redrive('ngdb')}`]);
   });
 });
