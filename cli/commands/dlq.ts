@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { readEnv, type Env } from '../../infra/config/options.ts';
 import { LtError } from '../../infra/errors.ts';
 import { createKafka } from '../../infra/kafka/client.ts';
+import { topicKind } from '../../infra/kafka/topics.ts';
 import { createLogger, type Logger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool, type Pool } from '../../infra/postgres/pool.ts';
@@ -16,8 +17,10 @@ import {
   parseDeadLetterFilter,
   redriveDeadLetters,
   showDeadLetter,
+  type DeadLetterDetail,
   type DeadLetterFilterInput,
   type DeadLetterSources,
+  type DeadLetterView,
 } from '../../platform/dead-letters/index.ts';
 import { loadDictionary, type Dictionary } from '../../schemas/model/dictionary.ts';
 import { createRegistryClient, type SchemaRegistry } from '../../schemas/registry/client.ts';
@@ -380,4 +383,48 @@ export function reshareCommand(): Command {
         await pool.end();
       }
     });
+}
+
+/**
+ * The ops console's dead-letter drill-down: the open records of one dead-letter topic, newest first, and one record
+ * in full — read like `dlq list` and `dlq show`, through the console's own broker client and platform pool.
+ */
+export function consoleDeadLetters(
+  env: Env,
+  { kafka, pool, dictionary }: { kafka: DeadLetterSources['kafka']; pool: Pool; dictionary: Dictionary },
+  log: Logger,
+): {
+  list(topic: string, limit: number): Promise<DeadLetterView[]>;
+  show(topic: string, partition: number, offset: string): Promise<DeadLetterDetail | null>;
+} {
+  const store = new AgreementStore(pool, dictionary);
+  const sources = async (): Promise<DeadLetterSources> => ({
+    kafka,
+    pool,
+    dictionary,
+    agreements: await store.list(),
+    timeoutMs: 15_000,
+  });
+  let registry: SchemaRegistry | undefined;
+  return {
+    async list(topic, limit) {
+      const kind = topicKind(topic);
+      if (kind.kind !== 'dead-letter') return [];
+      const filter = parseDeadLetterFilter({ stage: kind.stage, agency: kind.agency }, dictionary);
+      const views = await listDeadLetters(await sources(), { filter });
+      return views
+        .filter((view) => view.topic === topic)
+        .reverse()
+        .slice(0, limit);
+    },
+    async show(topic, partition, offset) {
+      registry ??= registryOf(env, log);
+      try {
+        return await showDeadLetter(await sources(), registry, { topic, partition, offset });
+      } catch (error) {
+        if (error instanceof LtError && error.code === 'LT_DEAD_LETTER_UNKNOWN') return null;
+        throw error;
+      }
+    },
+  };
 }

@@ -159,33 +159,50 @@ async function showDeadLetters(row) {
   fillTable(
     $('dlq-records-table'),
     [
-      { key: 'position', title: 'position' },
-      { key: 'at', title: 'rejected at' },
+      { key: 'address', title: 'address' },
+      { key: 'deadLetteredAt', title: 'rejected at' },
       { key: 'code', title: 'error' },
       { key: 'dataset', title: 'dataset' },
-      { key: 'reason', title: 'reason' },
+      { key: 'key', title: 'key' },
+      { key: 'detail', title: 'reason' },
     ],
     records,
     (record) => void showDeadLetter(record),
   );
 }
 
-/** @param {Record<string, unknown>} record */
+/**
+ * One dead letter in full (platform/dead-letters, DeadLetterDetail): its reason and where it came from, then its
+ * value decoded through the registry where it could be, else a bounded preview of its bytes.
+ * @param {Record<string, unknown>} record
+ */
 async function showDeadLetter(record) {
   const where = `${encodeURIComponent(text(record.topic ?? selectedTopic))}/${text(record.partition)}/${text(record.offset)}`;
   const detail = await getJson(`/api/dead-letters/${where}`);
+  const view = detail.deadLetter ?? {};
   const reason = $('dlq-record-reason');
   reason.replaceChildren();
-  for (const [name, value] of Object.entries(detail)) {
-    if (name === 'decoded' || name === 'payload') continue;
+  for (const name of [
+    'address',
+    'stage',
+    'agency',
+    'code',
+    'detail',
+    'agreement',
+    'dataset',
+    'source',
+    'deadLetteredAt',
+    'status',
+  ]) {
+    if (view[name] === null || view[name] === undefined) continue;
     const dt = document.createElement('dt');
     dt.textContent = name;
     const dd = document.createElement('dd');
-    dd.textContent = text(value);
+    dd.textContent = text(view[name]);
     dd.dataset.field = name;
     reason.append(dt, dd);
   }
-  $('dlq-record-body').textContent = JSON.stringify(detail.decoded ?? detail.payload ?? null, null, 2);
+  $('dlq-record-body').textContent = JSON.stringify({ key: detail.key, value: detail.value }, null, 2);
   $('dlq-record').hidden = false;
 }
 
