@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { describeError } from '../infra/errors.ts';
 import { runBroker } from './commands/broker.ts';
 import { runDemo } from './commands/demo.ts';
 import { runAgent, runSnapshotCommand, type SnapshotCommandOptions } from './commands/agent.ts';
@@ -9,6 +8,8 @@ import * as dictionary from './commands/dictionary.ts';
 import { runCoordinator, runNgdb } from './commands/platform.ts';
 import { runAclSync, runCredentials } from './commands/security.ts';
 import { runTopicsSync } from './commands/topics.ts';
+import { runStatus, type StatusOptions } from './commands/status.ts';
+import { exitOverrideEverywhere, reportFailure } from './exit.ts';
 
 function positiveInt(value: string): number {
   const parsed = Number(value);
@@ -266,9 +267,30 @@ program
   .option('--schema <name>', 'PostgreSQL schema of the NGDB', 'lt_ngdb')
   .action(async (options: { schema: string }) => runNgdb(options));
 
+program
+  .command('status')
+  .description(
+    'the platform at a glance: agencies, datasets, agreements and their state, consumer-group lag,\n' +
+      'dead letters, replays and rebuilds in progress (exit 4 when Kafka or PostgreSQL cannot be read)',
+  )
+  .option(
+    '--schema <name>',
+    'PostgreSQL schema of the agreements and the operator audit trail',
+    'lt_platform',
+  )
+  .option('--recent <n>', 'how many recent operator actions to list', positiveInt, 5)
+  .option('--json', 'the same as one JSON object (docs/cli.md)', false)
+  .addHelpText(
+    'after',
+    '\nRuns as lt-operator (KAFKA_PRINCIPAL overrides) against KAFKA_BROKERS; reads DATABASE_URL. Changes nothing.\n' +
+      'Example:\n  KAFKA_BROKERS=127.0.0.1:9092 npx lienthong status --json',
+  )
+  .action(async (options: StatusOptions) => runStatus(options));
+
+// every outcome, commander's own usage errors included, ends with one exit code of docs/cli.md
+exitOverrideEverywhere(program);
 try {
   await program.parseAsync();
 } catch (error) {
-  console.error(`\nlienthong: ${describeError(error)}`);
-  process.exitCode = 1;
+  process.exitCode = reportFailure(error);
 }
