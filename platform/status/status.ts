@@ -67,14 +67,18 @@ async function readKafka(kafka: Kafka): Promise<KafkaPicture> {
         const groupTopics = committed
           .filter(({ topic }) => offsets.has(topic))
           .map(({ topic, partitions }) => {
-            const lags = offsets.get(topic)!.map(({ partition, low, high }) =>
-              partitionLag({
-                partition,
-                committed: Number(partitions.find((entry) => entry.partition === partition)?.offset ?? '-1'),
-                logStart: Number(low),
-                logEnd: Number(high),
-              }),
-            );
+            const lags = [...offsets.get(topic)!]
+              .sort((a, b) => a.partition - b.partition)
+              .map(({ partition, low, high }) =>
+                partitionLag({
+                  partition,
+                  committed: Number(
+                    partitions.find((entry) => entry.partition === partition)?.offset ?? '-1',
+                  ),
+                  logStart: Number(low),
+                  logEnd: Number(high),
+                }),
+              );
             return { topic, lag: lags.reduce((sum, { lag }) => sum + lag, 0), partitions: lags };
           })
           .sort((a, b) => a.topic.localeCompare(b.topic));
