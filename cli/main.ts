@@ -99,17 +99,21 @@ dict
   .command('lint')
   .description('check every dictionary file against every rule; lists file:line for each problem')
   .option('--dir <dir>', 'dictionary folder', 'schemas/dictionary')
-  .action((options: { dir: string }) => dictionary.lint(options.dir));
+  .option('--json', 'print the problems as one JSON object', false)
+  .action((options: { dir: string; json: boolean }) => dictionary.lint(options.dir, options.json));
 dict
   .command('diff')
   .description('explain which schema changes break which readers, and whether the registry would refuse them')
   .argument('<old>', 'dictionary folder, or git:<revision> (e.g. git:HEAD~1)')
   .argument('[new]', 'dictionary folder, or git:<revision>', 'schemas/dictionary')
+  .option('--json', 'print the comparison as one JSON object', false)
   .addHelpText(
     'after',
     '\nExamples:\n  npm run lienthong -- dictionary diff git:HEAD\n  npm run lienthong -- dictionary diff /tmp/old-dictionary schemas/dictionary',
   )
-  .action((oldWhere: string, newWhere: string) => dictionary.diff(oldWhere, newWhere));
+  .action((oldWhere: string, newWhere: string, options: { json: boolean }) =>
+    dictionary.diff(oldWhere, newWhere, options.json),
+  );
 dict
   .command('publish')
   .description('register every dataset’s key and value subjects in the schema registry (idempotent)')
@@ -187,6 +191,7 @@ program
       'replication factor and min.insync.replicas; print what differs (exit 3 when a difference needs an operator)',
   )
   .option('--dry-run', 'only print the differences', false)
+  .option('--json', 'print the wanted topics and the differences as one JSON object', false)
   .option('--schema <name>', 'PostgreSQL schema of the agreements', 'lt_platform')
   .option(
     '--source-partitions <n>',
@@ -200,7 +205,7 @@ program
       'On 3 or more brokers: replication factor 3, min.insync.replicas 2.\n\n' +
       'Example:\n  KAFKA_BROKERS=127.0.0.1:9092 npx lienthong topics sync --dry-run',
   )
-  .action(async (options: { dryRun: boolean; schema: string; sourcePartitions: number }) =>
+  .action(async (options: { dryRun: boolean; schema: string; sourcePartitions: number; json: boolean }) =>
     runTopicsSync(options),
   );
 
@@ -238,6 +243,7 @@ program
       'revocation (a suspended, revoked or expired agreement loses its read), then apply them',
   )
   .option('--dry-run', 'only print the differences', false)
+  .option('--json', 'print the changes as one JSON object', false)
   .option('--schema <name>', 'PostgreSQL schema of the agreements', 'lt_platform')
   .option(
     '--watch <seconds>',
@@ -249,7 +255,9 @@ program
     '\nRuns as lt-admin against KAFKA_BROKERS; a second run prints nothing to do.\n' +
       'Example:\n  KAFKA_BROKERS=127.0.0.1:9092 npx lienthong acl sync --dry-run',
   )
-  .action(async (options: { dryRun: boolean; schema: string; watch?: number }) => runAclSync(options));
+  .action(async (options: { dryRun: boolean; schema: string; watch?: number; json: boolean }) =>
+    runAclSync(options),
+  );
 
 program
   .command('coordinator')
