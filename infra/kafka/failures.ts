@@ -31,12 +31,20 @@ function rootOf(error: unknown): KafkaJsLike {
   return current;
 }
 
+/** Whether `error` came from kafkajs (its errors are named KafkaJS…). */
+export function isKafkaJsError(error: unknown): boolean {
+  return error instanceof Error && error.name.startsWith('KafkaJS');
+}
+
 /**
  * A kafkajs failure as one of our codes, at the adapter boundary: no connection → LT_KAFKA_UNREACHABLE, a
  * refused SASL login → LT_UNAUTHORIZED, an ACL refusal → LT_FORBIDDEN; an LtError stays itself, anything else is
  * LT_INTERNAL. `brokers` and `principal` name what was tried, for the message.
  */
-export function kafkaFailure(error: unknown, context: { brokers: string[]; principal?: string }): LtError {
+export function kafkaFailure(
+  error: unknown,
+  context: { brokers?: string[]; principal?: string } = {},
+): LtError {
   if (error instanceof LtError) return error;
   if (error === null || typeof error !== 'object') return toLtError(error);
   const root = rootOf(error);
@@ -45,7 +53,7 @@ export function kafkaFailure(error: unknown, context: { brokers: string[]; princ
   if (root.name !== undefined && UNREACHABLE.has(root.name))
     return new LtError(
       'LT_KAFKA_UNREACHABLE',
-      `cannot reach Kafka at ${context.brokers.join(',')}: ${message}`,
+      `cannot reach Kafka${context.brokers ? ` at ${context.brokers.join(',')}` : ''}: ${message}`,
       {
         cause: error,
         hint: 'is the broker up and KAFKA_BROKERS right? (`lienthong broker start` runs one locally)',

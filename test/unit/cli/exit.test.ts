@@ -26,6 +26,24 @@ describe('the exit of the lienthong command', () => {
     }
   });
 
+  it('exits 4 for a kafkajs connection failure no command translated', () => {
+    const printed = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const cause = Object.assign(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:1'), {
+        name: 'KafkaJSConnectionError',
+      });
+      const retried = Object.assign(new Error(cause.message, { cause }), {
+        name: 'KafkaJSNumberOfRetriesExceeded',
+      });
+      expect(reportFailure(retried)).toBe(4);
+      expect(printed.mock.calls[0]?.[0]).toContain(
+        'LT_KAFKA_UNREACHABLE: cannot reach Kafka: Connection error',
+      );
+    } finally {
+      printed.mockRestore();
+    }
+  });
+
   it('makes a command added with addCommand throw a usage error instead of exiting', async () => {
     const program = new Command('lienthong');
     const group = new Command('group');
