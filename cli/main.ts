@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { describeError } from '../infra/errors.ts';
 import { runBroker } from './commands/broker.ts';
 import { runDemo } from './commands/demo.ts';
 import { runAgent, runSnapshotCommand, type SnapshotCommandOptions } from './commands/agent.ts';
@@ -11,6 +10,8 @@ import { runCoordinator, runNgdb } from './commands/platform.ts';
 import { runReplay, type ReplayCommandOptions } from './commands/replay.ts';
 import { runAclSync, runCredentials } from './commands/security.ts';
 import { runTopicsSync } from './commands/topics.ts';
+import { runStatus, type StatusOptions } from './commands/status.ts';
+import { exitOverrideEverywhere, reportFailure } from './exit.ts';
 
 function positiveInt(value: string): number {
   const parsed = Number(value);
@@ -100,17 +101,21 @@ dict
   .command('lint')
   .description('check every dictionary file against every rule; lists file:line for each problem')
   .option('--dir <dir>', 'dictionary folder', 'schemas/dictionary')
-  .action((options: { dir: string }) => dictionary.lint(options.dir));
+  .option('--json', 'print the problems as one JSON object', false)
+  .action((options: { dir: string; json: boolean }) => dictionary.lint(options.dir, options.json));
 dict
   .command('diff')
   .description('explain which schema changes break which readers, and whether the registry would refuse them')
   .argument('<old>', 'dictionary folder, or git:<revision> (e.g. git:HEAD~1)')
   .argument('[new]', 'dictionary folder, or git:<revision>', 'schemas/dictionary')
+  .option('--json', 'print the comparison as one JSON object', false)
   .addHelpText(
     'after',
     '\nExamples:\n  npm run lienthong -- dictionary diff git:HEAD\n  npm run lienthong -- dictionary diff /tmp/old-dictionary schemas/dictionary',
   )
-  .action((oldWhere: string, newWhere: string) => dictionary.diff(oldWhere, newWhere));
+  .action((oldWhere: string, newWhere: string, options: { json: boolean }) =>
+    dictionary.diff(oldWhere, newWhere, options.json),
+  );
 dict
   .command('publish')
   .description('register every dataset’s key and value subjects in the schema registry (idempotent)')
@@ -193,6 +198,7 @@ program
       'replication factor and min.insync.replicas; print what differs (exit 3 when a difference needs an operator)',
   )
   .option('--dry-run', 'only print the differences', false)
+  .option('--json', 'print the wanted topics and the differences as one JSON object', false)
   .option('--schema <name>', 'PostgreSQL schema of the agreements', 'lt_platform')
   .option(
     '--source-partitions <n>',
@@ -206,7 +212,7 @@ program
       'On 3 or more brokers: replication factor 3, min.insync.replicas 2.\n\n' +
       'Example:\n  KAFKA_BROKERS=127.0.0.1:9092 npx lienthong topics sync --dry-run',
   )
-  .action(async (options: { dryRun: boolean; schema: string; sourcePartitions: number }) =>
+  .action(async (options: { dryRun: boolean; schema: string; sourcePartitions: number; json: boolean }) =>
     runTopicsSync(options),
   );
 
@@ -244,6 +250,7 @@ program
       'revocation (a suspended, revoked or expired agreement loses its read), then apply them',
   )
   .option('--dry-run', 'only print the differences', false)
+  .option('--json', 'print the changes as one JSON object', false)
   .option('--schema <name>', 'PostgreSQL schema of the agreements', 'lt_platform')
   .option(
     '--watch <seconds>',
@@ -255,7 +262,9 @@ program
     '\nRuns as lt-admin against KAFKA_BROKERS; a second run prints nothing to do.\n' +
       'Example:\n  KAFKA_BROKERS=127.0.0.1:9092 npx lienthong acl sync --dry-run',
   )
-  .action(async (options: { dryRun: boolean; schema: string; watch?: number }) => runAclSync(options));
+  .action(async (options: { dryRun: boolean; schema: string; watch?: number; json: boolean }) =>
+    runAclSync(options),
+  );
 
 program
   .command('coordinator')
@@ -316,9 +325,30 @@ program
   )
   .action(async (options: ReplayCommandOptions) => runReplay(options));
 
+program
+  .command('status')
+  .description(
+    'the platform at a glance: agencies, datasets, agreements and their state, consumer-group lag,\n' +
+      'dead letters, replays and rebuilds in progress (exit 4 when Kafka or PostgreSQL cannot be read)',
+  )
+  .option(
+    '--schema <name>',
+    'PostgreSQL schema of the agreements and the operator audit trail',
+    'lt_platform',
+  )
+  .option('--recent <n>', 'how many recent operator actions to list', positiveInt, 5)
+  .option('--json', 'the same as one JSON object (docs/cli.md)', false)
+  .addHelpText(
+    'after',
+    '\nRuns as lt-operator (KAFKA_PRINCIPAL overrides) against KAFKA_BROKERS; reads DATABASE_URL. Changes nothing.\n' +
+      'Example:\n  KAFKA_BROKERS=127.0.0.1:9092 npx lienthong status --json',
+  )
+  .action(async (options: StatusOptions) => runStatus(options));
+
+// every outcome, commander's own usage errors included, ends with one exit code of docs/cli.md
+exitOverrideEverywhere(program);
 try {
   await program.parseAsync();
 } catch (error) {
-  console.error(`\nlienthong: ${describeError(error)}`);
-  process.exitCode = 1;
+  process.exitCode = reportFailure(error);
 }

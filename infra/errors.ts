@@ -3,6 +3,12 @@
  * Adapters (Kafka, PostgreSQL, Redis, HTTP) translate their own failures into these codes at the boundary.
  */
 export const ErrorCodes = {
+  // the command line
+  LT_USAGE: {
+    retriable: false,
+    summary:
+      'the command line is wrong: a flag or argument is missing, unknown, malformed or contradicts another',
+  },
   // set-up and environment
   LT_CONFIG_INVALID: { retriable: false, summary: 'configuration is invalid' },
   LT_JAVA_MISSING: { retriable: false, summary: 'Java 17+ is required to run the local Kafka broker' },
@@ -14,6 +20,10 @@ export const ErrorCodes = {
   LT_POSTGRES_UNREACHABLE: { retriable: true, summary: 'PostgreSQL is unreachable' },
   LT_REDIS_UNREACHABLE: { retriable: true, summary: 'Redis is unreachable' },
   LT_REGISTRY_UNREACHABLE: { retriable: true, summary: 'the schema registry is unreachable' },
+  LT_TOPIC_CONFLICT: {
+    retriable: false,
+    summary: 'a topic differs from its wanted settings in a way only an operator may change',
+  },
   LT_CONSUMER_STOPPED: {
     retriable: false,
     summary: 'a Kafka consumer stopped after a failure it does not restart from',
@@ -21,6 +31,10 @@ export const ErrorCodes = {
   // data dictionary
   LT_DICTIONARY_INVALID: { retriable: false, summary: 'a dictionary file is invalid' },
   LT_DATASET_UNKNOWN: { retriable: false, summary: 'the dataset is not in the dictionary' },
+  LT_SCHEMA_INCOMPATIBLE: {
+    retriable: false,
+    summary: 'the registry refuses the schema change under its compatibility level',
+  },
   // records
   LT_RECORD_INVALID: { retriable: false, summary: 'the record does not match its dataset' },
   LT_NOT_OWNER: { retriable: false, summary: 'the agency does not own the dataset it tried to publish' },
@@ -90,6 +104,77 @@ export const ErrorCodes = {
 
 export type ErrorCode = keyof typeof ErrorCodes;
 
+/**
+ * The exit code of the `lienthong` command for each kind of outcome (docs/cli.md). Scripts may rely on these
+ * numbers: they never change meaning.
+ */
+export const ExitCodes = {
+  /** Everything the command was asked to do was done. */
+  ok: 0,
+  /** An unexpected failure (a bug, or a failure lienthong has no code for); the message and log say more. */
+  internal: 1,
+  /** The command line is wrong: an unknown command or flag, a missing or malformed argument. */
+  usage: 2,
+  /** The configuration is wrong: the environment, a credential, a dictionary or config file, or a setting
+   * only an operator may change (a topic's partitions, a sink table's columns). */
+  configuration: 3,
+  /** A service the command needs did not answer or did not start: Kafka, PostgreSQL, Redis, the registry. */
+  unreachable: 4,
+  /** The platform understood and refused: an invalid record or agreement, an unknown id, a forbidden step,
+   * a schema change the registry would refuse. */
+  refused: 5,
+} as const;
+
+export type ExitKind = keyof typeof ExitCodes;
+
+/** Which kind of outcome each error code is: the one place an exit code is derived from (exitCodeOf). */
+export const ExitKinds = {
+  LT_USAGE: 'usage',
+  LT_CONFIG_INVALID: 'configuration',
+  LT_JAVA_MISSING: 'configuration',
+  LT_MAVEN_MISSING: 'configuration',
+  LT_KAFKA_JARS_FETCH_FAILED: 'unreachable',
+  LT_PORT_TAKEN: 'configuration',
+  LT_KAFKA_START_FAILED: 'unreachable',
+  LT_KAFKA_UNREACHABLE: 'unreachable',
+  LT_POSTGRES_UNREACHABLE: 'unreachable',
+  LT_REDIS_UNREACHABLE: 'unreachable',
+  LT_REGISTRY_UNREACHABLE: 'unreachable',
+  LT_TOPIC_CONFLICT: 'configuration',
+  LT_CONSUMER_STOPPED: 'internal',
+  LT_DICTIONARY_INVALID: 'configuration',
+  LT_DATASET_UNKNOWN: 'refused',
+  LT_SCHEMA_INCOMPATIBLE: 'refused',
+  LT_RECORD_INVALID: 'refused',
+  LT_NOT_OWNER: 'refused',
+  LT_EVENT_ID_REUSED: 'refused',
+  LT_VERSION_STALE: 'refused',
+  LT_RECORD_TOO_LARGE: 'refused',
+  LT_BATCH_REJECTED: 'refused',
+  LT_MALFORMED_INPUT: 'refused',
+  LT_UNAUTHORIZED: 'refused',
+  LT_FORBIDDEN: 'refused',
+  LT_PUBLISH_FAILED: 'unreachable',
+  LT_DECODE_FAILED: 'refused',
+  LT_SCHEMA_UNKNOWN: 'refused',
+  LT_SCHEMA_NOT_OF_TOPIC: 'refused',
+  LT_SINK_SCHEMA_CONFLICT: 'configuration',
+  LT_AGREEMENT_UNKNOWN: 'refused',
+  LT_AGREEMENT_EXISTS: 'refused',
+  LT_AGREEMENT_INVALID: 'refused',
+  LT_AGREEMENT_TRANSITION: 'refused',
+  LT_SCHEMA_NOT_REGISTERED: 'refused',
+  LT_ARGUMENT_INVALID: 'usage',
+  LT_DEAD_LETTER_UNKNOWN: 'refused',
+  LT_GROUP_UNKNOWN: 'refused',
+  LT_TOPIC_UNKNOWN: 'refused',
+  LT_GROUP_ACTIVE: 'refused',
+  LT_OFFSET_OUT_OF_RANGE: 'refused',
+  LT_BEFORE_RETAINED_LOG: 'refused',
+  LT_REPLAY_INVALID: 'usage',
+  LT_INTERNAL: 'internal',
+} as const satisfies Record<ErrorCode, ExitKind>;
+
 export interface LtErrorOptions {
   /** Structured facts about the failure: where, which field, which value. Never secrets. */
   details?: Record<string, unknown>;
@@ -122,6 +207,14 @@ export function toLtError(error: unknown): LtError {
 
 export function isLtError(error: unknown, code?: ErrorCode): error is LtError {
   return error instanceof LtError && (code === undefined || error.code === code);
+}
+
+/**
+ * The exit code the `lienthong` command ends with after `error` (ExitCodes, docs/cli.md): by its LtError code
+ * (ExitKinds), LT_INTERNAL's for anything else.
+ */
+export function exitCodeOf(error: unknown): number {
+  return ExitCodes[error instanceof LtError ? ExitKinds[error.code] : 'internal'];
 }
 
 /** One line for a person: what went wrong and what to do next. */

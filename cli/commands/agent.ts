@@ -163,7 +163,6 @@ export async function runSnapshotCommand(options: SnapshotCommandOptions): Promi
     for (const refusal of result.refusals)
       console.log(`  refused ${refusal.key ?? '(no key)'}: ${refusal.code}: ${refusal.message}`);
     if (result.refused > 0) {
-      process.exitCode = 1;
       throw new LtError(
         'LT_RECORD_INVALID',
         `${result.refused} row(s) were refused; fix them at the source and run the snapshot again with --restart`,

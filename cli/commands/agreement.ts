@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readEnv } from '../../infra/config/options.ts';
-import { isLtError } from '../../infra/errors.ts';
+import { exitCodeOf, isLtError } from '../../infra/errors.ts';
 import { createHttpServer, listen } from '../../infra/http/server.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
@@ -72,7 +72,7 @@ async function withStore<T>(
 
 /**
  * Prints the problems of an LT_AGREEMENT_INVALID one per line, with a caret under each filter problem's
- * position, and sets exit code 1; any other error is rethrown for main.ts to print.
+ * position, and sets its exit code (5, refused); any other error is rethrown for main.ts to print.
  */
 function reportInvalid(error: unknown, filterText?: string): void {
   if (!isLtError(error, 'LT_AGREEMENT_INVALID')) throw error;
@@ -84,7 +84,7 @@ function reportInvalid(error: unknown, filterText?: string): void {
       console.error(`      ${filterText}\n      ${' '.repeat(problem.position)}^`);
     }
   }
-  process.exitCode = 1;
+  process.exitCode = exitCodeOf(error);
 }
 
 function when(date: Date | null): string {
@@ -110,6 +110,19 @@ function describeEvent(event: AgreementEvent): string {
   }
   const onEnd = detail.onEnd as { to: string } | undefined;
   return `${text(detail.from)} → ${text(detail.to)}${detail.reason ? `: ${text(detail.reason)}` : ''}${onEnd ? ` (on end: ${onEnd.to})` : ''}`;
+}
+
+/**
+ * An agreement as plain data for `--json`: every stored field with ISO times, the filter as its text (not its
+ * syntax tree), and whether it is active now.
+ */
+function agreementJson(agreement: Agreement, now = new Date()): Record<string, unknown> {
+  const { filter: _ast, ...fields } = agreement;
+  return { ...fields, active: isActive(agreement, now) };
+}
+
+function printJson(value: unknown): void {
+  console.log(JSON.stringify(value, null, 2));
 }
 
 function printAgreements(agreements: Agreement[]): void {
@@ -429,19 +442,20 @@ export function agreementCommand(): Command {
     .addOption(new Option('--status <status>', 'only this status').choices(AgreementStatuses))
     .option('--dataset <id>', 'only this dataset')
     .option('--subscriber <agency>', 'only this subscriber')
+    .option('--json', 'print the agreements as a JSON array', false)
     .action(
       async (
-        options: { status?: AgreementStatus; dataset?: string; subscriber?: string },
+        options: { status?: AgreementStatus; dataset?: string; subscriber?: string; json: boolean },
         command: Command,
       ) => {
         await withStore(groupOptions(command), async (store) => {
-          printAgreements(
-            await store.list({
-              ...(options.status ? { status: options.status } : {}),
-              ...(options.dataset ? { dataset: options.dataset } : {}),
-              ...(options.subscriber ? { subscriber: options.subscriber } : {}),
-            }),
-          );
+          const agreements = await store.list({
+            ...(options.status ? { status: options.status } : {}),
+            ...(options.dataset ? { dataset: options.dataset } : {}),
+            ...(options.subscriber ? { subscriber: options.subscriber } : {}),
+          });
+          if (options.json) printJson(agreements.map((agreement) => agreementJson(agreement)));
+          else printAgreements(agreements);
         });
       },
     );
@@ -450,9 +464,20 @@ export function agreementCommand(): Command {
     .command('show')
     .description('one agreement and its audit trail')
     .argument('<id>', 'the agreement id')
-    .action(async (id: string, _options: unknown, command: Command) => {
+    .option('--json', 'print { agreement, degraded, events } as one JSON object', false)
+    .action(async (id: string, options: { json: boolean }, command: Command) => {
       await withStore(groupOptions(command), async (store) => {
-        printAgreement(await store.get(id), (await store.degradations()).get(id));
+        const agreement = await store.get(id);
+        const degraded = (await store.degradations()).get(id);
+        if (options.json) {
+          printJson({
+            agreement: agreementJson(agreement),
+            degraded: degraded ?? null,
+            events: await store.events(id),
+          });
+          return;
+        }
+        printAgreement(agreement, degraded);
         printTable(
           ['#', 'at', 'actor', 'action', 'detail'],
           (await store.events(id)).map((event) => [
@@ -469,10 +494,12 @@ export function agreementCommand(): Command {
   group
     .command('expire-due')
     .description('mark approved and suspended agreements whose validTo has passed as expired')
-    .action(async (_options: unknown, command: Command) => {
+    .option('--json', 'print the agreements it expired as a JSON array', false)
+    .action(async (options: { json: boolean }, command: Command) => {
       await withStore(groupOptions(command), async (store) => {
         const expired = await store.expireDue();
-        if (expired.length === 0) console.log('nothing to expire');
+        if (options.json) printJson(expired.map((agreement) => agreementJson(agreement)));
+        else if (expired.length === 0) console.log('nothing to expire');
         else printAgreements(expired);
       });
     });

@@ -21,16 +21,28 @@ import { createRegistryServer, secureRegistryOptions } from '../../schemas/regis
 import { RegistryStore } from '../../schemas/registry/store.ts';
 import { printTable } from '../table.ts';
 
-/** `lienthong dictionary lint`: every rule, every file; exit code 1 when anything is wrong. */
-export function lint(dir: string): void {
+/**
+ * `lienthong dictionary lint [--json]`: every rule, every file; LT_DICTIONARY_INVALID (exit 3) when anything is
+ * wrong. `--json` prints `{ datasets, codeLists, agencies, problems: [{ file, line, rule, message }] }`.
+ */
+export function lint(dir: string, json: boolean): void {
   const { dictionary, problems } = readDictionary(resolve(dir));
-  for (const problem of problems)
-    console.log(`${problem.file}:${problem.line}: ${problem.message} [${problem.rule}]`);
-  const summary = `${dictionary.datasets.size} datasets, ${dictionary.codeLists.size} code lists, ${dictionary.agencies.size} agencies`;
-  if (problems.length > 0) {
-    console.log(`\n${problems.length} problem(s) in ${summary}`);
-    process.exitCode = 1;
-  } else console.log(`${summary}: no problems`);
+  const counts = {
+    datasets: dictionary.datasets.size,
+    codeLists: dictionary.codeLists.size,
+    agencies: dictionary.agencies.size,
+  };
+  const summary = `${counts.datasets} datasets, ${counts.codeLists} code lists, ${counts.agencies} agencies`;
+  if (json) console.log(JSON.stringify({ ...counts, problems }, null, 2));
+  else {
+    for (const problem of problems)
+      console.log(`${problem.file}:${problem.line}: ${problem.message} [${problem.rule}]`);
+    if (problems.length === 0) console.log(`${summary}: no problems`);
+  }
+  if (problems.length > 0)
+    throw new LtError('LT_DICTIONARY_INVALID', `${problems.length} problem(s) in ${summary}`, {
+      hint: 'fix each file:line listed above and lint again',
+    });
 }
 
 /** A dictionary folder, or `git:<rev>` for the dictionary as committed at that revision. */
@@ -52,12 +64,29 @@ function dictionaryAt(where: string): string {
   return join(dir, 'schemas', 'dictionary');
 }
 
-/** `lienthong dictionary diff <old> <new>`: which change breaks which readers; exit 1 if the registry would refuse one. */
-export function diff(oldWhere: string, newWhere: string): void {
+/**
+ * `lienthong dictionary diff <old> <new> [--json]`: which change breaks which readers; LT_SCHEMA_INCOMPATIBLE
+ * (exit 5) if the registry would refuse one. `--json` prints the comparison (`{ added, removed, changed }`).
+ */
+export function diff(oldWhere: string, newWhere: string, json: boolean): void {
   const result = diffDictionaries(
     loadDictionary(dictionaryAt(oldWhere)),
     loadDictionary(dictionaryAt(newWhere)),
   );
+  const refused = result.changed.filter((change) => change.refused).map((change) => change.dataset);
+  const refuse = (): void => {
+    if (refused.length > 0)
+      throw new LtError(
+        'LT_SCHEMA_INCOMPATIBLE',
+        `the registry would refuse the change of ${refused.join(', ')} under its compatibility level`,
+        { hint: 'make the change compatible (docs/dictionary.md), or publish it as a new dataset' },
+      );
+  };
+  if (json) {
+    console.log(JSON.stringify(result, null, 2));
+    refuse();
+    return;
+  }
   for (const id of result.added)
     console.log(`+ ${id}: new dataset (its first schema version; nothing to break)`);
   for (const id of result.removed) {
@@ -90,7 +119,7 @@ export function diff(oldWhere: string, newWhere: string): void {
   }
   if (result.added.length + result.removed.length + result.changed.length === 0)
     console.log('no schema changes');
-  if (result.changed.some((change) => change.refused)) process.exitCode = 1;
+  refuse();
 }
 
 /** `lienthong dictionary publish`: registers every dataset's key and value subject; idempotent. */

@@ -46,13 +46,13 @@ function adminTarget(env: Env, log: Logger, what: string): ScramTarget & { broke
 /** The principal an option names: `--agency X` (its Agent Node) or `--principal lt-…` (a platform service). */
 function principalOf(options: { agency?: string; principal?: string }): string {
   if ((options.agency === undefined) === (options.principal === undefined))
-    throw new LtError('LT_CONFIG_INVALID', 'name exactly one of --agency <code> or --principal <name>', {
+    throw new LtError('LT_USAGE', 'name exactly one of --agency <code> or --principal <name>', {
       hint: `platform principals: ${PLATFORM_PRINCIPALS.filter((name) => name !== principals.admin).join(', ')}`,
     });
   if (options.agency !== undefined) return principals.agency(options.agency);
   const principal = options.principal!;
   if (!(PLATFORM_PRINCIPALS as readonly string[]).includes(principal) || principal === principals.admin)
-    throw new LtError('LT_CONFIG_INVALID', `"${principal}" is not a platform principal one may issue`, {
+    throw new LtError('LT_USAGE', `"${principal}" is not a platform principal one may issue`, {
       hint: `one of ${PLATFORM_PRINCIPALS.filter((name) => name !== principals.admin).join(', ')}`,
     });
   return principal;
@@ -113,15 +113,25 @@ function printChanges(changes: AclChange[]): void {
 }
 
 /**
- * `lienthong acl sync [--dry-run] [--watch <seconds>]`: the broker's ACLs made exactly what the dictionary and the
- * agreements grant (platform/access/plan.ts); prints each grant and revocation. `--watch` keeps doing it until
- * Ctrl-C, so a suspended, revoked or expired agreement loses its read within that many seconds.
+ * `lienthong acl sync [--dry-run] [--json] [--watch <seconds>]`: the broker's ACLs made exactly what the dictionary
+ * and the agreements grant (platform/access/plan.ts); prints each grant and revocation (`--json`:
+ * `{ dryRun, changes: [{ action, acl }], foreign }`). `--watch` keeps doing it until Ctrl-C, so a suspended,
+ * revoked or expired agreement loses its read within that many seconds.
  */
 export async function runAclSync(options: {
   dryRun: boolean;
   schema: string;
   watch?: number;
+  json: boolean;
 }): Promise<void> {
+  if (options.watch !== undefined && (options.dryRun || options.json))
+    throw new LtError(
+      'LT_USAGE',
+      '--watch applies changes until Ctrl-C; it takes neither --dry-run nor --json',
+      {
+        hint: 'drop --watch for one dry run or one JSON report',
+      },
+    );
   const env = readEnv();
   const log = createLogger(env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL);
   const target = adminTarget(env, log, 'acl sync');
@@ -137,8 +147,6 @@ export async function runAclSync(options: {
       security: target.admin,
     });
     if (options.watch !== undefined) {
-      if (options.dryRun)
-        throw new LtError('LT_CONFIG_INVALID', '--watch applies changes; it cannot be a --dry-run');
       const keeper = keepAclsInSync(kafka, async () => ({ dictionary, agreements: await store.list() }), {
         intervalMs: options.watch * 1000,
         log,
@@ -158,6 +166,10 @@ export async function runAclSync(options: {
       { dictionary, agreements },
       { dryRun: options.dryRun },
     );
+    if (options.json) {
+      console.log(JSON.stringify({ dryRun: options.dryRun, changes, foreign }, null, 2));
+      return;
+    }
     if (changes.length === 0)
       console.log('the broker’s ACLs already match the dictionary and the agreements');
     else {

@@ -11,13 +11,16 @@ import { loadDictionary } from '../../schemas/model/dictionary.ts';
 import { printTable } from '../table.ts';
 
 /**
- * `lienthong topics sync [--dry-run]`: every topic the dictionary and the agreements imply, with explicit
+ * `lienthong topics sync [--dry-run] [--json]`: every topic the dictionary and the agreements imply, with explicit
  * partitions, retention, replication factor and `min.insync.replicas`; prints the differences and applies them.
+ * A difference only an operator may resolve (`cannot-apply`) ends in LT_TOPIC_CONFLICT (exit 3, docs/cli.md).
+ * `--json` prints `{ dryRun, topics, durability, deadLetterRetentionDays, changes }` instead of the table.
  */
 export async function runTopicsSync(options: {
   schema: string;
   dryRun: boolean;
   sourcePartitions: number;
+  json: boolean;
 }): Promise<void> {
   const env = readEnv();
   if (!env.KAFKA_BROKERS)
@@ -47,28 +50,44 @@ export async function runTopicsSync(options: {
       },
       { dryRun: options.dryRun },
     );
-    console.log(
-      `${topics} topics wanted on ${durability.brokers} broker(s): replication factor ${durability.replicationFactor}, ` +
-        `min.insync.replicas ${durability.minInsyncReplicas}; dead letters kept ${env.LIENTHONG_DLQ_RETENTION_DAYS} days`,
-    );
-    if (changes.length === 0) {
-      console.log('the broker already matches: nothing to do');
-      return;
-    }
-    printTable(
-      ['topic', 'change', 'detail'],
-      changes.map((change) => [change.topic, change.action, change.detail]),
-    );
     const blocked = changes.filter((change) => change.action === 'cannot-apply').length;
-    console.log(
-      options.dryRun
-        ? `\n${changes.length - blocked} change(s) would be applied (dry run: nothing changed); run without --dry-run to apply`
-        : `\n${changes.length - blocked} change(s) applied`,
-    );
-    if (blocked > 0) {
-      console.log(`${blocked} difference(s) need an operator (see "cannot-apply" above)`);
-      process.exitCode = 3;
+    if (options.json)
+      console.log(
+        JSON.stringify(
+          {
+            dryRun: options.dryRun,
+            topics,
+            durability,
+            deadLetterRetentionDays: env.LIENTHONG_DLQ_RETENTION_DAYS,
+            changes,
+          },
+          null,
+          2,
+        ),
+      );
+    else {
+      console.log(
+        `${topics} topics wanted on ${durability.brokers} broker(s): replication factor ${durability.replicationFactor}, ` +
+          `min.insync.replicas ${durability.minInsyncReplicas}; dead letters kept ${env.LIENTHONG_DLQ_RETENTION_DAYS} days`,
+      );
+      if (changes.length === 0) console.log('the broker already matches: nothing to do');
+      else {
+        printTable(
+          ['topic', 'change', 'detail'],
+          changes.map((change) => [change.topic, change.action, change.detail]),
+        );
+        console.log(
+          options.dryRun
+            ? `\n${changes.length - blocked} change(s) would be applied (dry run: nothing changed); run without --dry-run to apply`
+            : `\n${changes.length - blocked} change(s) applied`,
+        );
+      }
     }
+    if (blocked > 0)
+      throw new LtError('LT_TOPIC_CONFLICT', `${blocked} difference(s) need an operator (cannot-apply)`, {
+        details: { topics: changes.filter((change) => change.action === 'cannot-apply').map((c) => c.topic) },
+        hint: 'sync never removes partitions or changes a replication factor: see docs/kafka.md, then decide',
+      });
   } finally {
     await pool.end();
   }

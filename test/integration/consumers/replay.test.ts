@@ -1,3 +1,4 @@
+import { ExitCodes, ExitKinds, type ErrorCode } from '../../../infra/errors.ts';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -235,7 +236,7 @@ describe('lienthong replay on real services', () => {
   it('refuses a group with live members, says how to stop them, and moves nothing', async () => {
     const before = await committed(ngdbGroup);
     const result = await replay(['--group', ngdbGroup, '--to-earliest']);
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(ExitCodes.refused);
     expect(result.stderr).toContain('LT_GROUP_ACTIVE');
     expect(result.stderr).toContain('live member');
     expect(result.stderr).toContain('stop every process of the group');
@@ -305,7 +306,8 @@ describe('lienthong replay on real services', () => {
 
     const refused = async (args: string[], code: string, says: string): Promise<void> => {
       const result = await replay(args);
-      expect(result.code).toBe(1);
+      // the exit code of the refusal's kind (docs/cli.md): 2 for a malformed request, 5 for a refused one
+      expect(result.code).toBe(ExitCodes[ExitKinds[code as ErrorCode]]);
       expect(result.stderr).toContain(code);
       expect(result.stderr).toContain(says);
       expect(result.stderr).toContain('→'); // the hint: what to do next
