@@ -9,6 +9,8 @@ import * as dictionary from './commands/dictionary.ts';
 import { runCoordinator, runNgdb } from './commands/platform.ts';
 import { runAclSync, runCredentials } from './commands/security.ts';
 import { runTopicsSync } from './commands/topics.ts';
+import { OPS_PORTS } from '../infra/observability/index.ts';
+import type { OpsFlags } from './ops.ts';
 
 function positiveInt(value: string): number {
   const parsed = Number(value);
@@ -20,6 +22,13 @@ function port(value: string): number {
   if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535)
     throw new InvalidArgumentError('expected a port 0–65535 (0 = any free port)');
   return parsed;
+}
+
+/** `--ops-port` and `--ops-host` of a long-running command; its default port is in docs/observability.md. */
+function withOpsFlags(command: Command, defaultPort: number): Command {
+  return command
+    .option('--ops-port <port>', `ops port: /health /ready /metrics (default ${defaultPort})`, port)
+    .option('--ops-host <host>', 'interface the ops port binds (default 127.0.0.1)');
 }
 
 const packageVersion = (
@@ -137,9 +146,11 @@ dict
     'PostgreSQL schema of the agreements (the catalog lists them, degraded ones with the reason)',
     'lt_platform',
   )
-  .action(async (options: { port: number; host: string; schema: string; platformSchema: string }) =>
-    dictionary.serve(options),
-  );
+  .action(async (options: dictionary.ServeOptions) => dictionary.serve(options));
+withOpsFlags(
+  dict.commands.find((command) => command.name() === 'serve')!,
+  OPS_PORTS.registry,
+);
 
 program.addCommand(agreementCommand());
 
@@ -152,7 +163,8 @@ program
     'after',
     '\nExample:\n  npm run lienthong -- agent --agency BCA --config infra/agent/bca.example.yaml',
   )
-  .action(async (options: { agency: string; config: string }) => runAgent(options));
+  .action(async (options: { agency: string; config: string } & OpsFlags) => runAgent(options));
+withOpsFlags(program.commands.at(-1)!, OPS_PORTS.agent);
 
 program
   .command('snapshot')
@@ -256,7 +268,8 @@ program
     'derive each active sharing agreement’s stream lt.share.<agreement> from the source topics (method (b))',
   )
   .option('--schema <name>', 'PostgreSQL schema of the agreements and the coordinator state', 'lt_platform')
-  .action(async (options: { schema: string }) => runCoordinator(options));
+  .action(async (options: { schema: string } & OpsFlags) => runCoordinator(options));
+withOpsFlags(program.commands.at(-1)!, OPS_PORTS.coordinator);
 
 program
   .command('ngdb')
@@ -264,7 +277,8 @@ program
     'keep the National General Database: current state and full history of every dataset (method (c))',
   )
   .option('--schema <name>', 'PostgreSQL schema of the NGDB', 'lt_ngdb')
-  .action(async (options: { schema: string }) => runNgdb(options));
+  .action(async (options: { schema: string } & OpsFlags) => runNgdb(options));
+withOpsFlags(program.commands.at(-1)!, OPS_PORTS.ngdb);
 
 try {
   await program.parseAsync();

@@ -21,6 +21,8 @@ import { generateTypeScript } from '../../schemas/model/typescript.ts';
 import { createRegistryClient, registerDatasetSchemas } from '../../schemas/registry/client.ts';
 import { createRegistryServer } from '../../schemas/registry/server.ts';
 import { RegistryStore } from '../../schemas/registry/store.ts';
+import { kafkaCheck, PipelineMetrics, postgresCheck } from '../../infra/observability/index.ts';
+import { serveOps } from '../ops.ts';
 import { printTable } from '../table.ts';
 
 /** `lienthong dictionary lint`: every rule, every file; exit code 1 when anything is wrong. */
@@ -197,6 +199,8 @@ export interface ServeOptions {
   schema: string;
   /** PostgreSQL schema of the agreements, for the catalog's agreements and their degraded state. */
   platformSchema: string;
+  opsPort?: number;
+  opsHost?: string;
 }
 
 /** `lienthong dictionary serve`: the registry (Confluent REST API) and the catalog API on one port. */
@@ -237,10 +241,25 @@ export async function serve(options: ServeOptions): Promise<void> {
   console.log(
     `Shared Data Dictionary at ${url}: schema registry (Confluent REST API) and catalog (${url}/v1/catalog/datasets). Ctrl-C stops it.`,
   );
+  // the registry's own ops port: its PostgreSQL (both schemas) and, when the catalog counts records, Kafka
+  const ops = await serveOps(
+    'registry',
+    {
+      metrics: new PipelineMetrics(),
+      checks: [
+        postgresCheck(pool),
+        postgresCheck(platformPool, 'postgres-platform'),
+        ...(kafka ? [kafkaCheck(kafka)] : []),
+      ],
+      log,
+    },
+    options,
+  );
   await new Promise<void>((done) => {
     process.once('SIGINT', done);
     process.once('SIGTERM', done);
   });
+  await ops?.close();
   await app.close();
   await pool.end();
   await platformPool.end();

@@ -27,6 +27,19 @@ export const topics = {
       : `lt.dlq.${check('stage', stage, SIMPLE_ID)}.${check('agency code', agency, AGENCY_CODE).toLowerCase()}`,
 } as const;
 
+/**
+ * What a topic this module named is about: the dataset of `lt.src.<dataset>`, the agreement of
+ * `lt.share.<agreement>`, '' for the other (and for any other topic). Metrics label their series with it.
+ */
+export function streamOfTopic(topic: string): { dataset: string; agreement: string } {
+  const [prefix, kind, ...rest] = topic.split('.');
+  const id = rest.join('.');
+  if (prefix !== 'lt') return { dataset: '', agreement: '' };
+  if (kind === 'src' && DATASET_ID.test(id)) return { dataset: id, agreement: '' };
+  if (kind === 'share' && SIMPLE_ID.test(id)) return { dataset: '', agreement: id };
+  return { dataset: '', agreement: '' };
+}
+
 /** Confluent TopicNameStrategy subjects; always passed explicitly to the registry client. */
 export const subjects = {
   value: (topic: string) => `${topic}-value`,

@@ -11,7 +11,8 @@ import type { Logger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool, type Pool } from '../../infra/postgres/pool.ts';
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
-import { createRegistryClient } from '../../schemas/registry/client.ts';
+import { createRegistryClient, type SchemaRegistry } from '../../schemas/registry/client.ts';
+import { PipelineMetrics } from '../../infra/observability/metrics.ts';
 import { createIngestServer } from '../http-ingest/index.ts';
 import { OutboxRelay } from '../outbox/index.ts';
 import { Publisher, VersionLedger } from '../publisher/index.ts';
@@ -20,6 +21,11 @@ import type { AgentConfig } from './config.ts';
 export interface RunningAgent {
   publisher: Publisher;
   pool: Pool;
+  /** The source side's Kafka client and registry client: what `/ready` checks. */
+  kafka: Kafka;
+  registry: SchemaRegistry;
+  /** The Agent Node's metrics, shared by the source side and (through the caller) its subscriptions. */
+  metrics: PipelineMetrics;
   /** Base URL of HTTP ingest, when enabled. */
   ingestUrl: string | null;
   relay: OutboxRelay | null;
@@ -103,6 +109,7 @@ export async function startAgent(
   config: AgentConfig,
   dictionary: Dictionary,
   log: Logger,
+  metrics: PipelineMetrics = new PipelineMetrics(),
 ): Promise<RunningAgent> {
   const env = readEnv();
   const registryUrl = config.registry.url ?? env.SCHEMA_REGISTRY_URL;
@@ -123,9 +130,11 @@ export async function startAgent(
   const pool = await createPool({ url: databaseUrl, schema });
   await migrate(pool, 'agent');
   const kafka = agentKafka(config, log, 'source');
+  const registry = createRegistryClient(registryUrl, agentRegistryAuth(config));
   const publisher = new Publisher({
     kafka,
-    registry: createRegistryClient(registryUrl, agentRegistryAuth(config)),
+    registry,
+    metrics,
     dictionary,
     agency: config.agency,
     ledger: new VersionLedger(pool),
@@ -176,6 +185,9 @@ export async function startAgent(
   return {
     publisher,
     pool,
+    kafka,
+    registry,
+    metrics,
     ingestUrl,
     relay,
     stop: async () => {
