@@ -21,7 +21,12 @@ import { generateTypeScript } from '../../schemas/model/typescript.ts';
 import { createRegistryClient, registerDatasetSchemas } from '../../schemas/registry/client.ts';
 import { createRegistryServer } from '../../schemas/registry/server.ts';
 import { RegistryStore } from '../../schemas/registry/store.ts';
-import { kafkaCheck, PipelineMetrics, postgresCheck } from '../../infra/observability/index.ts';
+import {
+  countHttpRequests,
+  kafkaCheck,
+  PipelineMetrics,
+  postgresCheck,
+} from '../../infra/observability/index.ts';
 import { serveOps } from '../ops.ts';
 import { printTable } from '../table.ts';
 
@@ -217,6 +222,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     env.LIENTHONG_INSECURE ? undefined : registryAccess(dictionary, credentialsUnder(env.LIENTHONG_HOME)),
   );
   if (env.LIENTHONG_INSECURE) log.warn('INSECURE: the registry answers anyone (LIENTHONG_INSECURE=1)');
+  const metrics = new PipelineMetrics();
+  countHttpRequests(app, metrics, 'registry');
   const kafka = env.KAFKA_BROKERS
     ? createKafka({
         brokers: env.KAFKA_BROKERS,
@@ -245,7 +252,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const ops = await serveOps(
     'registry',
     {
-      metrics: new PipelineMetrics(),
+      metrics,
       checks: [
         postgresCheck(pool),
         postgresCheck(platformPool, 'postgres-platform'),

@@ -1,4 +1,5 @@
 export { deadLetterDepthReader } from './dead-letter-depth.ts';
+export { countHttpRequests } from './http-metrics.ts';
 export { PipelineMetrics, type Stage, type StreamLabels } from './metrics.ts';
 export {
   OPS_PORTS,

@@ -138,6 +138,14 @@ export class PipelineMetrics {
     },
   });
 
+  /** HTTP requests a server of the process answered (the registry's API, HTTP ingest), by route and status. */
+  readonly httpRequests = new Counter({
+    name: 'lienthong_http_requests_total',
+    help: 'HTTP requests answered, by server, route pattern and status code',
+    labelNames: ['server', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+
   readonly degradedAgreements = new Gauge({
     name: 'lienthong_degraded_agreements',
     help: 'Agreements whose share stream cannot be prepared now (retried with backoff)',

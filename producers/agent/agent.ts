@@ -12,6 +12,7 @@ import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool, type Pool } from '../../infra/postgres/pool.ts';
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
 import { createRegistryClient, type SchemaRegistry } from '../../schemas/registry/client.ts';
+import { countHttpRequests } from '../../infra/observability/http-metrics.ts';
 import { PipelineMetrics } from '../../infra/observability/metrics.ts';
 import { createIngestServer } from '../http-ingest/index.ts';
 import { OutboxRelay } from '../outbox/index.ts';
@@ -158,6 +159,7 @@ export async function startAgent(
         ...(http.insecure ? {} : { tls: ingestTls(http, readEnv().LIENTHONG_HOME) }),
       });
       if (http.insecure) agentLog.warn('INSECURE: HTTP ingest in plaintext (inputs.http.insecure)');
+      countHttpRequests(server, metrics, 'ingest');
       ingestUrl = await listen(server, http.port, http.host);
       stops.unshift(() => server.close());
       agentLog.info({ url: ingestUrl }, 'HTTP ingest listening');
