@@ -12,6 +12,8 @@ import { runAclSync, runCredentials } from './commands/security.ts';
 import { runTopicsSync } from './commands/topics.ts';
 import { runStatus, type StatusOptions } from './commands/status.ts';
 import { exitOverrideEverywhere, reportFailure } from './exit.ts';
+import { OPS_PORTS } from '../infra/observability/index.ts';
+import type { OpsFlags } from './ops.ts';
 
 function positiveInt(value: string): number {
   const parsed = Number(value);
@@ -23,6 +25,13 @@ function port(value: string): number {
   if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535)
     throw new InvalidArgumentError('expected a port 0–65535 (0 = any free port)');
   return parsed;
+}
+
+/** `--ops-port` and `--ops-host` of a long-running command; its default port is in docs/observability.md. */
+function withOpsFlags(command: Command, defaultPort: number): Command {
+  return command
+    .option('--ops-port <port>', `ops port: /health /ready /metrics (default ${defaultPort})`, port)
+    .option('--ops-host <host>', 'interface the ops port binds (default 127.0.0.1)');
 }
 
 const packageVersion = (
@@ -147,9 +156,11 @@ dict
     'PostgreSQL schema of the agreements (the catalog lists them, degraded ones with the reason)',
     'lt_platform',
   )
-  .action(async (options: { port: number; host: string; schema: string; platformSchema: string }) =>
-    dictionary.serve(options),
-  );
+  .action(async (options: dictionary.ServeOptions) => dictionary.serve(options));
+withOpsFlags(
+  dict.commands.find((command) => command.name() === 'serve')!,
+  OPS_PORTS.registry,
+);
 
 program.addCommand(agreementCommand());
 program.addCommand(dlqCommand());
@@ -164,7 +175,8 @@ program
     'after',
     '\nExample:\n  npm run lienthong -- agent --agency BCA --config infra/agent/bca.example.yaml',
   )
-  .action(async (options: { agency: string; config: string }) => runAgent(options));
+  .action(async (options: { agency: string; config: string } & OpsFlags) => runAgent(options));
+withOpsFlags(program.commands.at(-1)!, OPS_PORTS.agent);
 
 program
   .command('snapshot')
@@ -272,7 +284,8 @@ program
     'derive each active sharing agreement’s stream lt.share.<agreement> from the source topics (method (b))',
   )
   .option('--schema <name>', 'PostgreSQL schema of the agreements and the coordinator state', 'lt_platform')
-  .action(async (options: { schema: string }) => runCoordinator(options));
+  .action(async (options: { schema: string } & OpsFlags) => runCoordinator(options));
+withOpsFlags(program.commands.at(-1)!, OPS_PORTS.coordinator);
 
 program
   .command('ngdb')
@@ -280,7 +293,8 @@ program
     'keep the National General Database: current state and full history of every dataset (method (c))',
   )
   .option('--schema <name>', 'PostgreSQL schema of the NGDB', 'lt_ngdb')
-  .action(async (options: { schema: string }) => runNgdb(options));
+  .action(async (options: { schema: string } & OpsFlags) => runNgdb(options));
+withOpsFlags(program.commands.at(-1)!, OPS_PORTS.ngdb);
 
 program
   .command('replay')

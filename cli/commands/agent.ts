@@ -16,11 +16,20 @@ import {
 } from '../../producers/agent/index.ts';
 import { runSnapshot } from '../../producers/snapshot/index.ts';
 import { loadDictionary } from '../../schemas/model/dictionary.ts';
+import {
+  kafkaCheck,
+  postgresCheck,
+  redisCheck,
+  registryCheck,
+  type ReadinessCheck,
+  type RunningOpsServer,
+} from '../../infra/observability/index.ts';
+import { serveOps, type OpsFlags } from '../ops.ts';
 import { printTable } from '../table.ts';
 import { untilStopped } from '../until-stopped.ts';
 
 /** `lienthong agent --agency X --config F`: runs X's Agent Node — source side and subscriptions — until Ctrl-C. */
-export async function runAgent(options: { agency: string; config: string }): Promise<void> {
+export async function runAgent(options: { agency: string; config: string } & OpsFlags): Promise<void> {
   const env = readEnv();
   const log = createLogger(env.LOG_LEVEL);
   const config = readAgentConfig(options.config, options.agency);
@@ -28,6 +37,13 @@ export async function runAgent(options: { agency: string; config: string }): Pro
   const agent = await startAgent(config, dictionary, log);
   const subscriptions: SupervisedSubscription[] = [];
   let failure: LtError | null = null;
+  let ops: RunningOpsServer | null = null;
+  // what /ready checks: the source side's broker, database and registry, and Redis once subscriptions use it
+  const checks: ReadinessCheck[] = [
+    kafkaCheck(agent.kafka),
+    postgresCheck(agent.pool),
+    registryCheck(agent.registry),
+  ];
   try {
     if (config.subscriptions.length > 0) {
       const registry = agentRegistry(config); // the same endpoint, CA and login as the source side
@@ -40,6 +56,7 @@ export async function runAgent(options: { agency: string; config: string }): Pro
               whenUnreachable: 'degrade',
               log,
             });
+      if (redis) checks.push(redisCheck(redis));
       const kafka = agentKafka(config, log, 'sink'); // the same principal and TLS as the source side
       const databaseUrl = agentDatabaseUrl(config); // the same database as the source side
       // each subscription starts on its own and, while it cannot, is reported and retried: the source side
@@ -54,6 +71,7 @@ export async function runAgent(options: { agency: string; config: string }): Pro
             agency: config.agency,
             redis,
             log,
+            metrics: agent.metrics,
           }),
         );
       }
@@ -83,9 +101,11 @@ export async function runAgent(options: { agency: string; config: string }): Pro
         );
       else console.log(`  receives ${where}`);
     }
+    ops = await serveOps('agent', { metrics: agent.metrics, checks, log }, options, config.ops);
     console.log('Ctrl-C stops it.');
     failure = await untilStopped(subscriptions.map((subscription) => subscription.failed));
   } finally {
+    await ops?.close();
     for (const subscription of subscriptions) await subscription.stop();
     await agent.stop();
   }

@@ -19,6 +19,13 @@ import { generateTypeScript } from '../../schemas/model/typescript.ts';
 import { createRegistryClient, registerDatasetSchemas } from '../../schemas/registry/client.ts';
 import { createRegistryServer, secureRegistryOptions } from '../../schemas/registry/server.ts';
 import { RegistryStore } from '../../schemas/registry/store.ts';
+import {
+  countHttpRequests,
+  kafkaCheck,
+  PipelineMetrics,
+  postgresCheck,
+} from '../../infra/observability/index.ts';
+import { serveOps } from '../ops.ts';
 import { printTable } from '../table.ts';
 
 /**
@@ -224,6 +231,8 @@ export interface ServeOptions {
   schema: string;
   /** PostgreSQL schema of the agreements, for the catalog's agreements and their degraded state. */
   platformSchema: string;
+  opsPort?: number;
+  opsHost?: string;
 }
 
 /** `lienthong dictionary serve`: the registry (Confluent REST API) and the catalog API on one port. */
@@ -241,6 +250,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   );
   if (env.LIENTHONG_INSECURE)
     log.warn('INSECURE: the registry and catalog answer anyone in plaintext (LIENTHONG_INSECURE=1)');
+  const metrics = new PipelineMetrics();
+  countHttpRequests(app, metrics, 'registry');
   const kafka = env.KAFKA_BROKERS
     ? createKafka({
         brokers: env.KAFKA_BROKERS,
@@ -269,10 +280,25 @@ export async function serve(options: ServeOptions): Promise<void> {
         : ` — TLS (trust ${caFile(env.LIENTHONG_HOME)}), HTTP Basic as a principal.`) +
       ' Ctrl-C stops it.',
   );
+  // the registry's own ops port: its PostgreSQL (both schemas) and, when the catalog counts records, Kafka
+  const ops = await serveOps(
+    'registry',
+    {
+      metrics,
+      checks: [
+        postgresCheck(pool),
+        postgresCheck(platformPool, 'postgres-platform'),
+        ...(kafka ? [kafkaCheck(kafka)] : []),
+      ],
+      log,
+    },
+    options,
+  );
   await new Promise<void>((done) => {
     process.once('SIGINT', done);
     process.once('SIGTERM', done);
   });
+  await ops?.close();
   await app.close();
   await pool.end();
   await platformPool.end();

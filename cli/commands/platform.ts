@@ -11,6 +11,16 @@ import { AgreementStore, SYSTEM_ACTOR } from '../../platform/agreements/index.ts
 import { Coordinator } from '../../platform/coordinator/index.ts';
 import { loadDictionary } from '../../schemas/model/dictionary.ts';
 import { createRegistryClient } from '../../schemas/registry/client.ts';
+import {
+  deadLetterDepthReader,
+  kafkaCheck,
+  PipelineMetrics,
+  postgresCheck,
+  redisCheck,
+  registryCheck,
+} from '../../infra/observability/index.ts';
+import { topics } from '../../infra/kafka/topics.ts';
+import { serveOps, type OpsFlags } from '../ops.ts';
 import { untilStopped } from '../until-stopped.ts';
 
 function required(): { brokers: string[]; registryUrl: string } {
@@ -24,7 +34,7 @@ function required(): { brokers: string[]; registryUrl: string } {
 }
 
 /** `lienthong coordinator`: derives every active agreement's share stream until Ctrl-C. */
-export async function runCoordinator(options: { schema: string }): Promise<void> {
+export async function runCoordinator(options: { schema: string } & OpsFlags): Promise<void> {
   const env = readEnv();
   const { brokers, registryUrl } = required();
   const log = createLogger(env.LOG_LEVEL);
@@ -38,12 +48,17 @@ export async function runCoordinator(options: { schema: string }): Promise<void>
     security: kafkaSecurityFor(env, principals.coordinator, log),
   });
   const store = new AgreementStore(pool, dictionary);
+  const registry = createRegistryClient({
+    url: registryUrl,
+    ...httpIdentityFor(env, principals.coordinator, log),
+  });
+  const metrics = new PipelineMetrics();
+  const depth = deadLetterDepthReader(kafka, () => [topics.deadLetter('coordinator')]);
+  metrics.watchDeadLetterDepth(depth.read);
   const coordinator = new Coordinator({
     kafka,
-    registry: createRegistryClient({
-      url: registryUrl,
-      ...httpIdentityFor(env, principals.coordinator, log),
-    }),
+    metrics,
+    registry,
     dictionary,
     pool,
     loadAgreements: () => store.list(),
@@ -53,14 +68,21 @@ export async function runCoordinator(options: { schema: string }): Promise<void>
   });
   await coordinator.start();
   console.log(`coordinator running (agreements in PostgreSQL schema ${options.schema}). Ctrl-C stops it.`);
+  const ops = await serveOps(
+    'coordinator',
+    { metrics, checks: [kafkaCheck(kafka), postgresCheck(pool), registryCheck(registry)], log },
+    options,
+  );
   const failure = await untilStopped([coordinator.failed]);
+  await ops?.close();
+  await depth.close();
   await coordinator.stop();
   await pool.end();
   if (failure) throw failure;
 }
 
 /** `lienthong ngdb`: keeps the National General Database (current state + history) until Ctrl-C. */
-export async function runNgdb(options: { schema: string }): Promise<void> {
+export async function runNgdb(options: { schema: string } & OpsFlags): Promise<void> {
   const env = readEnv();
   const { brokers, registryUrl } = required();
   const log = createLogger(env.LOG_LEVEL);
@@ -71,14 +93,20 @@ export async function runNgdb(options: { schema: string }): Promise<void> {
     whenUnreachable: 'degrade',
     log,
   });
+  const kafka = createKafka({
+    brokers,
+    clientId: 'lienthong-ngdb',
+    log,
+    security: kafkaSecurityFor(env, principals.ngdb, log),
+  });
+  const registry = createRegistryClient({ url: registryUrl, ...httpIdentityFor(env, principals.ngdb, log) });
+  const metrics = new PipelineMetrics();
+  const depth = deadLetterDepthReader(kafka, () => [topics.deadLetter('ngdb')]);
+  metrics.watchDeadLetterDepth(depth.read);
   const sink = new NgdbSink({
-    kafka: createKafka({
-      brokers,
-      clientId: 'lienthong-ngdb',
-      log,
-      security: kafkaSecurityFor(env, principals.ngdb, log),
-    }),
-    registry: createRegistryClient({ url: registryUrl, ...httpIdentityFor(env, principals.ngdb, log) }),
+    kafka,
+    metrics,
+    registry,
     pool,
     dictionary: loadDictionary(),
     redis,
@@ -87,7 +115,18 @@ export async function runNgdb(options: { schema: string }): Promise<void> {
   });
   await sink.start();
   console.log(`NGDB sink running into PostgreSQL schema ${options.schema}. Ctrl-C stops it.`);
+  const ops = await serveOps(
+    'ngdb',
+    {
+      metrics,
+      checks: [kafkaCheck(kafka), postgresCheck(pool), redisCheck(redis), registryCheck(registry)],
+      log,
+    },
+    options,
+  );
   const failure = await untilStopped([sink.failed]);
+  await ops?.close();
+  await depth.close();
   await sink.stop();
   redis.disconnect();
   await pool.end();

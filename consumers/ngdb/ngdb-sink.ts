@@ -23,6 +23,7 @@ import { deadLetterTopicSpec, reconcileTopics, redriveTopicSpec } from '../../in
 import { redrivenSourceOf } from '../../infra/kafka/dead-letter.ts';
 import { Deduplicator } from '../sink/dedup.ts';
 import type { SinkRow } from '../sink/table.ts';
+import { PipelineMetrics } from '../../infra/observability/metrics.ts';
 import { HistoryTable } from './history.ts';
 
 export interface NgdbSinkOptions {
@@ -38,6 +39,8 @@ export interface NgdbSinkOptions {
    */
   redis: Redis | null;
   log: Logger;
+  /** The process's metrics (infra/observability); default: the sink's own, served nowhere. */
+  metrics?: PipelineMetrics;
   /** Consumer group. Default `lt.ngdb`; a rebuild or a test uses its own. */
   groupId?: string;
   /** DLQ stage of rejected records: they go to `lt.dlq.<stage>`. Default `ngdb`. */
@@ -115,6 +118,7 @@ export class NgdbSink {
   readonly groupId: string;
   private readonly consumer: Consumer;
   private readonly loop: BatchLoop;
+  readonly metrics: PipelineMetrics;
   private readonly log: Logger;
   private readonly stage: string;
   private dedup: Deduplicator | null = null;
@@ -142,10 +146,13 @@ export class NgdbSink {
     this.log = options.log.child({ component: 'ngdb', group: this.groupId });
     this.consumer = options.kafka.consumer({ groupId: this.groupId, allowAutoTopicCreation: false });
     watchConsumer(this.consumer, 'the NGDB sink', this.log, this.fail);
+    this.metrics = options.metrics ?? new PipelineMetrics();
     this.loop = {
       consumer: this.consumer,
       sender: new IdempotentSender(options.kafka, this.log),
       log: this.log,
+      group: this.groupId,
+      metrics: this.metrics,
     };
   }
 
@@ -365,6 +372,7 @@ export class NgdbSink {
     rejections: BatchRejections,
   ): Promise<void> {
     const seen = await dedup.seen(records.map(({ item }) => item.eventId));
+    if (dedup.enabled) this.metrics.countDedup(this.stage, records.length, seen.size);
     const fresh = records.filter(({ item }) => !seen.has(item.eventId));
     const { results, refused } = await writeIsolatingRefusals(fresh, (some) =>
       this.transaction(
@@ -380,6 +388,13 @@ export class NgdbSink {
     const historyAdded = results.reduce((sum, one) => sum + one.historyAdded, 0);
     const applied = results.reduce((sum, one) => sum + one.applied, 0);
     const collapsed = results.reduce((sum, one) => sum + one.collapsed, 0);
+    const labels = { dataset: history.dataset.id, agreement: '' };
+    this.metrics.materialized.inc({ stage: this.stage, ...labels }, applied);
+    this.metrics.observeLatency(
+      this.stage,
+      labels,
+      fresh.filter(({ item }) => !refusedIds.has(item.eventId)).map(({ item }) => item.occurredAt),
+    );
     this.stats.skipped += records.length - fresh.length;
     this.stats.historyAdded += historyAdded;
     this.stats.duplicates += offered - historyAdded;

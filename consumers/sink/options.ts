@@ -1,6 +1,7 @@
 import type { Kafka } from 'kafkajs';
 import { LtError } from '../../infra/errors.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
+import type { PipelineMetrics } from '../../infra/observability/metrics.ts';
 import type { Pool } from '../../infra/postgres/pool.ts';
 import type { Dataset } from '../../schemas/model/dataset.ts';
 import type { SchemaRegistry } from '../../schemas/registry/client.ts';
@@ -27,6 +28,8 @@ export interface SinkOptions {
    */
   dedup: Deduplicator;
   log: Logger;
+  /** The process's metrics (infra/observability); default: the sink's own, served nowhere. */
+  metrics?: PipelineMetrics;
   /** DLQ stage name for records this sink rejects. Default `sink`. */
   stage?: string;
   /**

@@ -11,6 +11,8 @@ import {
 import { IdempotentSender } from '../../infra/kafka/produce.ts';
 import { writeIsolatingRefusals } from '../../infra/postgres/refusals.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
+import { PipelineMetrics, type StreamLabels } from '../../infra/observability/metrics.ts';
+import { streamOfTopic } from '../../infra/kafka/topics.ts';
 import type { ChangeEvent } from '../../schemas/envelope/change-event.ts';
 import {
   controlOf,
@@ -94,6 +96,9 @@ export class Sink {
   };
   private readonly consumer: Consumer;
   private readonly loop: BatchLoop;
+  private readonly metrics: PipelineMetrics;
+  /** The dataset and agreement of this sink's series. */
+  private readonly labels: StreamLabels;
   private readonly log: Logger;
   private readonly settings: SinkSettings;
   /** Scoped to the table instance once started; replaced when a purge empties the table. */
@@ -126,10 +131,14 @@ export class Sink {
       heartbeatInterval: Math.min(3_000, Math.floor(this.settings.sessionTimeoutMs / 3)),
     });
     watchConsumer(this.consumer, `the sink of ${options.topic}`, this.log, this.fail);
+    this.metrics = options.metrics ?? new PipelineMetrics();
+    this.labels = { dataset: options.dataset.id, agreement: streamOfTopic(options.topic).agreement };
     this.loop = {
       consumer: this.consumer,
       sender: new IdempotentSender(options.kafka, this.log),
       log: this.log,
+      group: options.groupId,
+      metrics: this.metrics,
     };
   }
 
@@ -227,6 +236,7 @@ export class Sink {
       {
         stage: this.settings.stage,
         ...(this.options.owner === undefined ? {} : { owner: this.options.owner }),
+        labels: this.labels,
         read: (message) => this.read(message),
         apply: (records, rejections) => this.applyInOrder(records, rejections, totals, log),
       },
@@ -277,6 +287,7 @@ export class Sink {
     const dedup = this.dedup;
     const failuresBefore = dedup.failures;
     const seen = await dedup.seen(items.map(({ item }) => item.event.eventId));
+    if (dedup.enabled) this.metrics.countDedup(this.settings.stage, items.length, seen.size);
     const latest = new Map<string, ReadRecord<Received>>();
     for (const record of items) {
       const { event } = record.item;
@@ -304,6 +315,12 @@ export class Sink {
         .map(({ item }) => item.event.eventId),
     );
 
+    this.metrics.materialized.inc({ stage: this.settings.stage, ...this.labels }, applied);
+    this.metrics.observeLatency(
+      this.settings.stage,
+      this.labels,
+      rows.filter(({ item }) => !refusedKeys.has(item.event.key)).map(({ item }) => item.event.occurredAt),
+    );
     totals.received += items.length;
     totals.skipped += items.length - latest.size;
     totals.applied += applied;

@@ -3,6 +3,7 @@ import { LtError } from '../../infra/errors.ts';
 import { consumerGroups, subjects, topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { createPool, quoteIdent, type Pool } from '../../infra/postgres/pool.ts';
+import type { PipelineMetrics } from '../../infra/observability/metrics.ts';
 import type { Redis } from '../../infra/redis/client.ts';
 import type { Dataset } from '../../schemas/model/dataset.ts';
 import { getDataset, type Dictionary } from '../../schemas/model/dictionary.ts';
@@ -59,6 +60,8 @@ export interface SubscriptionOptions {
   agency: string;
   redis: Redis | null;
   log: Logger;
+  /** The Agent Node's metrics (infra/observability), shared by its source side and every subscription. */
+  metrics?: PipelineMetrics;
 }
 
 /** A running copy of one agreement in the subscriber's database (schema `lt_share_<agreement>`). */
@@ -88,6 +91,7 @@ export async function startSubscription(
     owner: options.agency,
     dedup: new Deduplicator(options.redis, groupId, 7 * 24 * 3600, options.log),
     log: options.log,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   try {
     await sink.start();

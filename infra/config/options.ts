@@ -47,6 +47,11 @@ export const EnvSchema = z.object({
     .transform((value) => value === '1'),
   /** Days a dead letter is kept (it holds a whole record, so it must not be kept forever). */
   LIENTHONG_DLQ_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  /**
+   * The bearer token `/metrics` of this process's ops port requires (docs/observability.md); unset on a secure
+   * ops port: `/metrics` answers 401 to everyone.
+   */
+  LIENTHONG_METRICS_TOKEN: z.string().min(32, 'LIENTHONG_METRICS_TOKEN must be 32+ characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -7,8 +7,11 @@ import kafkajs, {
 } from 'kafkajs';
 import { LtError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
-import { DeadLetters, type RejectedFrom } from './dead-letter.ts';
+import type { PipelineMetrics, StreamLabels } from '../observability/metrics.ts';
+import { traceLogFields } from '../observability/trace.ts';
+import { DeadLetters, deadLetterTopicOf, type RejectedFrom } from './dead-letter.ts';
 import type { IdempotentSender } from './produce.ts';
+import { streamOfTopic } from './topics.ts';
 
 /**
  * Group-membership answers to a commit: this member left the group's current generation (a session timeout under
@@ -53,45 +56,77 @@ export interface ReadRecord<T> {
   message: KafkaMessage;
 }
 
+/** Where the refusals of one batch are counted and logged. */
+interface RejectionWatch {
+  metrics: PipelineMetrics;
+  labels: StreamLabels;
+  log: Logger;
+}
+
 /**
  * The refusals of one batch: `reject` dead-letters a record with its reason; `deadLetters` holds them until
  * they are sent (by the loop after `apply`, or by `apply` itself with its own records, as the coordinator does).
+ * Each refusal is counted (`lienthong_rejected_records_total`, `lienthong_dead_letters_total`) and logged with
+ * the record's trace id.
  */
 export class BatchRejections {
   readonly deadLetters = new DeadLetters();
   private readonly batch: Batch;
   private readonly stage: string;
   private readonly owner: string | undefined;
+  private readonly watch: RejectionWatch;
   private readonly sourceOf: ((message: KafkaMessage) => RejectedFrom | null) | undefined;
 
   constructor(
     batch: Batch,
     stage: string,
     owner: string | undefined,
+    watch: RejectionWatch,
     sourceOf?: (message: KafkaMessage) => RejectedFrom | null,
   ) {
     this.batch = batch;
     this.stage = stage;
     this.owner = owner;
+    this.watch = watch;
     this.sourceOf = sourceOf;
   }
 
   /** Dead-letters `message` for `error` (its LtError code, else LT_DECODE_FAILED); for one agreement if given. */
   reject(message: KafkaMessage, error: unknown, agreement?: string): void {
+    const rejection = {
+      stage: this.stage,
+      ...(this.owner === undefined ? {} : { owner: this.owner }),
+      code: error instanceof LtError ? error.code : 'LT_DECODE_FAILED',
+      detail: (error as Error).message,
+      source: this.sourceOf?.(message) ?? {
+        topic: this.batch.topic,
+        partition: this.batch.partition,
+        offset: message.offset,
+      },
+      ...(agreement === undefined ? {} : { agreement }),
+    };
     this.deadLetters.add(
       { key: message.key, value: message.value, headers: message.headers as IHeaders },
+      rejection,
+    );
+    const { metrics, labels, log } = this.watch;
+    metrics.rejected.inc({
+      stage: this.stage,
+      ...labels,
+      ...(agreement === undefined ? {} : { agreement }),
+      code: rejection.code,
+    });
+    metrics.deadLetters.inc({ topic: deadLetterTopicOf(rejection) });
+    log.warn(
       {
-        stage: this.stage,
-        ...(this.owner === undefined ? {} : { owner: this.owner }),
-        code: error instanceof LtError ? error.code : 'LT_DECODE_FAILED',
-        detail: (error as Error).message,
-        source: this.sourceOf?.(message) ?? {
-          topic: this.batch.topic,
-          partition: this.batch.partition,
-          offset: message.offset,
-        },
+        ...traceLogFields(message.headers),
+        topic: this.batch.topic,
+        partition: this.batch.partition,
+        offset: message.offset,
+        code: rejection.code,
         ...(agreement === undefined ? {} : { agreement }),
       },
+      'record refused',
     );
   }
 
@@ -105,6 +140,8 @@ export interface BatchStage<T> {
   /** Dead letters go to `lt.dlq.<stage>`, or `lt.dlq.<stage>.<owner>` for one agency's records. */
   stage: string;
   owner?: string;
+  /** The dataset and agreement its series are labelled with; default: what the topic's name says. */
+  labels?: Partial<StreamLabels>;
   /**
    * Where a record was first read, when not where the batch read it: a redriven dead letter names its source
    * record, so that a refusal again names the same source. Default: the batch's topic, partition and offset.
@@ -124,11 +161,16 @@ export interface BatchStage<T> {
   apply(records: ReadRecord<T>[], rejections: BatchRejections): Promise<void>;
 }
 
-/** What every stage's loop uses: its consumer (offsets are committed through it) and its sender (dead letters). */
+/**
+ * What every stage's loop uses: its consumer (offsets are committed through it), its sender (dead letters), its
+ * consumer group (the lag series) and the process's metrics.
+ */
 export interface BatchLoop {
   consumer: Consumer;
   sender: IdempotentSender;
   log: Logger;
+  group: string;
+  metrics: PipelineMetrics;
 }
 
 /** The counts of one batch the loop worked on. */
@@ -146,6 +188,9 @@ export interface BatchOutcome {
  * therefore either applied, or dead-lettered with its reason, or read again; never skipped. Returns null when
  * it passed over the batch: empty, the consumer stopping, or the partition reassigned (whoever reads it next
  * starts from the committed offset). Use with `autoCommit: false` and `eachBatchAutoResolve: false`.
+ *
+ * It counts what every stage has in common (records consumed, batch sizes, the partition's lag after the
+ * commit, refusals) and logs one debug line per record processed, bound to the record's `trace_id`.
  */
 export async function consumeBatch<T>(
   payload: EachBatchPayload,
@@ -154,7 +199,14 @@ export async function consumeBatch<T>(
 ): Promise<BatchOutcome | null> {
   const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
   if (batch.messages.length === 0 || !isRunning() || isStale()) return null;
-  const rejections = new BatchRejections(batch, stage.stage, stage.owner, stage.sourceOf);
+  const labels = { ...streamOfTopic(batch.topic), ...stage.labels };
+  const rejections = new BatchRejections(
+    batch,
+    stage.stage,
+    stage.owner,
+    { metrics: loop.metrics, labels, log: loop.log },
+    stage.sourceOf,
+  );
   const records: ReadRecord<T>[] = [];
   for (const message of batch.messages) {
     try {
@@ -178,9 +230,40 @@ export async function consumeBatch<T>(
       },
       'records sent to the dead-letter topic',
     );
-  const next = (BigInt(batch.lastOffset()) + 1n).toString();
-  await commitOrRejoin(loop.consumer, batch, next);
+  const next = BigInt(batch.lastOffset()) + 1n;
+  await commitOrRejoin(loop.consumer, batch, next.toString());
   resolveOffset(batch.lastOffset());
+  observeBatch(payload.batch, stage.stage, labels, next, loop);
   await heartbeat();
   return { read: records.length, rejected: rejections.count };
+}
+
+/** The series and debug lines of one committed batch. */
+function observeBatch(
+  batch: Batch,
+  stage: string,
+  labels: StreamLabels,
+  next: bigint,
+  loop: BatchLoop,
+): void {
+  const { metrics } = loop;
+  metrics.consumed.inc({ stage, ...labels }, batch.messages.length);
+  metrics.batchSize.observe({ stage }, batch.messages.length);
+  const behind = BigInt(batch.highWatermark) - next;
+  metrics.lag.set(
+    { stage, group: loop.group, topic: batch.topic, partition: String(batch.partition) },
+    Number(behind > 0n ? behind : 0n),
+  );
+  if (!loop.log.isLevelEnabled('debug')) return;
+  for (const message of batch.messages)
+    loop.log.debug(
+      {
+        ...traceLogFields(message.headers),
+        stage,
+        topic: batch.topic,
+        partition: batch.partition,
+        offset: message.offset,
+      },
+      'record processed',
+    );
 }

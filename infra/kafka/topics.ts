@@ -61,6 +61,18 @@ export function topicKind(topic: string): TopicKind {
   return { kind: 'other' };
 }
 
+/**
+ * What a topic this module named is about: the dataset of `lt.src.<dataset>`, the agreement of
+ * `lt.share.<agreement>`, '' for the other (and for any other topic). Metrics label their series with it.
+ */
+export function streamOfTopic(topic: string): { dataset: string; agreement: string } {
+  const kind = topicKind(topic);
+  return {
+    dataset: kind.kind === 'source' ? kind.dataset : '',
+    agreement: kind.kind === 'share' ? kind.agreement : '',
+  };
+}
+
 /** Confluent TopicNameStrategy subjects; always passed explicitly to the registry client. */
 export const subjects = {
   value: (topic: string) => `${topic}-value`,

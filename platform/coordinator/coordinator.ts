@@ -15,6 +15,8 @@ import {
 import { reconcileTopics, shareTopicSpec } from '../../infra/kafka/provision.ts';
 import { consumerGroups, topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
+import { PipelineMetrics } from '../../infra/observability/metrics.ts';
+import { carryTrace } from '../../infra/observability/trace.ts';
 import type { Pool } from '../../infra/postgres/pool.ts';
 import {
   changeEventMessages,
@@ -42,6 +44,8 @@ export interface CoordinatorOptions {
   /** The agreements as they stand now (the agreement store's list); re-read every `refreshMs`. */
   loadAgreements: () => Promise<Agreement[]>;
   log: Logger;
+  /** The process's metrics (infra/observability); default: the coordinator's own, served nowhere. */
+  metrics?: PipelineMetrics;
   /** Default `lt.coordinator`. */
   groupId?: string;
   /** How often agreements are re-read. Default 1000 ms. */
@@ -132,6 +136,7 @@ export class Coordinator {
   /** Idempotent, partitions placed and each acknowledgement checked (infra/kafka/produce.ts says why). */
   private readonly sender: IdempotentSender;
   private readonly log: Logger;
+  readonly metrics: PipelineMetrics;
   private streams = new Map<string, ShareStream[]>(); // by dataset id
   /** Agreements whose stream could not be prepared, by agreement id; the others flow meanwhile. */
   private readonly degradedById = new Map<string, DegradedAgreement>();
@@ -159,6 +164,7 @@ export class Coordinator {
     this.options = options;
     ({ failed: this.failed, fail: this.fail } = failureSignal());
     this.log = options.log.child({ component: 'coordinator' });
+    this.metrics = options.metrics ?? new PipelineMetrics();
     this.sender = new IdempotentSender(options.kafka, this.log);
   }
 
@@ -314,6 +320,7 @@ export class Coordinator {
     const activeIds = new Set(active.map((agreement) => agreement.id));
     for (const id of this.degradedById.keys()) if (!activeIds.has(id)) this.degradedById.delete(id);
     await this.recordDegraded();
+    this.metrics.degradedAgreements.set(this.degradedById.size);
     if (Date.now() >= this.nextPositionCheck) {
       this.nextPositionCheck = Date.now() + (this.options.positionCheckMs ?? 30_000);
       await this.checkSubscriberPositions([...next.values()].flat());
@@ -523,7 +530,14 @@ export class Coordinator {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 3,
-      eachBatch: (payload) => this.handleBatch(payload, { consumer, sender: this.sender, log: this.log }),
+      eachBatch: (payload) =>
+        this.handleBatch(payload, {
+          consumer,
+          sender: this.sender,
+          log: this.log,
+          group: this.options.groupId ?? consumerGroups.coordinator,
+          metrics: this.metrics,
+        }),
     });
   }
 
@@ -716,8 +730,10 @@ export class Coordinator {
             });
           else if (known) changed.set(event.key, { ...known, version: event.version });
           if (derived === null) continue;
-          messages.push(...derived.messages);
+          // the source record's trace goes on with the share record (a span of its own)
+          messages.push(...carryTrace(message.headers, event.traceId, derived.messages));
           shared++;
+          this.metrics.shared.inc({ dataset: event.dataset, agreement: stream.agreementId });
         }
         out.set(stream.topic, messages);
         await state.apply(stream, changed);

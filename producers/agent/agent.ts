@@ -11,7 +11,10 @@ import type { Logger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool, type Pool } from '../../infra/postgres/pool.ts';
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
-import { createRegistryClient, type RegistryEndpoint } from '../../schemas/registry/client.ts';
+import { createRegistryClient, type SchemaRegistry } from '../../schemas/registry/client.ts';
+import type { RegistryEndpoint } from '../../schemas/registry/client.ts';
+import { countHttpRequests } from '../../infra/observability/http-metrics.ts';
+import { PipelineMetrics } from '../../infra/observability/metrics.ts';
 import { createIngestServer } from '../http-ingest/index.ts';
 import { OutboxRelay } from '../outbox/index.ts';
 import { Publisher, VersionLedger } from '../publisher/index.ts';
@@ -20,6 +23,11 @@ import type { AgentConfig } from './config.ts';
 export interface RunningAgent {
   publisher: Publisher;
   pool: Pool;
+  /** The source side's Kafka client and registry client: what `/ready` checks. */
+  kafka: Kafka;
+  registry: SchemaRegistry;
+  /** The Agent Node's metrics, shared by the source side and (through the caller) its subscriptions. */
+  metrics: PipelineMetrics;
   /** Base URL of HTTP ingest, when enabled. */
   ingestUrl: string | null;
   relay: OutboxRelay | null;
@@ -123,8 +131,8 @@ export async function startAgent(
   config: AgentConfig,
   dictionary: Dictionary,
   log: Logger,
+  metrics: PipelineMetrics = new PipelineMetrics(),
 ): Promise<RunningAgent> {
-  const registry = agentRegistry(config);
   const databaseUrl = agentDatabaseUrl(config);
   const agentLog = log.child({ component: 'agent', agency: config.agency });
 
@@ -133,9 +141,11 @@ export async function startAgent(
   const pool = await createPool({ url: databaseUrl, schema });
   await migrate(pool, 'agent');
   const kafka = agentKafka(config, log, 'source');
+  const registry = createRegistryClient(agentRegistry(config));
   const publisher = new Publisher({
     kafka,
-    registry: createRegistryClient(registry),
+    registry,
+    metrics,
     dictionary,
     agency: config.agency,
     ledger: new VersionLedger(pool),
@@ -159,6 +169,7 @@ export async function startAgent(
         ...(http.insecure ? {} : { tls: ingestTls(http, readEnv().LIENTHONG_HOME) }),
       });
       if (http.insecure) agentLog.warn('INSECURE: HTTP ingest in plaintext (inputs.http.insecure)');
+      countHttpRequests(server, metrics, 'ingest');
       ingestUrl = await listen(server, http.port, http.host);
       stops.unshift(() => server.close());
       agentLog.info({ url: ingestUrl }, 'HTTP ingest listening');
@@ -186,6 +197,9 @@ export async function startAgent(
   return {
     publisher,
     pool,
+    kafka,
+    registry,
+    metrics,
     ingestUrl,
     relay,
     stop: async () => {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseYamlFile } from '../../infra/config/yaml-file.ts';
 import { LtError } from '../../infra/errors.ts';
+import { OpsOptionsSchema } from '../../infra/observability/options.ts';
 
 const HostPort = z.string().regex(/^[^\s:]+:\d+$/, 'each broker is host:port');
 const SchemaName = z
@@ -19,6 +20,7 @@ const SchemaName = z
  * inputs:
  *   http: { enabled: true, port: 8090, tokens: [{ name: ho-tich, sha256: <64 hex> }] }
  *   outbox: { enabled: true }
+ * ops: { port: 9470 }   # /health /ready /metrics over TLS (docs/observability.md)
  * ```
  */
 export const AgentConfigSchema = z
@@ -120,6 +122,11 @@ export const AgentConfigSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * The ops port of `lienthong agent` (/health, /ready, /metrics): TLS signed by the platform CA unless
+     * `insecure`. Default: enabled on 127.0.0.1:9470.
+     */
+    ops: OpsOptionsSchema.optional(),
   })
   .strict();
 

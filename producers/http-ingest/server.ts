@@ -3,6 +3,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { LtError, type ErrorCode } from '../../infra/errors.ts';
 import { createHttpServer } from '../../infra/http/server.ts';
+import {
+  formatTraceparent,
+  newSpanId,
+  newTraceId,
+  parseTraceparent,
+  TRACEPARENT,
+} from '../../infra/observability/trace.ts';
 import type { RecordOutcome } from '../publisher/index.ts';
 import { ingestSettings, type IngestServerOptions } from './options.ts';
 
@@ -13,6 +20,9 @@ import { ingestSettings, type IngestServerOptions } from './options.ts';
  *     Authorization: Bearer <token>
  *     Content-Type: application/json      one change, an array of changes, or { "changes": [...] }
  *     Content-Type: application/x-ndjson  one change per line (blank lines are skipped)
+ *     traceparent: 00-<trace-id>-<parent-id>-<flags>   optional (W3C): the trace every change of the request
+ *                                         joins, unless a change names its own traceId; without it, a new one.
+ *                                         The response's traceparent names the trace taken.
  *   200  every record accepted                       → IngestResponse
  *   422  at least one record refused                  → IngestResponse listing every record
  *   400  body not JSON or UTF-8 / no changes / query  → IngestErrorBody LT_MALFORMED_INPUT
@@ -190,10 +200,17 @@ export function createIngestServer(options: IngestServerOptions): FastifyInstanc
           );
         }
         const items = readItems(request.body, settings.maxRecordsPerRequest);
+        const incoming = parseTraceparent(headerValue(request.headers[TRACEPARENT]));
+        const traceId = incoming?.traceId ?? newTraceId();
+        request.log = request.log.child({ trace_id: traceId });
         const result = await publisher.publishBatch(
           dataset.id,
-          items.map((item) => (item.malformed === undefined ? item.change : null)),
+          items.map((item) => (item.malformed === undefined ? inTrace(item.change, traceId) : null)),
           { partial },
+        );
+        void reply.header(
+          TRACEPARENT,
+          formatTraceparent({ traceId, spanId: newSpanId(), flags: incoming?.flags ?? '01' }),
         );
         const results = items.map((item, index) => resultOf(item, index, result.outcomes[index]));
         const response: IngestResponse = {
@@ -474,6 +491,17 @@ function parseJson(text: string): JsonParse {
 
 const JSON_WHITESPACE = new Set([' ', '\t', '\n', '\r']);
 const isDigit = (c: string | undefined): boolean => c !== undefined && c >= '0' && c <= '9';
+
+/** The first value of an HTTP header. */
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** A posted change joined to the request's trace, unless it names a traceId of its own. */
+function inTrace(change: unknown, traceId: string): unknown {
+  if (change === null || typeof change !== 'object' || Array.isArray(change)) return change;
+  return 'traceId' in change ? change : { ...change, traceId };
+}
 
 /**
  * The offset of the first character at which `text` stops being one JSON text (RFC 8259), or null when

@@ -1,5 +1,6 @@
 import { CompressionTypes, type Kafka } from 'kafkajs';
 import type { Logger } from '../../infra/logging/logger.ts';
+import type { PipelineMetrics } from '../../infra/observability/metrics.ts';
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
 import type { SchemaRegistry } from '../../schemas/registry/client.ts';
 import type { VersionLedger } from './version-ledger.ts';
@@ -15,6 +16,8 @@ export interface PublisherOptions {
   /** Where the last published version per key is kept (the agency's PostgreSQL). */
   ledger: VersionLedger;
   log: Logger;
+  /** The process's metrics (infra/observability); default: the publisher's own, served nowhere. */
+  metrics?: PipelineMetrics;
   /**
    * Largest encoded record accepted, in bytes. Default 1,000,000: under the broker's
    * `message.max.bytes` (2 MiB locally) with room for the batch overhead.

@@ -1,10 +1,12 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type avro from 'avsc';
 import type { IHeaders, Message } from 'kafkajs';
 import { v7 as uuidv7 } from 'uuid';
 import { LtError, type ErrorCode } from '../../infra/errors.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { IdempotentSender } from '../../infra/kafka/produce.ts';
+import { PipelineMetrics } from '../../infra/observability/metrics.ts';
+import { newTraceId, TRACEPARENT, traceparentFor } from '../../infra/observability/trace.ts';
 import {
   changeEventMessages,
   type ChangeEvent,
@@ -126,6 +128,7 @@ export class Publisher {
   /** One batch at a time per dataset, so the version check and the ledger update cannot interleave. */
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly log: Logger;
+  readonly metrics: PipelineMetrics;
   private readonly settings: Required<
     Pick<PublisherOptions, 'maxRecordBytes' | 'sendTimeoutMs' | 'compression'>
   >;
@@ -135,6 +138,7 @@ export class Publisher {
   constructor(options: PublisherOptions) {
     this.options = options;
     this.log = options.log.child({ component: 'publisher', agency: options.agency });
+    this.metrics = options.metrics ?? new PipelineMetrics();
     this.settings = { ...PUBLISHER_DEFAULTS, ...definedOnly(options) };
     this.sender = new IdempotentSender(options.kafka, this.log);
   }
@@ -219,7 +223,7 @@ export class Publisher {
       version: change.version,
       occurredAt: change.occurredAt ?? new Date(),
       sourceAgency: this.options.agency,
-      traceId: change.traceId ?? randomUUID(),
+      traceId: change.traceId ?? newTraceId(),
     };
     const event: ChangeEvent =
       after === null
@@ -265,7 +269,7 @@ export class Publisher {
    * (Ed25519 over the canonical digest of dataset, key, version, eventId and the record) and `lt-key-id`.
    */
   private headersFor(event: ChangeEvent): IHeaders {
-    return { 'lt-trace-id': event.traceId };
+    return { 'lt-trace-id': event.traceId, [TRACEPARENT]: traceparentFor(event.traceId) };
   }
 
   /**
@@ -424,6 +428,15 @@ export class Publisher {
     }
     const accepted = toSend.length + retries;
     this.log.debug({ topic, accepted, rejected: count - accepted }, 'batch published');
+    this.metrics.produced.inc({ dataset: channel.dataset.id }, toSend.length);
+    for (const outcome of outcomes)
+      if (outcome.status === 'rejected')
+        this.metrics.rejected.inc({
+          stage: 'publish',
+          dataset: channel.dataset.id,
+          agreement: '',
+          code: outcome.code,
+        });
     return {
       topic,
       accepted,

@@ -3,6 +3,7 @@ import { LtError } from '../../../infra/errors.ts';
 import { ensureTopics, groupLag } from '../../../infra/kafka/admin.ts';
 import { consumeBatch, type BatchStage } from '../../../infra/kafka/batch-loop.ts';
 import { IdempotentSender } from '../../../infra/kafka/produce.ts';
+import { PipelineMetrics } from '../../../infra/observability/metrics.ts';
 import { failureSignal, watchConsumer } from '../../../infra/kafka/consumer-failure.ts';
 import { log, testKafka, uniqueName } from '../../helpers/services.ts';
 
@@ -72,7 +73,13 @@ describe('a stage whose membership lapses mid-batch rejoins instead of stopping'
       autoCommit: false,
       eachBatchAutoResolve: false,
       eachBatch: async (payload) => {
-        await consumeBatch(payload, stage, { consumer, sender, log });
+        await consumeBatch(payload, stage, {
+          consumer,
+          sender,
+          log,
+          group: groupId,
+          metrics: new PipelineMetrics(),
+        });
       },
     });
     try {
