@@ -59,6 +59,12 @@ export const ErrorCodes = {
     retriable: false,
     summary: 'the sharing agreement cannot take this step from its current status',
   },
+  LT_SINK_UNKNOWN: { retriable: false, summary: 'no sink of that name exists to rebuild' },
+  LT_REBUILD_BUSY: { retriable: false, summary: 'a rebuild of this sink is already running' },
+  LT_REBUILD_MISMATCH: {
+    retriable: false,
+    summary: 'the rebuilt copy differs from the live copy; nothing was swapped',
+  },
   LT_INTERNAL: { retriable: false, summary: 'an unexpected failure; the platform log has the details' },
 } as const;
 
