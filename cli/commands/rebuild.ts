@@ -154,11 +154,11 @@ export async function runRebuild(options: RebuildCommandOptions): Promise<void> 
   const env = readEnv();
   const log = createLogger(env.LOG_LEVEL ?? 'warn');
   const dictionary = loadDictionary();
+  const datasets = target.sink === 'ngdb' ? ngdbDatasets(dictionary, target.dataset) : [];
   const platform = await createPool({ url: env.DATABASE_URL, schema: options.platformSchema, max: 2 });
   try {
     await migrate(platform, 'platform');
     if (target.sink === 'agency') return await refuseAgencyRebuild(target, dictionary, platform);
-    const datasets = ngdbDatasets(dictionary, target.dataset);
     const { brokers, registryUrl } = required();
     // the principal that may read every lt.src.* and use the lt.ngdb* groups (docs/security.md)
     const principal = env.KAFKA_PRINCIPAL ?? principals.ngdb;
