@@ -129,7 +129,7 @@ async function refuseAgencyRebuild(
     'LT_CONFIG_INVALID',
     'rebuilding an agency’s copy (--sink agency:<CODE>) is not built yet',
     {
-      hint: 'until it is, the subscriber’s Agent Node can resynchronize its copy: lienthong agreement resync <id>',
+      hint: 'nothing was changed; docs/rebuild.md (Known limits) says what exists today: lienthong rebuild --sink ngdb',
     },
   );
 }
