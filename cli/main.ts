@@ -7,6 +7,7 @@ import { agreementCommand } from './commands/agreement.ts';
 import * as dictionary from './commands/dictionary.ts';
 import { dlqCommand, reshareCommand } from './commands/dlq.ts';
 import { runCoordinator, runNgdb } from './commands/platform.ts';
+import { runRebuild, type RebuildCommandOptions } from './commands/rebuild.ts';
 import { runReplay, type ReplayCommandOptions } from './commands/replay.ts';
 import { runAclSync, runCredentials } from './commands/security.ts';
 import { runTopicsSync } from './commands/topics.ts';
@@ -358,6 +359,38 @@ program
       'Example:\n  KAFKA_BROKERS=127.0.0.1:9092 npx lienthong status --json',
   )
   .action(async (options: StatusOptions) => runStatus(options));
+
+program
+  .command('rebuild')
+  .description(
+    'build a fresh copy of a sink from the start of its stream beside the live one, compare, swap it in',
+  )
+  .requiredOption('--sink <sink>', 'which copy: ngdb, or agency:<CODE> (a subscriber’s copy; not built yet)')
+  .option('--dataset <id>', 'only this dataset’s tables (default: every dataset of the dictionary)')
+  .option('--agreement <id>', 'with --sink agency:<CODE>: only the copy of this agreement')
+  .option(
+    '--schema <name>',
+    'PostgreSQL schema of the live NGDB (what lienthong ngdb --schema writes)',
+    'lt_ngdb',
+  )
+  .option(
+    '--platform-schema <name>',
+    'PostgreSQL schema of the agreements and the operator audit',
+    'lt_platform',
+  )
+  .addHelpText(
+    'after',
+    '\nHow it works (docs/rebuild.md):\n' +
+      '  1. a second NGDB sink (group lt.ngdb.rebuild, as lt-ngdb) reads every lt.src.<dataset> from offset 0\n' +
+      '     into <schema>_rebuild while the live sink keeps running; progress shows rate and ETA;\n' +
+      '  2. once it has caught up, one transaction holds the live tables against writes (reads go on),\n' +
+      '     lets the shadow read the last records, compares row counts and a content checksum per table;\n' +
+      '  3. equal: the live tables move to <schema>_previous and the shadow’s take their place, and the\n' +
+      '     live sink goes on writing into them; different: nothing is swapped and the differing keys are listed.\n' +
+      'Audited in operator_audit (action rebuild). Exit code 5 on a refusal or a mismatch, 2 on a malformed request.\n' +
+      'Examples:\n  npx lienthong rebuild --sink ngdb\n  npx lienthong rebuild --sink ngdb --dataset population.citizen --schema lt_ngdb',
+  )
+  .action(async (options: RebuildCommandOptions) => runRebuild(options));
 
 // every outcome, commander's own usage errors included, ends with one exit code of docs/cli.md
 exitOverrideEverywhere(program);

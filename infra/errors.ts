@@ -99,6 +99,12 @@ export const ErrorCodes = {
     summary: 'the time is before the start of the retained log: records after it are already gone',
   },
   LT_REPLAY_INVALID: { retriable: false, summary: 'the replay request breaks a rule' },
+  LT_SINK_UNKNOWN: { retriable: false, summary: 'no sink of that name exists to rebuild' },
+  LT_REBUILD_BUSY: { retriable: false, summary: 'a rebuild of this sink is already running' },
+  LT_REBUILD_MISMATCH: {
+    retriable: false,
+    summary: 'the rebuilt copy differs from the live copy; nothing was swapped',
+  },
   LT_INTERNAL: { retriable: false, summary: 'an unexpected failure; the platform log has the details' },
 } as const;
 
@@ -172,6 +178,9 @@ export const ExitKinds = {
   LT_OFFSET_OUT_OF_RANGE: 'refused',
   LT_BEFORE_RETAINED_LOG: 'refused',
   LT_REPLAY_INVALID: 'usage',
+  LT_SINK_UNKNOWN: 'refused',
+  LT_REBUILD_BUSY: 'refused',
+  LT_REBUILD_MISMATCH: 'refused',
   LT_INTERNAL: 'internal',
 } as const satisfies Record<ErrorCode, ExitKind>;
 

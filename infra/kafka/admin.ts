@@ -68,7 +68,7 @@ async function untilHosted(admin: Admin, topic: string): Promise<void> {
 }
 
 /** Per partition of `topic`: its first and next offsets, and the group's committed offset (-1: none). */
-async function positions(
+export async function groupPositions(
   kafka: Kafka,
   groupId: string,
   topic: string,
@@ -93,7 +93,7 @@ async function positions(
 
 /** How many records of `topic` the group has not committed yet (0 when it has read everything). */
 export async function groupLag(kafka: Kafka, groupId: string, topic: string): Promise<number> {
-  return (await positions(kafka, groupId, topic)).reduce(
+  return (await groupPositions(kafka, groupId, topic)).reduce(
     (lag, { low, high, committed }) => lag + Math.max(0, high - (committed < 0 ? low : committed)),
     0,
   );
@@ -132,7 +132,7 @@ export interface LostPosition {
  * that never committed counts once records were removed (it would miss them too).
  */
 export async function lostPositions(kafka: Kafka, groupId: string, topic: string): Promise<LostPosition[]> {
-  return (await positions(kafka, groupId, topic)).flatMap(({ partition, low, committed }) =>
+  return (await groupPositions(kafka, groupId, topic)).flatMap(({ partition, low, committed }) =>
     low > 0 && committed < low ? [{ partition, committed, logStart: low }] : [],
   );
 }

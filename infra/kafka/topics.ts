@@ -83,6 +83,8 @@ export const subjects = {
 export const consumerGroups = {
   coordinator: 'lt.coordinator',
   ngdb: 'lt.ngdb',
+  /** The shadow copy `lienthong rebuild --sink ngdb` builds (inside lt-ngdb's `lt.ngdb` group prefix). */
+  ngdbRebuild: 'lt.ngdb.rebuild',
   sink: (agency: string) => `lt.sink.${agency.toLowerCase()}`,
   /** The subscriber sink of one agreement in an Agent Node. */
   subscription: (agency: string, agreementId: string) =>
