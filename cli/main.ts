@@ -7,6 +7,7 @@ import { agreementCommand } from './commands/agreement.ts';
 import * as dictionary from './commands/dictionary.ts';
 import { dlqCommand, reshareCommand } from './commands/dlq.ts';
 import { runCoordinator, runNgdb } from './commands/platform.ts';
+import { runConsole } from './commands/console.ts';
 import { runRebuild, type RebuildCommandOptions } from './commands/rebuild.ts';
 import { runReplay, type ReplayCommandOptions } from './commands/replay.ts';
 import { runAclSync, runCredentials } from './commands/security.ts';
@@ -391,6 +392,30 @@ program
       'Examples:\n  npx lienthong rebuild --sink ngdb\n  npx lienthong rebuild --sink ngdb --dataset population.citizen --schema lt_ngdb',
   )
   .action(async (options: RebuildCommandOptions) => runRebuild(options));
+
+program
+  .command('console')
+  .description(
+    'the ops console in a browser: agencies, datasets, agreements, live lag per consumer group as a chart,\n' +
+      'dead letters with their records and reasons, replays and rebuilds in progress (operators only, over TLS)',
+  )
+  .option('--port <port>', 'HTTPS port (0 = any free port)', port, 9480)
+  .option('--host <host>', 'interface to bind', '127.0.0.1')
+  .option(
+    '--platform-schema <name>',
+    'PostgreSQL schema of the agreements and the operator audit trail',
+    'lt_platform',
+  )
+  .addHelpText(
+    'after',
+    '\nReads KAFKA_BROKERS as lt-operator (KAFKA_PRINCIPAL overrides), DATABASE_URL, and SCHEMA_REGISTRY_URL to decode\n' +
+      'dead letters. The browser signs in with HTTP Basic as lt-operator (or lt-admin) and its credential; the page\n' +
+      'trusts nothing but its own origin (a strict Content-Security-Policy). docs/console.md.\n' +
+      'Example:\n  KAFKA_BROKERS=127.0.0.1:9092 npx lienthong console   # then open https://127.0.0.1:9480/',
+  )
+  .action(async (options: { port: number; host: string; platformSchema: string }) =>
+    runConsole({ port: options.port, host: options.host, schema: options.platformSchema }),
+  );
 
 // every outcome, commander's own usage errors included, ends with one exit code of docs/cli.md
 exitOverrideEverywhere(program);

@@ -1,12 +1,18 @@
-import { readEnv } from '../../infra/config/options.ts';
+import type { Kafka } from 'kafkajs';
+import { readEnv, type Env } from '../../infra/config/options.ts';
 import { LtError, toLtError } from '../../infra/errors.ts';
 import { createKafka } from '../../infra/kafka/client.ts';
-import { createLogger } from '../../infra/logging/logger.ts';
+import { createLogger, type Logger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool, redactUrl, type Pool } from '../../infra/postgres/pool.ts';
 import { kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
-import { gatherStatus, type PlatformStatus, type ServiceStatus } from '../../platform/status/index.ts';
-import { loadDictionary } from '../../schemas/model/dictionary.ts';
+import {
+  gatherStatus,
+  type PlatformStatus,
+  type ServiceStatus,
+  type StatusSources,
+} from '../../platform/status/index.ts';
+import { loadDictionary, type Dictionary } from '../../schemas/model/dictionary.ts';
 import { printTable } from '../table.ts';
 
 export interface StatusOptions {
@@ -120,19 +126,31 @@ function printStatus(status: PlatformStatus): void {
   }
 }
 
+/** What `status` and the ops console read, opened once: the broker as lt-operator and the platform schema. */
+export interface OpenStatusSources {
+  statusSources: StatusSources;
+  kafka: Kafka;
+  /** The platform schema's pool; undefined when PostgreSQL could not be opened (the status says why). */
+  pool: Pool | undefined;
+  dictionary: Dictionary;
+  close(): Promise<void>;
+}
+
 /**
- * `lienthong status [--json]`: agencies, datasets, agreements with their state, consumer-group lag, dead letters
- * and operator actions in progress (platform/status). Connects to Kafka as lt-operator (or KAFKA_PRINCIPAL) and
- * reads the platform schema of DATABASE_URL. A service that cannot be read is reported, the rest still shown,
- * and the command then fails with that service's error (exit 4 for an unreachable one; docs/cli.md).
+ * Opens what the platform status is read from: KAFKA_BROKERS as lt-operator (KAFKA_PRINCIPAL overrides; a look,
+ * not a service, so an unanswering broker is reported within seconds) and the platform schema of DATABASE_URL —
+ * whose failure to open is kept as the status's reason rather than thrown.
  */
-export async function runStatus(options: StatusOptions): Promise<void> {
-  const env = readEnv();
+export async function openStatusSources(
+  env: Env,
+  schema: string,
+  log: Logger,
+  recentActions?: number,
+): Promise<OpenStatusSources> {
   if (!env.KAFKA_BROKERS)
     throw new LtError('LT_CONFIG_INVALID', 'status needs KAFKA_BROKERS (the cluster to look at)', {
       hint: 'export KAFKA_BROKERS=host:port of the platform cluster (`lienthong broker start` prints it)',
     });
-  const log = createLogger(env.LOG_LEVEL === 'info' ? 'error' : env.LOG_LEVEL);
   const dictionary = loadDictionary();
   const security = kafkaSecurityFor(env, principals.operator, log); // describe and read dead letters only
   const kafka = createKafka({
@@ -140,7 +158,6 @@ export async function runStatus(options: StatusOptions): Promise<void> {
     clientId: 'lienthong-status',
     log,
     ...(security ? { security } : {}),
-    // a look, not a service: a broker that does not answer is reported within seconds
     overrides: {
       connectionTimeout: 3_000,
       retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 1_000 },
@@ -150,18 +167,39 @@ export async function runStatus(options: StatusOptions): Promise<void> {
   let pool: Pool | undefined;
   let failure: LtError | undefined;
   try {
-    pool = await createPool({ url: env.DATABASE_URL, schema: options.schema, max: 3 });
+    pool = await createPool({ url: env.DATABASE_URL, schema, max: 3 });
     await migrate(pool, 'platform');
   } catch (error) {
     failure = toLtError(error);
   }
-  try {
-    const status = await gatherStatus({
+  return {
+    statusSources: {
       dictionary,
       kafka: { client: kafka, brokers: env.KAFKA_BROKERS, principal: security?.username ?? 'plaintext' },
       platform: pool && !failure ? { pool, url } : { failure: failure!, url },
-      recentActions: options.recent,
-    });
+      ...(recentActions === undefined ? {} : { recentActions }),
+    },
+    kafka,
+    pool: failure ? undefined : pool,
+    dictionary,
+    close: async () => {
+      await pool?.end();
+    },
+  };
+}
+
+/**
+ * `lienthong status [--json]`: agencies, datasets, agreements with their state, consumer-group lag, dead letters
+ * and operator actions in progress (platform/status). Connects to Kafka as lt-operator (or KAFKA_PRINCIPAL) and
+ * reads the platform schema of DATABASE_URL. A service that cannot be read is reported, the rest still shown,
+ * and the command then fails with that service's error (exit 4 for an unreachable one; docs/cli.md).
+ */
+export async function runStatus(options: StatusOptions): Promise<void> {
+  const env = readEnv();
+  const log = createLogger(env.LOG_LEVEL === 'info' ? 'error' : env.LOG_LEVEL);
+  const sources = await openStatusSources(env, options.schema, log, options.recent);
+  try {
+    const status = await gatherStatus(sources.statusSources);
     if (options.json) console.log(JSON.stringify(status, null, 2));
     else printStatus(status);
     const problem = status.services.kafka.problem ?? status.services.postgres.problem;
@@ -170,6 +208,6 @@ export async function runStatus(options: StatusOptions): Promise<void> {
         ...(problem.hint ? { hint: problem.hint } : {}),
       });
   } finally {
-    await pool?.end();
+    await sources.close();
   }
 }
