@@ -48,7 +48,7 @@ export interface ExportOptions {
   recipient?: { agency: string; publicKey?: KeyObject };
   /** The principal running the export (the manifest's createdBy). */
   createdBy: string;
-  /** Rows read per query. @default 5000 */
+  /** Rows read per query. @default 10000 */
   pageSize?: number;
   /** The Avro container's block codec. @default 'deflate' */
   codec?: 'deflate' | 'null';
@@ -222,18 +222,23 @@ async function* packageEvents(
   state: { written: number; latestOccurredAt: Date | null },
 ): AsyncGenerator<ChangeEvent> {
   const { dataset, agreement } = options;
-  const pageSize = options.pageSize ?? 5_000;
+  const pageSize = options.pageSize ?? 10_000;
   const history = new HistoryTable(dataset);
   const fields = projected.fields.map((field) => field.name);
-  let afterKey: string | undefined;
-  let read = 0;
-  for (;;) {
-    const page = options.asOf
-      ? await latestChangesAsOf(client, dataset, options.asOf, {
+  const pageAfter = (afterKey: string | undefined): Promise<HistoryEntry[]> =>
+    options.asOf
+      ? latestChangesAsOf(client, dataset, options.asOf, {
           limit: pageSize,
           ...(afterKey === undefined ? {} : { afterKey }),
         })
-      : await currentPage(client, history, pageSize, afterKey);
+      : currentPage(client, history, pageSize, afterKey);
+  let read = 0;
+  let page = await pageAfter(undefined);
+  for (;;) {
+    // PostgreSQL reads the next page while this one is encoded (the client runs its queries in order)
+    const full = page.length === pageSize;
+    const next = full ? pageAfter(page[page.length - 1]!.key) : null;
+    next?.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
     for (const entry of page) {
       const event = toPackageEvent(entry, dataset, fields, agreement);
       if (!event) continue;
@@ -244,8 +249,8 @@ async function* packageEvents(
     }
     read += page.length;
     options.onProgress?.(state.written);
-    if (page.length < pageSize) break;
-    afterKey = page[page.length - 1]!.key;
+    if (!next) break;
+    page = await next;
   }
   if (!options.asOf) await checkEveryCurrentRowRead(client, history, read);
 }

@@ -95,14 +95,11 @@ export async function importPackage(options: ImportOptions): Promise<ImportResul
   if (resumedFrom > 0)
     options.log.info({ packageId: manifest.packageId, resumedFrom }, 'resuming an interrupted import');
 
-  let applied = resumedFrom;
-  let position = 0;
-  let batch: ChangeEvent[] = [];
-  const commit = async (): Promise<void> => {
-    const from = applied;
-    const to = applied + batch.length;
+  // A batch commits while the next one is decoded; the next commit starts only after it (checkpoint order).
+  const commit = async (events: ChangeEvent[], from: number): Promise<void> => {
+    const to = from + events.length;
     result.changed += await inTransaction(pool, async (client) => {
-      const changed = await writer.write(client, batch);
+      const changed = events.length > 0 ? await writer.write(client, events) : 0;
       const moved = await client.query(
         `UPDATE lt_package_import
             SET records_applied = $2, updated_at = now(),
@@ -118,16 +115,24 @@ export async function importPackage(options: ImportOptions): Promise<ImportResul
         );
       return changed;
     });
-    applied = to;
-    batch = [];
-    await options.onProgress?.({ applied, total: manifest.records, resumedFrom });
+    await options.onProgress?.({ applied: to, total: manifest.records, resumedFrom });
   };
+  let applied = resumedFrom;
+  let inFlight: Promise<void> | null = null;
+  let position = 0;
+  let batch: ChangeEvent[] = [];
   for await (const event of readPackageRecords(verified)) {
     if (position++ < resumedFrom) continue;
     batch.push(event);
-    if (batch.length >= batchSize) await commit();
+    if (batch.length < batchSize) continue;
+    if (inFlight) await inFlight;
+    inFlight = commit(batch, applied);
+    inFlight.catch(() => undefined); // awaited before the next commit or at the end; never unhandled meanwhile
+    applied += batch.length;
+    batch = [];
   }
-  if (batch.length > 0 || applied < manifest.records) await commit();
+  if (inFlight) await inFlight;
+  await commit(batch, applied); // the rest, and the checkpoint marked finished
   return result;
 }
 
