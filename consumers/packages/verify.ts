@@ -105,13 +105,13 @@ export async function verifyPackage(options: VerifyOptions): Promise<VerifiedPac
   let fullDataset: Dataset;
   try {
     fullDataset = getDataset(options.dictionary, manifest.dataset);
-  } catch (cause) {
+  } catch {
     throw refused(
       'LT_PACKAGE_INVALID',
       file,
       `dataset ${manifest.dataset} is not in this dictionary`,
       'update the dictionary (schemas/dictionary) to the exporting platform’s',
-      { cause },
+      { dataset: manifest.dataset },
     );
   }
   const allFields = fullDataset.fields.map((field) => field.name);

@@ -371,6 +371,14 @@ describe('data packages', () => {
       );
     });
 
+    it('a validly signed manifest whose schema is not the dictionary’s', async () => {
+      await expectRefused(
+        await resigned((manifest) => (manifest.schema = { ...(manifest.schema as object), doc: 'another' })),
+        'LT_PACKAGE_INVALID',
+        'its schema differs from population.citizen in this dictionary',
+      );
+    });
+
     it('a package meant for another recipient', async () => {
       await expectRefused(
         await resigned((manifest) => (manifest.recipient = { agency: 'BHXH', encryption: null })),
