@@ -8,6 +8,14 @@ import * as dictionary from './commands/dictionary.ts';
 import { dlqCommand, reshareCommand } from './commands/dlq.ts';
 import { runCoordinator, runNgdb } from './commands/platform.ts';
 import { runConsole } from './commands/console.ts';
+import {
+  runExport,
+  runImport,
+  runKeysIssue,
+  runVerify,
+  type ExportCommandOptions,
+  type ImportCommandOptions,
+} from './commands/packages.ts';
 import { runRebuild, type RebuildCommandOptions } from './commands/rebuild.ts';
 import { runReplay, type ReplayCommandOptions } from './commands/replay.ts';
 import { runAclSync, runCredentials } from './commands/security.ts';
@@ -34,6 +42,13 @@ function withOpsFlags(command: Command, defaultPort: number): Command {
   return command
     .option('--ops-port <port>', `ops port: /health /ready /metrics (default ${defaultPort})`, port)
     .option('--ops-host <host>', 'interface the ops port binds (default 127.0.0.1)');
+}
+
+function instant(value: string): Date {
+  const at = new Date(value);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(at.getTime()))
+    throw new InvalidArgumentError('expected an ISO 8601 time with a zone, e.g. 2026-06-30T17:00:00Z');
+  return at;
 }
 
 const packageVersion = (
@@ -416,6 +431,111 @@ program
   .action(async (options: { port: number; host: string; platformSchema: string }) =>
     runConsole({ port: options.port, host: options.host, schema: options.platformSchema }),
   );
+
+program
+  .command('export')
+  .description(
+    'write a data package for storage media (decree method (d)): the NGDB’s records of a dataset, or exactly an\n' +
+      'agreement’s fields and rows, as a signed Avro container file in one package file (docs/packages.md)',
+  )
+  .requiredOption('--dataset <id>', 'the dataset, e.g. population.citizen')
+  .option(
+    '--agreement <id>',
+    'only what this active agreement shares (its fields, its row filter); the package is for its subscriber',
+  )
+  .option(
+    '--as-of <time>',
+    'the state at this source time (ISO 8601 with a zone) instead of the current state',
+    instant,
+  )
+  .requiredOption('--out <file>', 'the package file to write (refused when it exists)')
+  .option(
+    '--for <agency>',
+    'encrypt for this agency’s key (X25519 + AES-256-GCM); only its import can read the package',
+  )
+  .option(
+    '--recipient-key <file>',
+    'the agency’s public key (default $LIENTHONG_HOME/security/packages/agencies/<agency>.pub)',
+  )
+  .option('--schema <name>', 'PostgreSQL schema of the NGDB', 'lt_ngdb')
+  .option(
+    '--platform-schema <name>',
+    'PostgreSQL schema of the agreements and the operator audit',
+    'lt_platform',
+  )
+  .option('--codec <codec>', 'Avro block compression: deflate or null', 'deflate')
+  .addHelpText(
+    'after',
+    '\nThe manifest (dataset, schema, record count, SHA-256 of the records, what the package covers, who made it)\n' +
+      'is signed with the platform’s Ed25519 key ($LIENTHONG_HOME/security/packages/signing.key, made at the first\n' +
+      'export); an importing site verifies with a copy of signing.pub. Every export is recorded in operator_audit.\n\n' +
+      'Examples:\n  npx lienthong export --dataset population.citizen --out /media/usb/citizens.ltpkg\n' +
+      '  npx lienthong export --dataset population.citizen --agreement ubnd-hn-citizen --for UBND-HN \\\n' +
+      '    --as-of 2026-06-30T17:00:00Z --out /media/usb/ubnd-hn-2026-06-30.ltpkg',
+  )
+  .action(async (options: Omit<ExportCommandOptions, 'codec'> & { codec: string }) => {
+    if (options.codec !== 'deflate' && options.codec !== 'null')
+      throw new InvalidArgumentError('--codec: expected deflate or null');
+    await runExport({ ...options, codec: options.codec });
+  });
+
+program
+  .command('import')
+  .description(
+    'load a data package: verify everything first (signature, every byte, record count, schema, recipient),\n' +
+      'then apply it with the versioned upsert; importing twice or an older package changes nothing',
+  )
+  .argument('<file>', 'the package file')
+  .option('--into <target>', 'ngdb (current state + history), or agency:<CODE> (the agency’s copy)', 'ngdb')
+  .option(
+    '--schema <name>',
+    'target PostgreSQL schema (default lt_ngdb; for an agency lt_share_<agreement>, as its subscription)',
+  )
+  .option(
+    '--platform-key <file>',
+    'the platform’s public key (default $LIENTHONG_HOME/security/packages/signing.pub)',
+  )
+  .option(
+    '--key <file>',
+    'the agency’s private key for an encrypted package (default …/packages/agencies/<CODE>.key)',
+  )
+  .option('--platform-schema <name>', 'PostgreSQL schema of the operator audit', 'lt_platform')
+  .option('--batch <n>', 'records per transaction and checkpoint', positiveInt, 5000)
+  .addHelpText(
+    'after',
+    '\nA refused package loads nothing and says why (LT_PACKAGE_*). An interrupted import (Ctrl-C, a crash)\n' +
+      'resumes where it stopped when run again: its checkpoint is the table lt_package_import of the target schema.\n' +
+      'Every import, refused ones too, is recorded in operator_audit.\n\n' +
+      'Examples:\n  npx lienthong import /media/usb/citizens.ltpkg\n' +
+      '  npx lienthong import /media/usb/ubnd-hn-2026-06-30.ltpkg --into agency:UBND-HN --platform-key ./signing.pub',
+  )
+  .action(async (file: string, options: ImportCommandOptions) => runImport(file, options));
+
+const packages = program
+  .command('package')
+  .description('data packages on storage media (decree method (d)): keys and checks; see export and import');
+packages
+  .command('verify')
+  .description('every check an import makes, loading nothing; prints the manifest')
+  .argument('<file>', 'the package file')
+  .option('--into <target>', 'who would import it: ngdb or agency:<CODE>', 'ngdb')
+  .option('--platform-key <file>', 'the platform’s public key (default …/packages/signing.pub)')
+  .option('--key <file>', 'the agency’s private key for an encrypted package')
+  .action(async (file: string, options: { into: string; platformKey?: string; key?: string }) =>
+    runVerify(file, options),
+  );
+packages
+  .command('keys')
+  .description('the X25519 key pairs packages are encrypted to, one per agency')
+  .command('issue')
+  .description('make an agency’s key pair under $LIENTHONG_HOME/security/packages/agencies/ (never replaced)')
+  .requiredOption('--agency <code>', 'the agency, e.g. UBND-HN')
+  .addHelpText(
+    'after',
+    '\nThe private key is owner-only and belongs at the agency: hand it over on its own medium (or let the agency\n' +
+      'make the pair and send only <CODE>.pub). Example:\n  npx lienthong package keys issue --agency UBND-HN',
+  )
+  .action((options: { agency: string }) => runKeysIssue(options));
 
 // every outcome, commander's own usage errors included, ends with one exit code of docs/cli.md
 exitOverrideEverywhere(program);

@@ -105,6 +105,27 @@ export const ErrorCodes = {
     retriable: false,
     summary: 'the rebuilt copy differs from the live copy; nothing was swapped',
   },
+  // data packages on storage media (decree method (d))
+  LT_PACKAGE_INVALID: {
+    retriable: false,
+    summary: 'the package is damaged or does not match its manifest; nothing was loaded',
+  },
+  LT_PACKAGE_SIGNATURE: {
+    retriable: false,
+    summary: "the package's manifest is not signed by this platform's key; nothing was loaded",
+  },
+  LT_PACKAGE_RECIPIENT: {
+    retriable: false,
+    summary: 'the package is meant for another recipient; nothing was loaded',
+  },
+  LT_PACKAGE_KEY_MISSING: {
+    retriable: false,
+    summary: 'a key the package needs is not where it was looked for',
+  },
+  LT_PACKAGE_IMPORT_BUSY: {
+    retriable: true,
+    summary: 'another import of the same package into the same target is running',
+  },
   LT_INTERNAL: { retriable: false, summary: 'an unexpected failure; the platform log has the details' },
 } as const;
 
@@ -181,6 +202,11 @@ export const ExitKinds = {
   LT_SINK_UNKNOWN: 'refused',
   LT_REBUILD_BUSY: 'refused',
   LT_REBUILD_MISMATCH: 'refused',
+  LT_PACKAGE_INVALID: 'refused',
+  LT_PACKAGE_SIGNATURE: 'refused',
+  LT_PACKAGE_RECIPIENT: 'refused',
+  LT_PACKAGE_KEY_MISSING: 'configuration',
+  LT_PACKAGE_IMPORT_BUSY: 'refused',
   LT_INTERNAL: 'internal',
 } as const satisfies Record<ErrorCode, ExitKind>;
 

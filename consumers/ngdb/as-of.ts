@@ -61,8 +61,32 @@ export async function datasetAsOf(
   db: Queryable,
   dataset: Dataset,
   at: Date,
-  { limit = 1_000, afterKey }: DatasetAsOfOptions = {},
+  options: DatasetAsOfOptions = {},
 ): Promise<RecordAsOf[]> {
+  const entries = await latestChanges(db, dataset, at, options, false);
+  return entries.map(asOf).filter((entry) => entry !== null);
+}
+
+/**
+ * Each key's latest change by `at` (source time, inclusive), by the rule above, in key order, one page at a
+ * time — DELETEs included (`record` null), so a copy made from them can apply the deletion too (packages).
+ */
+export async function latestChangesAsOf(
+  db: Queryable,
+  dataset: Dataset,
+  at: Date,
+  options: DatasetAsOfOptions = {},
+): Promise<HistoryEntry[]> {
+  return latestChanges(db, dataset, at, options, true);
+}
+
+async function latestChanges(
+  db: Queryable,
+  dataset: Dataset,
+  at: Date,
+  { limit = 1_000, afterKey }: DatasetAsOfOptions,
+  withDeletes: boolean,
+): Promise<HistoryEntry[]> {
   if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`limit must be ≥ 1 (got ${limit})`);
   const history = new HistoryTable(dataset);
   const key = quoteIdent(history.keyColumn);
@@ -73,12 +97,12 @@ export async function datasetAsOf(
         WHERE h."_occurred_at" <= $1 AND ($3::text IS NULL OR h.${key} > $3)
         ORDER BY h.${key}, ${ORDER}
      ) latest
-     WHERE latest."_op" <> 'DELETE'
+     WHERE $4 OR latest."_op" <> 'DELETE'
      ORDER BY latest.${key}
      LIMIT $2`,
-    [at, limit, afterKey ?? null],
+    [at, limit, afterKey ?? null, withDeletes],
   );
-  return rows.map((row) => asOf(history.read(row))).filter((entry) => entry !== null);
+  return rows.map((row) => history.read(row));
 }
 
 /** Every change of one record the NGDB holds, oldest version first (DELETEs included, `record` null). */

@@ -3,6 +3,7 @@ export { HistoryTable, type HistoryEntry } from './history.ts';
 export {
   stateAsOf,
   datasetAsOf,
+  latestChangesAsOf,
   historyOf,
   type DatasetAsOfOptions,
   type Queryable,
