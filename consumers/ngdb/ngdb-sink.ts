@@ -21,8 +21,8 @@ import { writeIsolatingRefusals } from '../../infra/postgres/refusals.ts';
 import { lostPositions } from '../../infra/kafka/admin.ts';
 import { deadLetterTopicSpec, reconcileTopics } from '../../infra/kafka/provision.ts';
 import { Deduplicator } from '../sink/dedup.ts';
-import type { SinkRow } from '../sink/table.ts';
-import { HistoryTable } from './history.ts';
+import type { SinkRow } from '../../schemas/postgres/table.ts';
+import { HistoryTable } from '../../schemas/postgres/history.ts';
 
 export interface NgdbSinkOptions {
   kafka: Kafka;
