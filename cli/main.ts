@@ -5,6 +5,7 @@ import { runBroker } from './commands/broker.ts';
 import { runDemo } from './commands/demo.ts';
 import { runAgent, runSnapshotCommand, type SnapshotCommandOptions } from './commands/agent.ts';
 import { agreementCommand } from './commands/agreement.ts';
+import { queryCommand } from './commands/query.ts';
 import * as dictionary from './commands/dictionary.ts';
 import { runCoordinator, runNgdb } from './commands/platform.ts';
 import { runAclSync, runCredentials } from './commands/security.ts';
@@ -145,6 +146,7 @@ dict
   );
 
 program.addCommand(agreementCommand());
+program.addCommand(queryCommand());
 
 program
   .command('agent')

@@ -59,6 +59,13 @@ export const ErrorCodes = {
     retriable: false,
     summary: 'the sharing agreement cannot take this step from its current status',
   },
+  // query API (decree method (a))
+  LT_QUERY_NOT_FOUND: {
+    retriable: false,
+    summary: 'no record under this key within the agreement (or it did not exist at asOf)',
+  },
+  LT_CURSOR_INVALID: { retriable: false, summary: 'the cursor is not one this query issued' },
+  LT_RATE_LIMITED: { retriable: true, summary: 'too many requests from this agency; retry after a while' },
   LT_INTERNAL: { retriable: false, summary: 'an unexpected failure; the platform log has the details' },
 } as const;
 
