@@ -11,6 +11,12 @@ export const QueryApiOptionsSchema = z
     rateLimit: z.number().int().positive().default(600),
     /** The rate-limit window. @default 60000 */
     rateWindowMs: z.number().int().positive().default(60_000),
+    /**
+     * How long the agreements of one (agency, dataset) are reused before they are read again. Validity windows
+     * are checked on every call against the clock; a suspension or revocation takes effect within this time.
+     * 0 reads them on every call. @default 1000
+     */
+    agreementCacheMs: z.number().int().min(0).max(60_000).default(1_000),
     /** Largest request body in bytes. @default 16384 */
     bodyLimit: z
       .number()

@@ -131,6 +131,21 @@ export async function registerQueryRoutes(app: FastifyInstance, deps: QueryApiDe
   const calls = new WeakMap<FastifyRequest, Call>();
   const rawBodies = new WeakMap<FastifyRequest, string>();
   const predicates = new Map<string, (record: Record<string, unknown>) => boolean>();
+  const agreementCache = new Map<string, { until: number; agreements: Promise<Agreement[]> }>();
+
+  /** The agency's agreements for the dataset, read at most once per `agreementCacheMs`. */
+  const agreementsOf = (agency: string, dataset: string): Promise<Agreement[]> => {
+    const id = `${agency}\u0000${dataset}`;
+    const cached = agreementCache.get(id);
+    if (cached && cached.until > Date.now()) return cached.agreements;
+    const agreements = deps.agreements.list({ subscriber: agency, dataset });
+    if (settings.agreementCacheMs > 0) {
+      if (agreementCache.size > 10_000) agreementCache.clear();
+      agreementCache.set(id, { until: Date.now() + settings.agreementCacheMs, agreements });
+      agreements.catch(() => agreementCache.delete(id)); // a failed read is not remembered
+    }
+    return agreements;
+  };
 
   /** The agreement's row filter, compiled once per revision. */
   const agreementRows = (
@@ -291,7 +306,7 @@ export async function registerQueryRoutes(app: FastifyInstance, deps: QueryApiDe
       const agency = agencyOf(call.caller);
       call.agency = agency;
       const agreement = queryAgreement(
-        await deps.agreements.list({ subscriber: agency, dataset: dataset.id }),
+        await agreementsOf(agency, dataset.id),
         agency,
         dataset.id,
         now(),
@@ -338,7 +353,7 @@ export async function registerQueryRoutes(app: FastifyInstance, deps: QueryApiDe
       const agency = agencyOf(call.caller);
       call.agency = agency;
       const agreement = queryAgreement(
-        await deps.agreements.list({ subscriber: agency, dataset: dataset.id }),
+        await agreementsOf(agency, dataset.id),
         agency,
         dataset.id,
         now(),

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,7 +83,8 @@ beforeAll(async () => {
     ledger: new VersionLedger(platform),
     log,
   });
-  const ingest = createIngestServer({ publisher, tokens: [], log });
+  const token = createHash('sha256').update(randomBytes(32).toString('hex')).digest('hex');
+  const ingest = createIngestServer({ publisher, tokens: [{ name: 'openapi-test', sha256: token }], log });
   apps.push(ingest);
   await ingest.ready();
   // it registered its routes itself, before a hook could see them: read them back from its route table

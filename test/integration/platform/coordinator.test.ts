@@ -80,8 +80,6 @@ describe('the coordinator derives per-agreement streams from the source topic', 
 
   const hnId = uniqueName('ubnd-hn-');
   const hcmId = uniqueName('ubnd-hcm-');
-  // method (a) only: answered by the query API, never streamed
-  const queryOnlyId = uniqueName('btc-query-');
   const citizens = sampleCitizens(200, 77);
   const current = new Map<string, DatasetRecord>(citizens.map((c) => [String(c.personal_id), c]));
 
@@ -95,7 +93,6 @@ describe('the coordinator derives per-agreement streams from the source topic', 
     ]);
     publisher = await testPublisher(registry.client, dictionary, 'BCA');
     agreements.push(agreement(hnId, 'UBND-HN', '01'));
-    agreements.push({ ...agreement(queryOnlyId, 'BTC', '01'), methods: ['query'] });
     coordinator = await testCoordinator({
       registry: registry.client,
       dictionary,
@@ -124,18 +121,6 @@ describe('the coordinator derives per-agreement streams from the source topic', 
       .toEqual(expected);
     const [row] = await rows(sink);
     expect(Object.keys(row!).filter((column) => !column.startsWith('_'))).toEqual(SHARED);
-  });
-
-  it('derives no stream and no share topic for an agreement without method sync', async () => {
-    const streamed = [...coordinator['streams'].values()].flat().map((stream) => stream.agreementId);
-    expect(streamed).toContain(hnId);
-    expect(streamed).not.toContain(queryOnlyId);
-    const admin = kafka.admin();
-    await admin.connect();
-    const names = await admin.listTopics();
-    await admin.disconnect();
-    expect(names).toContain(topics.share(hnId));
-    expect(names).not.toContain(topics.share(queryOnlyId));
   });
 
   it('moves a citizen from Hà Nội to TP HCM: a DELETE for UBND-HN, a CREATE for a later UBND-HCM agreement (backfilled)', async () => {
