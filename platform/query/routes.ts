@@ -11,7 +11,7 @@ import { compileFilter, formatFilter, type FilterAst } from '../agreements/filte
 import type { Agreement } from '../agreements/model.ts';
 import type { AgreementStore } from '../agreements/store.ts';
 import { agencyOf, answeredFields, callerFilter, datasetOf, queryAgreement } from './access.ts';
-import { recordQueryCall, type QueryAuditEntry } from './audit.ts';
+import { QueryAuditWriter, type QueryAuditEntry } from './audit.ts';
 import { issueCursor, readCursor, type CursorScope } from './cursor.ts';
 import { queryApiSettings, type QueryApiOptions, type QueryApiSettings } from './options.ts';
 import { readOne, readPage, type StoredRecord } from './read.ts';
@@ -128,6 +128,7 @@ export async function registerQueryRoutes(app: FastifyInstance, deps: QueryApiDe
   const settings: QueryApiSettings = queryApiSettings(deps.options);
   if (deps.cursorSecret.length < 32) throw new Error('the cursor secret must be at least 32 bytes');
   const now = deps.now ?? (() => new Date());
+  const audit = new QueryAuditWriter(deps.platform);
   const calls = new WeakMap<FastifyRequest, Call>();
   const rawBodies = new WeakMap<FastifyRequest, string>();
   const predicates = new Map<string, (record: Record<string, unknown>) => boolean>();
@@ -186,7 +187,7 @@ export async function registerQueryRoutes(app: FastifyInstance, deps: QueryApiDe
     const text = JSON.stringify(body);
     const hash = responseHash(hashed(request, call.caller), text);
     const entry: QueryAuditEntry = { ...call, ...outcome, status, responseHash: hash };
-    await recordQueryCall(deps.platform, entry);
+    await audit.record(entry);
     return reply
       .status(status)
       .header(RESPONSE_HASH_HEADER, hash)
