@@ -4,6 +4,7 @@ import { runBroker } from './commands/broker.ts';
 import { runDemo } from './commands/demo.ts';
 import { runAgent, runSnapshotCommand, type SnapshotCommandOptions } from './commands/agent.ts';
 import { agreementCommand } from './commands/agreement.ts';
+import { queryCommand } from './commands/query.ts';
 import * as dictionary from './commands/dictionary.ts';
 import { dlqCommand, reshareCommand } from './commands/dlq.ts';
 import { runCoordinator, runNgdb } from './commands/platform.ts';
@@ -182,6 +183,7 @@ withOpsFlags(
 program.addCommand(agreementCommand());
 program.addCommand(dlqCommand());
 program.addCommand(reshareCommand());
+program.addCommand(queryCommand());
 
 program
   .command('agent')

@@ -126,6 +126,13 @@ export const ErrorCodes = {
     retriable: true,
     summary: 'another import of the same package into the same target is running',
   },
+  // query API (decree method (a))
+  LT_QUERY_NOT_FOUND: {
+    retriable: false,
+    summary: 'no record under this key within the agreement (or it did not exist at asOf)',
+  },
+  LT_CURSOR_INVALID: { retriable: false, summary: 'the cursor is not one this query issued' },
+  LT_RATE_LIMITED: { retriable: true, summary: 'too many requests from this agency; retry after a while' },
   LT_INTERNAL: { retriable: false, summary: 'an unexpected failure; the platform log has the details' },
 } as const;
 
@@ -207,6 +214,9 @@ export const ExitKinds = {
   LT_PACKAGE_RECIPIENT: 'refused',
   LT_PACKAGE_KEY_MISSING: 'configuration',
   LT_PACKAGE_IMPORT_BUSY: 'refused',
+  LT_QUERY_NOT_FOUND: 'refused',
+  LT_CURSOR_INVALID: 'refused',
+  LT_RATE_LIMITED: 'refused',
   LT_INTERNAL: 'internal',
 } as const satisfies Record<ErrorCode, ExitKind>;
 

@@ -12,6 +12,7 @@ import {
   EndPolicies,
   isActive,
   registerAgreementRoutes,
+  SharingMethods,
   type Agreement,
   type AgreementEvent,
   type AgreementInput,
@@ -19,6 +20,7 @@ import {
   type AgreementStatus,
   type Degradation,
   type EndPolicy,
+  type SharingMethod,
 } from '../../platform/agreements/index.ts';
 import { credentialsUnder } from '../../infra/http/principal-auth.ts';
 import { platformServerTls } from '../../infra/security/pki.ts';
@@ -45,6 +47,18 @@ function port(value: string): number {
   if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535)
     throw new InvalidArgumentError('expected a port 0–65535 (0 = any free port)');
   return parsed;
+}
+
+/** `--methods sync,query`: the decree methods, each one of SharingMethods. */
+function methodList(value: string): SharingMethod[] {
+  const methods = commaList(value);
+  const unknown = methods.filter((method) => !(SharingMethods as readonly string[]).includes(method));
+  if (methods.length === 0 || unknown.length > 0)
+    throw new InvalidArgumentError(
+      `expected a comma-separated list of ${SharingMethods.join(', ')} (sync = method (b), the share stream; ` +
+        'query = method (a), the query API; media = method (d), packages)',
+    );
+  return methods as SharingMethod[];
 }
 
 function commaList(value: string): string[] {
@@ -132,13 +146,14 @@ function printAgreements(agreements: Agreement[]): void {
   }
   const now = new Date();
   printTable(
-    ['id', 'status', 'active', 'subscriber', 'dataset', 'rev', 'valid to', 'fields', 'filter'],
+    ['id', 'status', 'active', 'subscriber', 'dataset', 'methods', 'rev', 'valid to', 'fields', 'filter'],
     agreements.map((agreement) => [
       agreement.id,
       agreement.status,
       isActive(agreement, now) ? 'yes' : 'no',
       agreement.subscriber,
       agreement.dataset,
+      agreement.methods.join(','),
       String(agreement.revision),
       when(agreement.validTo),
       agreement.fields.join(','),
@@ -157,6 +172,7 @@ function printAgreement(agreement: Agreement, degraded?: Degradation): void {
       ['dataset', agreement.dataset],
       ['fields', agreement.fields.join(', ')],
       ['filter', agreement.filterText],
+      ['methods', agreement.methods.join(', ')],
       ['purpose', agreement.purpose],
       ['legal basis', agreement.legalBasis],
       [
@@ -171,9 +187,11 @@ function printAgreement(agreement: Agreement, degraded?: Degradation): void {
         degraded
           ? `DEGRADED since ${when(degraded.since)} (revision ${degraded.revision}, ${degraded.attempts} attempts, ` +
             `next ${when(degraded.nextAttemptAt)}) — ${degraded.code}: ${degraded.reason}`
-          : isActive(agreement)
-            ? 'derived by the coordinator (no failure reported)'
-            : 'not derived (not active)',
+          : !agreement.methods.includes('sync')
+            ? 'none (the agreement does not allow sync)'
+            : isActive(agreement)
+              ? 'derived by the coordinator (no failure reported)'
+              : 'not derived (not active)',
       ],
     ],
   );
@@ -259,12 +277,14 @@ interface CreateOptions {
   validFrom?: string;
   validTo?: string;
   onEnd: EndPolicy;
+  methods: SharingMethod[];
 }
 
 interface UpdateOptions {
   fields?: string[];
   filter?: string;
   validTo?: string;
+  methods?: SharingMethod[];
 }
 
 const EXAMPLES = `
@@ -313,6 +333,12 @@ export function agreementCommand(): Command {
         .choices(EndPolicies)
         .default('purge'),
     )
+    .option(
+      '--methods <a,b>',
+      'decree methods allowed: sync (b, the share stream), query (a, the query API), media (d, packages)',
+      methodList,
+      ['sync'] as SharingMethod[],
+    )
     .addHelpText(
       'after',
       `\nExample:\n  npm run lienthong -- agreement create --id btc-citizen --subscriber BTC --dataset population.citizen \\\n    --fields personal_id,full_name --purpose 'tax identification' --legal-basis 'Decree 278/2025/ND-CP'`,
@@ -330,6 +356,7 @@ export function agreementCommand(): Command {
               purpose: options.purpose,
               legalBasis: options.legalBasis,
               onEnd: options.onEnd,
+              methods: options.methods,
               ...(options.validFrom === undefined ? {} : { validFrom: options.validFrom }),
               ...(options.validTo === undefined ? {} : { validTo: options.validTo }),
             },
@@ -405,12 +432,17 @@ export function agreementCommand(): Command {
   group
     .command('update')
     .description(
-      'change fields, filter or validTo; a change of fields or filter raises the revision, and one that may share more sends an approved agreement back for approval',
+      'change fields, filter, validTo or methods; a change of fields or filter raises the revision, and one that may share more sends an approved agreement back for approval',
     )
     .argument('<id>', 'the agreement id')
     .option('--fields <a,b,c>', 'the new comma-separated field list', commaList)
     .option('--filter <text>', 'the new row filter')
     .option('--valid-to <date>', 'the new exclusive end, or "none" for until revoked')
+    .option(
+      '--methods <a,b>',
+      'the new decree methods (sync, query, media); adding one needs approval again, sync cannot be dropped',
+      methodList,
+    )
     .addHelpText(
       'after',
       `\nExample:\n  npm run lienthong -- agreement update ubnd-hn-citizen --fields personal_id,full_name,birth_date`,
@@ -426,6 +458,7 @@ export function agreementCommand(): Command {
                 ...(options.fields === undefined ? {} : { fields: options.fields }),
                 ...(options.filter === undefined ? {} : { filter: options.filter }),
                 ...(validTo === undefined ? {} : { validTo }),
+                ...(options.methods === undefined ? {} : { methods: options.methods }),
               },
               groupOptions(command).actor,
             ),

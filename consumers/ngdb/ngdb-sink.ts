@@ -22,9 +22,9 @@ import { lostPositions } from '../../infra/kafka/admin.ts';
 import { deadLetterTopicSpec, reconcileTopics, redriveTopicSpec } from '../../infra/kafka/provision.ts';
 import { redrivenSourceOf } from '../../infra/kafka/dead-letter.ts';
 import { Deduplicator } from '../sink/dedup.ts';
-import type { SinkRow } from '../sink/table.ts';
+import type { SinkRow } from '../../schemas/postgres/table.ts';
+import { HistoryTable } from '../../schemas/postgres/history.ts';
 import { PipelineMetrics } from '../../infra/observability/metrics.ts';
-import { HistoryTable } from './history.ts';
 
 export interface NgdbSinkOptions {
   kafka: Kafka;

@@ -2,9 +2,9 @@ import { LtError } from '../../infra/errors.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { inTransaction, type Pool, type PoolClient } from '../../infra/postgres/pool.ts';
 import type { ChangeEvent } from '../../schemas/envelope/change-event.ts';
-import { HistoryTable } from '../ngdb/history.ts';
+import { HistoryTable } from '../../schemas/postgres/history.ts';
 import { prepareSinkTable } from '../sink/evolution.ts';
-import { SinkTable, type SinkRow } from '../sink/table.ts';
+import { SinkTable, type SinkRow } from '../../schemas/postgres/table.ts';
 import { readPackageRecords, type ImportTarget, type VerifiedPackage } from './verify.ts';
 
 export interface ImportOptions {

@@ -1,5 +1,5 @@
 import { quoteIdent, type PoolClient } from '../../infra/postgres/pool.ts';
-import type { HistoryTable } from '../ngdb/history.ts';
+import type { HistoryTable } from '../../schemas/postgres/history.ts';
 
 /** What the comparison of one dataset's live and shadow tables found. */
 export interface TableComparison {

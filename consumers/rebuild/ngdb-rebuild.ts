@@ -7,7 +7,7 @@ import { createPool, quoteIdent, type Pool } from '../../infra/postgres/pool.ts'
 import type { Dataset } from '../../schemas/model/dataset.ts';
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
 import type { SchemaRegistry } from '../../schemas/registry/client.ts';
-import { HistoryTable } from '../ngdb/history.ts';
+import { HistoryTable } from '../../schemas/postgres/history.ts';
 import { NgdbSink } from '../ngdb/ngdb-sink.ts';
 import { compareNgdbTable, type TableComparison } from './compare.ts';
 import { fenceLiveTables, rebuildSchemas, swapTables, type RebuildSchemas } from './shadow.ts';

@@ -1,5 +1,5 @@
 import { quoteIdent, type PoolClient } from '../../infra/postgres/pool.ts';
-import type { HistoryTable } from '../ngdb/history.ts';
+import type { HistoryTable } from '../../schemas/postgres/history.ts';
 
 /** The schemas of one rebuild: the live copy, the shadow it builds, and where the replaced copy is kept. */
 export interface RebuildSchemas {

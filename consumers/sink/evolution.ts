@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { LtError } from '../../infra/errors.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { inTransaction, quoteIdent, type Pool, type PoolClient } from '../../infra/postgres/pool.ts';
-import type { SinkTable, SinkTableColumn } from './table.ts';
+import type { SinkTable, SinkTableColumn } from '../../schemas/postgres/table.ts';
 
 /** A column of an existing table, its type spelled as PostgreSQL spells it (`timestamp with time zone`). */
 export interface StoredColumn {

@@ -1,7 +1,6 @@
 export { Sink, type SinkStats } from './sink.ts';
 export { SINK_DEFAULTS, sinkSettings, type SinkOptions, type SinkSettings } from './options.ts';
 export { Deduplicator, DEDUP_DEFAULTS, type DeduplicatorOptions } from './dedup.ts';
-export { SinkTable, type SinkRow, type SinkTableColumn } from './table.ts';
 export {
   prepareSinkTable,
   purgeSinkTable,

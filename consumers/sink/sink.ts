@@ -24,7 +24,7 @@ import { failureSignal, watchConsumer } from '../../infra/kafka/consumer-failure
 import type { Deduplicator } from './dedup.ts';
 import { prepareSinkTable, purgeSinkTable } from './evolution.ts';
 import { sinkSettings, type SinkOptions, type SinkSettings } from './options.ts';
-import { SinkTable, type SinkRow } from './table.ts';
+import { SinkTable, type SinkRow } from '../../schemas/postgres/table.ts';
 
 export type { SinkOptions };
 

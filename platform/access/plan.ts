@@ -10,7 +10,7 @@ import { consumerGroups, topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { principals } from '../../infra/security/principals.ts';
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
-import { isActive, type Agreement } from '../agreements/model.ts';
+import { allowsMethod, isActive, type Agreement } from '../agreements/model.ts';
 import { AGENCY_DEAD_LETTER_STAGES, REDRIVE_TOPIC_STAGES } from '../topics/plan.ts';
 
 export interface AccessPlanInput {
@@ -72,7 +72,8 @@ export function desiredAcls(input: AccessPlanInput): AclGrant[] {
     );
   }
   for (const agreement of input.agreements) {
-    if (!isActive(agreement, now) || !input.dictionary.datasets.has(agreement.dataset)) continue;
+    if (!isActive(agreement, now) || !allowsMethod(agreement, 'sync')) continue;
+    if (!input.dictionary.datasets.has(agreement.dataset)) continue;
     acls.push(
       ...grants(principals.agency(agreement.subscriber), 'TOPIC', topics.share(agreement.id), 'LITERAL', [
         'READ',

@@ -3,7 +3,9 @@ export {
   AgreementStatuses,
   AgreementTransitions,
   EndPolicies,
+  SharingMethods,
   allowedActions,
+  allowsMethod,
   isActive,
   isFinal,
   nextStatus,
@@ -12,6 +14,7 @@ export {
   type AgreementStatus,
   type Degradation,
   type EndPolicy,
+  type SharingMethod,
 } from './model.ts';
 export {
   checkFilter,
@@ -37,4 +40,4 @@ export {
   type AgreementQuery,
   type AgreementStoreOptions,
 } from './store.ts';
-export { registerAgreementRoutes } from './routes.ts';
+export { AgreementListQuery, AgreementReasonBody, registerAgreementRoutes } from './routes.ts';

@@ -16,9 +16,22 @@ export type AgreementStatus = (typeof AgreementStatuses)[number];
 export { EndPolicies, type EndPolicy } from '../../schemas/envelope/share-stream.ts';
 
 /**
- * A sharing agreement (decree method (b)): which agency receives which fields and rows of which dataset,
- * why, and on what legal basis. Stored in the platform's PostgreSQL; the coordinator derives
- * `lt.share.<id>` from it.
+ * The decree's sharing methods an agreement may allow (Decree 278/2025): `sync` — method (b), the share
+ * stream `lt.share.<id>` the coordinator derives; `query` — method (a), the query API over the NGDB
+ * (`platform/query/`); `media` — method (d), data packages on storage media.
+ */
+export const SharingMethods = ['sync', 'query', 'media'] as const;
+export type SharingMethod = (typeof SharingMethods)[number];
+
+/** Whether the agreement allows `method`. */
+export function allowsMethod(agreement: Pick<Agreement, 'methods'>, method: SharingMethod): boolean {
+  return agreement.methods.includes(method);
+}
+
+/**
+ * A sharing agreement: which agency receives which fields and rows of which dataset,
+ * why, on what legal basis and by which decree methods. Stored in the platform's PostgreSQL; the coordinator
+ * derives `lt.share.<id>` from an agreement with method `sync`, the query API answers for one with `query`.
  */
 export interface Agreement {
   /** `[a-z0-9][a-z0-9-]{1,60}`, e.g. `ubnd-hn-citizen`; names the share topic. */
@@ -31,6 +44,8 @@ export interface Agreement {
   filter: FilterAst;
   /** The filter's canonical text, for people. */
   filterText: string;
+  /** The decree methods it allows, in the order of SharingMethods; never empty. */
+  methods: SharingMethod[];
   purpose: string;
   legalBasis: string;
   validFrom: Date;

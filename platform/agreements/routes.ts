@@ -20,7 +20,8 @@ const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   LT_POSTGRES_UNREACHABLE: 503,
 };
 
-const ListQuery = z
+/** The query string of `GET /v1/agreements`. */
+export const AgreementListQuery = z
   .object({
     status: z.enum(AgreementStatuses).optional(),
     dataset: z.string().min(1).optional(),
@@ -29,7 +30,7 @@ const ListQuery = z
   .strict();
 
 /** Body of refuse, suspend and revoke; the store says when a reason is missing. */
-const ReasonBody = z
+export const AgreementReasonBody = z
   .object({ reason: z.string().optional(), onEnd: z.enum(EndPolicies).optional() })
   .strict()
   .optional();
@@ -51,7 +52,7 @@ function malformed(what: string, error: z.ZodError): LtError {
 }
 
 function reasonBody(request: FastifyRequest): { reason?: string | undefined; onEnd?: 'purge' | 'retain' } {
-  const parsed = ReasonBody.safeParse(request.body ?? undefined);
+  const parsed = AgreementReasonBody.safeParse(request.body ?? undefined);
   if (!parsed.success) throw malformed('the request body is invalid', parsed.error);
   return parsed.data ?? {};
 }
@@ -126,7 +127,7 @@ export function registerAgreementRoutes(
   // reads too need a principal: no anonymous access to who shares what with whom
   app.get('/v1/agreements', { errorHandler }, async (request) => {
     principalOf(request);
-    const query = ListQuery.safeParse(request.query ?? {});
+    const query = AgreementListQuery.safeParse(request.query ?? {});
     if (!query.success) throw malformed('the query is invalid', query.error);
     return { agreements: await store.list(query.data) };
   });

@@ -17,11 +17,13 @@ import {
   EndPolicies,
   isFinal,
   nextStatus,
+  SharingMethods,
   type Agreement,
   type AgreementAction,
   type AgreementStatus,
   type Degradation,
   type EndPolicy,
+  type SharingMethod,
 } from './model.ts';
 
 /** The PostgreSQL NOTIFY channel: every insert or update of an agreement sends its id, at commit. */
@@ -46,6 +48,12 @@ const DateInput = z
       : new Date(/^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00${VIETNAM_OFFSET}` : value),
   )
   .refine((value) => !Number.isNaN(value.getTime()), 'not a real point in time');
+
+/** The decree methods, without repeats, in the order of SharingMethods. */
+const MethodList = z
+  .array(z.enum(SharingMethods))
+  .min(1, `allow at least one method (${SharingMethods.join(', ')})`)
+  .transform((methods) => SharingMethods.filter((method) => methods.includes(method)));
 
 const FieldList = z
   .array(z.string().trim().min(1, 'a field name is never empty'))
@@ -86,6 +94,8 @@ export const AgreementInputSchema = z
     validTo: DateInput.nullable().optional(),
     /** What the subscriber does with its copy when the agreement ends; default `purge`. */
     onEnd: z.enum(EndPolicies).default('purge'),
+    /** The decree methods allowed: `sync` (b), `query` (a), `media` (d); default `["sync"]`. */
+    methods: MethodList.default(['sync']),
   })
   .strict();
 export type AgreementInput = z.input<typeof AgreementInputSchema>;
@@ -97,6 +107,8 @@ export const AgreementChangesSchema = z
     filter: z.string().optional(),
     /** null = until revoked. */
     validTo: DateInput.nullable().optional(),
+    /** A method added needs approval again, like a field added. */
+    methods: MethodList.optional(),
   })
   .strict();
 export type AgreementChanges = z.input<typeof AgreementChangesSchema>;
@@ -135,6 +147,7 @@ interface AgreementRow {
   fields: string[];
   filter: FilterAst;
   filter_text: string;
+  methods: SharingMethod[];
   purpose: string;
   legal_basis: string;
   valid_from: Date;
@@ -165,6 +178,7 @@ function toAgreement(row: AgreementRow): Agreement {
     fields: row.fields,
     filter: row.filter,
     filterText: row.filter_text,
+    methods: SharingMethods.filter((method) => row.methods.includes(method)),
     purpose: row.purpose,
     legalBasis: row.legal_basis,
     validFrom: row.valid_from,
@@ -400,8 +414,8 @@ export class AgreementStore {
     return inTransaction(this.pool, async (client) => {
       const { rows } = await client.query<AgreementRow>(
         `INSERT INTO agreement (id, subscriber, dataset, fields, filter, filter_text, purpose, legal_basis,
-                                valid_from, valid_to, status, on_end)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'requested', $11)
+                                valid_from, valid_to, status, on_end, methods)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'requested', $11, $12)
          ON CONFLICT (id) DO NOTHING
          RETURNING *`,
         [
@@ -416,6 +430,7 @@ export class AgreementStore {
           validFrom,
           validTo,
           value.onEnd,
+          value.methods,
         ],
       );
       const row = rows[0];
@@ -435,6 +450,7 @@ export class AgreementStore {
         validFrom: row.valid_from.toISOString(),
         validTo: row.valid_to?.toISOString() ?? null,
         onEnd: row.on_end,
+        methods: row.methods,
       });
       return toAgreement(row);
     });
@@ -633,9 +649,14 @@ export class AgreementStore {
   async update(id: string, changes: AgreementChanges, actor: string): Promise<Agreement> {
     const who = parseWith(ActorSchema, actor, 'the change has no actor');
     const value = parseWith(AgreementChangesSchema, changes, `agreement "${id}" cannot be updated`);
-    if (value.fields === undefined && value.filter === undefined && value.validTo === undefined) {
+    if (
+      value.fields === undefined &&
+      value.filter === undefined &&
+      value.validTo === undefined &&
+      value.methods === undefined
+    ) {
       throw invalid(`agreement "${id}" cannot be updated`, [
-        { field: 'body', message: 'nothing to change: give fields, filter or validTo' },
+        { field: 'body', message: 'nothing to change: give fields, filter, validTo or methods' },
       ]);
     }
     return inTransaction(this.pool, async (client) => {
@@ -680,25 +701,38 @@ export class AgreementStore {
           to: validTo?.toISOString() ?? null,
         };
       }
+      const methods = value.methods ?? current.methods;
+      if (current.methods.includes('sync') && !methods.includes('sync')) {
+        problems.push({
+          field: 'methods',
+          message:
+            'an agreement cannot drop sync: its subscriber would keep its copy without ever being told the stream ' +
+            'ended; revoke the agreement (its end policy then applies) and request a new one',
+        });
+        throw invalid(`agreement "${id}" cannot be updated`, problems);
+      }
+      if (!sameList(methods, current.methods)) changed.methods = { from: current.methods, to: methods };
       if (Object.keys(changed).length === 0) return current;
       const revision = current.revision + (changed.fields || changed.filter ? 1 : 0);
       const added = fields.filter((field) => !current.fields.includes(field));
-      const widens = added.length > 0 || changed.filter !== undefined;
+      const addedMethods = methods.filter((method) => !current.methods.includes(method));
+      const widens = added.length > 0 || addedMethods.length > 0 || changed.filter !== undefined;
       const reapprove = widens && (current.status === 'approved' || current.status === 'suspended');
       const status = reapprove ? 'requested' : current.status;
       const reason = reapprove
         ? `changed while ${current.status} (${[
             ...(added.length > 0 ? [`fields added: ${added.join(', ')}`] : []),
+            ...(addedMethods.length > 0 ? [`methods added: ${addedMethods.join(', ')}`] : []),
             ...(changed.filter ? ['filter changed'] : []),
           ].join('; ')}): sharing more than was approved needs approval again`
         : current.statusReason;
       const { rows } = await client.query<AgreementRow>(
         `UPDATE agreement
             SET fields = $2, filter = $3, filter_text = $4, valid_to = $5, revision = $6,
-                status = $7, status_reason = $8, updated_at = now()
+                status = $7, status_reason = $8, methods = $9, updated_at = now()
           WHERE id = $1
           RETURNING *`,
-        [id, fields, JSON.stringify(filter.ast), filter.text, validTo, revision, status, reason],
+        [id, fields, JSON.stringify(filter.ast), filter.text, validTo, revision, status, reason, methods],
       );
       await audit(client, id, who, 'update', {
         changed,

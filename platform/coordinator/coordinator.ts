@@ -31,7 +31,7 @@ import { projectDataset } from '../../schemas/model/projection.ts';
 import { registerTopicSchemas, type SchemaRegistry } from '../../schemas/registry/client.ts';
 import { encodeWire } from '../../schemas/registry/wire.ts';
 import { compileFilter, unsharedFilterFields } from '../agreements/filter.ts';
-import { isActive, type Agreement, type Degradation } from '../agreements/model.ts';
+import { allowsMethod, isActive, type Agreement, type Degradation } from '../agreements/model.ts';
 import { deadLetterTopics } from '../topics/plan.ts';
 import { CoordinatorState, type KeyState, type StreamRef } from './state.ts';
 
@@ -307,7 +307,8 @@ export class Coordinator {
   /** Re-reads agreements; prepares new streams; re-subscribes or rewinds partitions when they changed. */
   private async refresh(): Promise<void> {
     if (this.stopped) return;
-    const all = await this.options.loadAgreements();
+    // only an agreement with method sync (b) has a stream; a query-only or media-only one never had one
+    const all = (await this.options.loadAgreements()).filter((agreement) => allowsMethod(agreement, 'sync'));
     const active = all.filter((agreement) => isActive(agreement));
     await this.announceEnded(all.filter((agreement) => hasEnded(agreement)));
     const next = new Map<string, ShareStream[]>();

@@ -55,6 +55,7 @@ export function desiredTopics(input: TopicPlanInput): TopicSpec[] {
     specs.push(sourceTopicSpec(dataset, sourcePartitions(dataset.id)));
   for (const agreement of input.agreements) {
     if (agreement.status === 'requested' || agreement.status === 'refused') continue;
+    if (!agreement.methods.includes('sync')) continue;
     if (!input.dictionary.datasets.has(agreement.dataset)) continue;
     specs.push(shareTopicSpec(agreement.id, sourcePartitions(agreement.dataset)));
   }

@@ -1,4 +1,5 @@
 export {
+  IngestQuerySchema,
   createIngestServer,
   INGEST_MEDIA_TYPES,
   type IngestErrorBody,

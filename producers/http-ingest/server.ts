@@ -110,7 +110,8 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
 
 const SUPPORTED = `send ${INGEST_MEDIA_TYPES.join(' or ')} in UTF-8`;
 
-const QuerySchema = z
+/** The query string of `POST /v1/datasets/{id}/changes` (the OpenAPI document is generated from it). */
+export const IngestQuerySchema = z
   .object({
     partial: z
       .enum(['true', 'false'], { error: 'partial must be true or false' })
@@ -283,7 +284,7 @@ function tokenCheck(tokens: { name: string; sha256: string }[]) {
 }
 
 function parseQuery(query: unknown): { partial: boolean } {
-  const parsed = QuerySchema.safeParse(query ?? {});
+  const parsed = IngestQuerySchema.safeParse(query ?? {});
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) =>
     issue.code === 'unrecognized_keys'

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { NgdbSink, stateAsOf } from '../../consumers/ngdb/index.ts';
+import { NgdbSink } from '../../consumers/ngdb/index.ts';
+import { stateAsOf } from '../../schemas/postgres/index.ts';
 import { startSubscription, type RunningSubscription } from '../../consumers/subscription/index.ts';
 import { ensureTopics, groupLag } from '../../infra/kafka/admin.ts';
 import { topics } from '../../infra/kafka/topics.ts';

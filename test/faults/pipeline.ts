@@ -3,7 +3,7 @@ import { appendFileSync } from 'node:fs';
 import { createHash, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Kafka } from 'kafkajs';
-import { SinkTable } from '../../consumers/sink/table.ts';
+import { SinkTable } from '../../schemas/postgres/table.ts';
 import { LtError } from '../../infra/errors.ts';
 import { groupLag } from '../../infra/kafka/admin.ts';
 import { createKafka, type KafkaSecurity } from '../../infra/kafka/client.ts';

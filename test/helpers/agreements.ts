@@ -6,7 +6,8 @@ import type { Agreement } from '../../platform/agreements/model.ts';
  * directly. `filter` is filter-language text (default: every row).
  */
 export function approvedAgreement(
-  agreement: Pick<Agreement, 'id' | 'subscriber' | 'dataset' | 'fields'> & { filter?: string },
+  agreement: Pick<Agreement, 'id' | 'subscriber' | 'dataset' | 'fields'> &
+    Partial<Pick<Agreement, 'methods'>> & { filter?: string },
 ): Agreement {
   const text = agreement.filter ?? 'true';
   const parsed = parseFilter(text);
@@ -15,6 +16,7 @@ export function approvedAgreement(
     ...agreement,
     filter: parsed.ast,
     filterText: text,
+    methods: agreement.methods ?? ['sync'],
     purpose: 'a test of the coordinator',
     legalBasis: 'Decree 278/2025/ND-CP, method (b)',
     validFrom: new Date(0),

@@ -1,5 +1,5 @@
 import { v7 as uuidv7 } from 'uuid';
-import { HistoryTable } from '../../consumers/ngdb/history.ts';
+import { HistoryTable } from '../../schemas/postgres/history.ts';
 import { inTransaction, quoteIdent, type Pool } from '../../infra/postgres/pool.ts';
 import type { ChangeEvent, DatasetRecord } from '../../schemas/envelope/change-event.ts';
 import type { Dataset } from '../../schemas/model/dataset.ts';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import type { HistoryTable } from '../../../consumers/ngdb/history.ts';
+import type { HistoryTable } from '../../../schemas/postgres/history.ts';
 import type { Pool } from '../../../infra/postgres/pool.ts';
 import { operatorAuditTrail } from '../../../platform/audit/operator-audit.ts';
 import { sampleCitizens } from '../../../producers/sample/citizens.ts';

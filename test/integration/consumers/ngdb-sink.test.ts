@@ -4,13 +4,8 @@ import { ensureTopics, groupLag, waitForGroup } from '../../../infra/kafka/admin
 import { subjects, topics } from '../../../infra/kafka/topics.ts';
 import { quoteIdent, type Pool } from '../../../infra/postgres/pool.ts';
 import type { Redis } from '../../../infra/redis/client.ts';
-import {
-  datasetAsOf,
-  historyOf,
-  NgdbSink,
-  stateAsOf,
-  type NgdbSinkOptions,
-} from '../../../consumers/ngdb/index.ts';
+import { NgdbSink, type NgdbSinkOptions } from '../../../consumers/ngdb/index.ts';
+import { datasetAsOf, historyOf, stateAsOf } from '../../../schemas/postgres/index.ts';
 import { Publisher, type Change } from '../../../producers/publisher/index.ts';
 import { relocate, sampleCitizens, seededRandom } from '../../../producers/sample/citizens.ts';
 import { sampleEnterprises } from '../../../producers/sample/enterprises.ts';

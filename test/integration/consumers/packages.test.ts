@@ -18,8 +18,8 @@ import {
 } from '../../../consumers/packages/index.ts';
 import { packageTail } from '../../../consumers/packages/layout.ts';
 import { signManifest } from '../../../consumers/packages/seal.ts';
-import type { HistoryTable } from '../../../consumers/ngdb/history.ts';
-import { SinkTable } from '../../../consumers/sink/table.ts';
+import type { HistoryTable } from '../../../schemas/postgres/history.ts';
+import { SinkTable } from '../../../schemas/postgres/table.ts';
 import { isLtError, type ErrorCode } from '../../../infra/errors.ts';
 import type { Pool } from '../../../infra/postgres/pool.ts';
 import { compileFilter, parseFilter } from '../../../platform/agreements/filter.ts';

@@ -470,6 +470,43 @@ describe('updating an agreement', () => {
   });
 });
 
+describe('decree methods of an agreement', () => {
+  it('allows sync alone by default, keeps the methods in order without repeats, and refuses none or an unknown one', async () => {
+    const plain = await store.create(hanoiCitizens(), 'UBND-HN:clerk');
+    expect(plain.methods).toEqual(['sync']);
+    const both = await store.create(hanoiCitizens({ methods: ['query', 'sync', 'query'] }), 'UBND-HN:clerk');
+    expect((await store.get(both.id)).methods).toEqual(['sync', 'query']);
+
+    const none = await failure(() => store.create(hanoiCitizens({ methods: [] }), 'UBND-HN:clerk'));
+    expect(problemsOf(none).map((problem) => problem.field)).toEqual(['methods']);
+    const unknown = await failure(() =>
+      store.create(hanoiCitizens({ methods: ['email' as 'sync'] }), 'UBND-HN:clerk'),
+    );
+    expect(problemsOf(unknown)[0]?.field).toBe('methods.0');
+  });
+
+  it('sends an approved agreement that gains a method back for approval, and refuses dropping sync', async () => {
+    const { id } = await store.create(hanoiCitizens(), 'UBND-HN:clerk');
+    await store.approve(id, 'BCA:approver');
+    const widened = await store.update(id, { methods: ['sync', 'query'] }, 'UBND-HN:clerk');
+    expect(widened).toMatchObject({ status: 'requested', methods: ['sync', 'query'], revision: 1 });
+    expect(widened.statusReason).toContain('methods added: query');
+
+    const dropped = await failure(() => store.update(id, { methods: ['query'] }, 'UBND-HN:clerk'));
+    expect(dropped.code).toBe('LT_AGREEMENT_INVALID');
+    expect(problemsOf(dropped)[0]?.message).toContain('cannot drop sync');
+    expect((await store.get(id)).methods).toEqual(['sync', 'query']);
+  });
+
+  it('gives agreements stored before migration 0011 the method sync', async () => {
+    const { rows } = await pool.query<{ column_default: string }>(
+      `SELECT column_default FROM information_schema.columns
+        WHERE table_schema = current_schema() AND table_name = 'agreement' AND column_name = 'methods'`,
+    );
+    expect(rows[0]?.column_default).toContain('{sync}');
+  });
+});
+
 describe('the audit trail', () => {
   it('holds one row per write, in order, with actor and detail', async () => {
     const { id } = await store.create(hanoiCitizens(), 'UBND-HN:clerk');

@@ -1,5 +1,5 @@
 import { quoteIdent } from '../../infra/postgres/pool.ts';
-import type { Dataset, Field } from '../../schemas/model/dataset.ts';
+import type { Dataset, Field } from '../model/dataset.ts';
 
 /** One column of a sink table and the array type its values travel in for `unnest`. */
 export interface Column {

@@ -1,6 +1,6 @@
 import { quoteIdent, type Pool, type PoolClient } from '../../infra/postgres/pool.ts';
-import type { DatasetRecord } from '../../schemas/envelope/change-event.ts';
-import type { Dataset } from '../../schemas/model/dataset.ts';
+import type { DatasetRecord } from '../envelope/change-event.ts';
+import type { Dataset } from '../model/dataset.ts';
 import { HistoryTable, type HistoryEntry } from './history.ts';
 
 /** Where the queries run: a pool or a client, its search_path set to the NGDB schema. */

@@ -1,7 +1,7 @@
 import { quoteIdent } from '../../infra/postgres/pool.ts';
-import type { ChangeEvent, DatasetRecord, Op } from '../../schemas/envelope/change-event.ts';
-import type { Dataset, Field } from '../../schemas/model/dataset.ts';
-import { fieldColumn, recordValues, SinkTable } from '../sink/table.ts';
+import type { ChangeEvent, DatasetRecord, Op } from '../envelope/change-event.ts';
+import type { Dataset, Field } from '../model/dataset.ts';
+import { fieldColumn, recordValues, SinkTable } from './table.ts';
 
 /** One column of a history table, and how its values travel (`unnest` arrays) and come back (SELECT). */
 interface Column {
