@@ -77,6 +77,8 @@ describe('the outbox relay', () => {
     const { dictionary, dataset } = isolatedDataset(base, 'population.citizen');
     const topic = topics.source(dataset.id);
     await ensureTopics(kafka, [{ topic, partitions }]);
+    // the dictionary publisher's step: every relay (in this process or its own) looks the schemas up
+    await publishDictionary(registry.client, dictionary, 'BCA');
     const db = await testAgentDb();
     // the agency's own business table, written in the same transaction as the outbox row
     await db.pool.query(
@@ -90,7 +92,6 @@ describe('the outbox relay', () => {
     f: Fixture,
     extra: { kafka?: Kafka; sendTimeoutMs?: number; log?: Logger } = {},
   ): Promise<Publisher> {
-    await publishDictionary(registry.client, f.dictionary, 'BCA');
     const publisher = new Publisher({
       kafka: extra.kafka ?? kafka,
       registry: registry.client,
