@@ -273,13 +273,6 @@ export async function serve(options: ServeOptions): Promise<void> {
     dictionary,
   );
   const url = await listen(app, options.port, options.host);
-  console.log(
-    `Shared Data Dictionary at ${url}: schema registry (Confluent REST API) and catalog (${url}/v1/catalog/datasets)` +
-      (env.LIENTHONG_INSECURE
-        ? ' — INSECURE: plaintext, no authentication.'
-        : ` — TLS (trust ${caFile(env.LIENTHONG_HOME)}), HTTP Basic as a principal.`) +
-      ' Ctrl-C stops it.',
-  );
   // the registry's own ops port: its PostgreSQL (both schemas) and, when the catalog counts records, Kafka
   const ops = await serveOps(
     'registry',
@@ -293,6 +286,14 @@ export async function serve(options: ServeOptions): Promise<void> {
       log,
     },
     options,
+  );
+  // said once everything listens, the ops port included: a caller may use it from this line on
+  console.log(
+    `Shared Data Dictionary at ${url}: schema registry (Confluent REST API) and catalog (${url}/v1/catalog/datasets)` +
+      (env.LIENTHONG_INSECURE
+        ? ' — INSECURE: plaintext, no authentication.'
+        : ` — TLS (trust ${caFile(env.LIENTHONG_HOME)}), HTTP Basic as a principal.`) +
+      ' Ctrl-C stops it.',
   );
   await new Promise<void>((done) => {
     process.once('SIGINT', done);

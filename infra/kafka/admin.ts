@@ -33,13 +33,21 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<st
   }
 }
 
+/** What a leader that has not applied a new topic's metadata yet answers. */
+const NOT_SERVED_YET = new Set([
+  'UNKNOWN_TOPIC_OR_PARTITION',
+  'LEADER_NOT_AVAILABLE',
+  'NOT_LEADER_FOR_PARTITION',
+  'NOT_LEADER_OR_FOLLOWER',
+]);
+
 /** How long a new topic may take to be served by its leaders (KRaft propagates metadata asynchronously). */
 const HOSTED_WITHIN_MS = 30_000;
 
 /**
  * Waits until the leaders of a topic just created answer for it. `waitForLeaders` only says the controller chose
  * them; a leader that has not applied the new metadata yet answers UNKNOWN_TOPIC_OR_PARTITION ("does not host
- * this topic-partition") to the first produce or offset request, which a loaded machine makes visible.
+ * this topic-partition") or NOT_LEADER to the first produce or offset request, which a loaded machine makes visible.
  */
 async function untilHosted(admin: Admin, topic: string): Promise<void> {
   const deadline = Date.now() + HOSTED_WITHIN_MS;
@@ -52,7 +60,7 @@ async function untilHosted(admin: Admin, topic: string): Promise<void> {
       while (cause instanceof Error && cause.cause !== undefined && !(cause as { type?: string }).type)
         cause = cause.cause;
       const type = (cause as { type?: string }).type;
-      if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') throw error;
+      if (!NOT_SERVED_YET.has(type ?? '')) throw error;
       if (Date.now() > deadline)
         throw new LtError(
           'LT_KAFKA_UNREACHABLE',

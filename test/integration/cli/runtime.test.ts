@@ -14,7 +14,17 @@ afterEach(() => stops.splice(0).forEach((stop) => stop()));
 async function serveDictionary(env: Record<string, string> = {}) {
   const child = spawn(
     process.execPath,
-    ['cli/lienthong.js', 'dictionary', 'serve', '--port', '0', '--schema', uniqueName('lt_rt_')],
+    [
+      'cli/lienthong.js',
+      'dictionary',
+      'serve',
+      '--port',
+      '0',
+      '--ops-port',
+      '0',
+      '--schema',
+      uniqueName('lt_rt_'),
+    ],
     {
       cwd: ROOT,
       env: { ...process.env, DATABASE_URL: inject('services').databaseUrl, LOG_LEVEL: 'warn', ...env },

@@ -21,6 +21,7 @@ import {
   testRedis,
   testRegistry,
   uniqueName,
+  publishDictionary,
 } from '../../helpers/services.ts';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -80,6 +81,7 @@ describe('lienthong rebuild --sink ngdb builds a shadow copy beside the live one
     ({ pool, schema } = await testPool());
     const redis = await testRedis();
     await ensureTopics(kafka, [{ topic, partitions: 3 }]);
+    await publishDictionary(registry, dictionary, 'BCA'); // the dictionary publisher's step
     bca = new Publisher({
       kafka,
       registry,

@@ -43,6 +43,7 @@ import {
   testRedis,
   testRegistry,
   uniqueName,
+  publishDictionary,
 } from '../../helpers/services.ts';
 
 const METRICS_TOKEN = randomBytes(24).toString('hex');
@@ -208,6 +209,7 @@ describe('every long-running service serves /metrics, /health and /ready over TL
 
     // the Agent Node of BCA: its publisher and HTTP ingest; and the subscriber's sink, in one Agent Node too
     const { ledger, pool: agentPool } = await testAgentDb();
+    await publishDictionary(registry.client, dictionary, 'BCA'); // the dictionary publisher's step
     const publisher = new Publisher({
       kafka,
       registry: registry.client,
