@@ -57,18 +57,7 @@ export interface QueryApiDeps {
 }
 
 /** What one call is about, filled in as the request is understood; the audit row is made from it. */
-interface Call {
-  caller: string;
-  agency: string | null;
-  purpose: string | null;
-  dataset: string;
-  agreementId: string | null;
-  kind: 'get' | 'search';
-  key: string | null;
-  filter: string | null;
-  fields: string[] | null;
-  asOf: Date | null;
-}
+type Call = Omit<QueryAuditEntry, 'resultCount' | 'status' | 'errorCode' | 'responseHash'>;
 
 function malformed(what: string, error: z.ZodError): LtError {
   const problems = error.issues.map((issue) => ({
@@ -291,6 +280,21 @@ export async function registerQueryRoutes(app: FastifyInstance, deps: QueryApiDe
       errorResponseBuilder: (_request, context) => rateLimited(context.after),
     });
 
+    /** The caller's agency and the one active query agreement it calls under, both noted on the call. */
+    const agreementOfCall = async (call: Call, datasetId: string, named: string | undefined) => {
+      const agency = agencyOf(call.caller);
+      call.agency = agency;
+      const agreement = queryAgreement(
+        await agreementsOf(agency, datasetId),
+        agency,
+        datasetId,
+        now(),
+        named,
+      );
+      call.agreementId = agreement.id;
+      return agreement;
+    };
+
     scope.get('/v1/query/:dataset/:key', async (request, reply) => {
       const call = calls.get(request)!;
       const params = request.params as { dataset: string; key: string };
@@ -304,16 +308,7 @@ export async function registerQueryRoutes(app: FastifyInstance, deps: QueryApiDe
       const asked = query.fields === undefined ? undefined : query.fields.split(',').filter(Boolean);
       call.fields = asked ?? null;
       call.asOf = query.asOf ? new Date(query.asOf) : null;
-      const agency = agencyOf(call.caller);
-      call.agency = agency;
-      const agreement = queryAgreement(
-        await agreementsOf(agency, dataset.id),
-        agency,
-        dataset.id,
-        now(),
-        query.agreement,
-      );
-      call.agreementId = agreement.id;
+      const agreement = await agreementOfCall(call, dataset.id, query.agreement);
       const fields = answeredFields(dataset, agreement, asked);
       call.fields = fields;
       const stored = await readOne(deps.ngdb, dataset, key, call.asOf);
@@ -351,16 +346,7 @@ export async function registerQueryRoutes(app: FastifyInstance, deps: QueryApiDe
           hint: `ask for at most ${settings.maxLimit} records a page and follow the cursor`,
         });
       }
-      const agency = agencyOf(call.caller);
-      call.agency = agency;
-      const agreement = queryAgreement(
-        await agreementsOf(agency, dataset.id),
-        agency,
-        dataset.id,
-        now(),
-        query.agreement,
-      );
-      call.agreementId = agreement.id;
+      const agreement = await agreementOfCall(call, dataset.id, query.agreement);
       const fields = answeredFields(dataset, agreement, body.fields);
       call.fields = fields;
       const filter: FilterAst = callerFilter(body.filter, dataset, deps.dictionary, agreement, {
