@@ -24,6 +24,7 @@ import { ensureServices } from '../infra/services.ts';
 import { AgreementStore } from '../platform/agreements/index.ts';
 import { createRegistryServer, secureRegistryOptions } from '../schemas/registry/server.ts';
 import { RegistryStore } from '../schemas/registry/store.ts';
+import { copyRate, kcatReadRate, kcatUnavailable, type Ceiling } from './ceilings.ts';
 import { benchDictionary, publishBenchDataset } from './setup.ts';
 
 const events = Number(process.env.BENCH_EVENTS ?? 200_000);
@@ -31,6 +32,8 @@ const steadySeconds = Number(process.env.BENCH_STEADY_SECONDS ?? 20);
 const steadyRate = Number(process.env.BENCH_STEADY_RATE ?? 5_000);
 // BENCH_DRAIN=together: all services drain the backlog at once (their share of one host) instead of in turn
 const together = process.env.BENCH_DRAIN === 'together';
+// BENCH_CEILINGS=0: skip measuring the machine's ceilings (kcat's raw read of the topic, PostgreSQL's raw COPY)
+const ceilings = process.env.BENCH_CEILINGS !== '0';
 const env = readEnv();
 const log = createLogger('error');
 const stamp = Date.now();
@@ -192,6 +195,15 @@ try {
   const publisher = await run('bench/publish-sdk.ts', { BENCH_EVENTS: String(events), BENCH_SEED: '278' })
     .result;
   console.log(`  backlog published: ${publisher.eventsPerSecond}/s`);
+  const machine: { kafkaRead?: Ceiling; kafkaReadSkipped?: string; postgresCopy?: Ceiling } = {};
+  const noKcat = kcatUnavailable(services.admin);
+  if (ceilings && noKcat === null) {
+    machine.kafkaRead = await kcatReadRate(services.brokers, services.admin, topics.source(datasetId), events);
+    console.log(`  ceiling: kcat reads the topic at ${machine.kafkaRead.perSecond}/s`);
+  } else if (ceilings) {
+    machine.kafkaReadSkipped = noKcat!;
+    console.log(`  ceiling: raw read not measured: ${noKcat}`);
+  }
   const start = async (role: string): Promise<void> => {
     const service = run('bench/e2e-service.ts', { BENCH_ROLE: role });
     running.push(service);
@@ -210,6 +222,10 @@ try {
   console.log(
     `  backlog drained by the NGDB sink${together ? '' : ' alone'}: ${JSON.stringify(ngdbFigures)}`,
   );
+  if (ceilings) {
+    machine.postgresCopy = await copyRate(ngdb, env.DATABASE_URL, 'lt_bench_ngdb', table);
+    console.log(`  ceiling: COPY loads the same rows at ${machine.postgresCopy.perSecond}/s`);
+  }
   if (!together) {
     await start('coordinator');
     await new Promise((resolve) => setTimeout(resolve, 2000)); // the coordinator registers the share schema
@@ -219,6 +235,7 @@ try {
   const copyFigures = await figures(copy, backlogStart);
   console.log(`  backlog drained by the coordinator + BHXH subscriber: ${JSON.stringify(copyFigures)}`);
   results.backlog = { publisher, ngdb: ngdbFigures, subscriber: copyFigures };
+  results.ceilings = machine;
 
   // 2. Steady: updates at a fixed rate while everything runs; latency is occurredAt → committed.
   const steadyEvents = steadySeconds * steadyRate;

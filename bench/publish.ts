@@ -87,7 +87,7 @@ try {
     if (warmup) continue;
     results.push(result);
     console.log(
-      `  ${path.padEnd(8)} ${String(result.eventsPerSecond).padStart(7)} events/s   ${Number(result.seconds).toFixed(1)} s   peak RSS ${result.peakRssMb} MB`,
+      `  ${path.padEnd(8)} ${String(result.eventsPerSecond).padStart(7)} events/s   ${Number(result.seconds).toFixed(1)} s   CPU ${result.cpuSeconds} s   peak RSS ${result.peakRssMb} MB`,
     );
   }
 } finally {
