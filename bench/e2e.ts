@@ -198,7 +198,12 @@ try {
   const machine: { kafkaRead?: Ceiling; kafkaReadSkipped?: string; postgresCopy?: Ceiling } = {};
   const noKcat = kcatUnavailable(services.admin);
   if (ceilings && noKcat === null) {
-    machine.kafkaRead = await kcatReadRate(services.brokers, services.admin, topics.source(datasetId), events);
+    machine.kafkaRead = await kcatReadRate(
+      services.brokers,
+      services.admin,
+      topics.source(datasetId),
+      events,
+    );
     console.log(`  ceiling: kcat reads the topic at ${machine.kafkaRead.perSecond}/s`);
   } else if (ceilings) {
     machine.kafkaReadSkipped = noKcat!;
