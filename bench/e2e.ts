@@ -9,22 +9,13 @@
 // BHXH; the NGDB sink and BHXH's subscriber sink materialize them. Each runs in its own process. Figures:
 // events/s materialized per sink (first to last commit, each sink draining the backlog on its own), p50/p99
 // latency occurredAt → committed (meaningful in the steady phase), peak memory per process.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readEnv } from '../infra/config/options.ts';
-import { listen } from '../infra/http/server.ts';
 import { ensureTopics, groupLag } from '../infra/kafka/admin.ts';
-import { createKafka } from '../infra/kafka/client.ts';
 import { deadLetterTopics } from '../platform/topics/plan.ts';
 import { consumerGroups, topics } from '../infra/kafka/topics.ts';
-import { createLogger } from '../infra/logging/logger.ts';
-import { migrate, type MigrationSet } from '../infra/postgres/migrate.ts';
-import { createPool, quoteIdent, type Pool } from '../infra/postgres/pool.ts';
-import { SERVICE_NODE_FLAGS } from '../infra/node-flags.ts';
-import { ensureServices } from '../infra/services.ts';
+import type { Pool } from '../infra/postgres/pool.ts';
 import { AgreementStore } from '../platform/agreements/index.ts';
-import { createRegistryServer, secureRegistryOptions } from '../schemas/registry/server.ts';
-import { RegistryStore } from '../schemas/registry/store.ts';
 import { copyRate, kcatReadRate, kcatUnavailable, type Ceiling } from './ceilings.ts';
+import { latencyFigures, rowsSince, runBenchChild, startBenchPlatform } from './harness.ts';
 import { benchDictionary, publishBenchDataset } from './setup.ts';
 
 const events = Number(process.env.BENCH_EVENTS ?? 200_000);
@@ -34,8 +25,6 @@ const steadyRate = Number(process.env.BENCH_STEADY_RATE ?? 5_000);
 const together = process.env.BENCH_DRAIN === 'together';
 // BENCH_CEILINGS=0: skip measuring the machine's ceilings (kcat's raw read of the topic, PostgreSQL's raw COPY)
 const ceilings = process.env.BENCH_CEILINGS !== '0';
-const env = readEnv();
-const log = createLogger('error');
 const stamp = Date.now();
 const datasetId = `bench-e2e-${stamp}.citizen`;
 const agreementId = `bench-bhxh-${stamp}`;
@@ -45,29 +34,8 @@ console.log(
   `end-to-end benchmark: ${events} events at full speed, then ${steadySeconds} s at ${steadyRate}/s; 2-core machine, broker local`,
 );
 
-const services = await ensureServices({ env, log, brokerDir: 'bench-e2e' });
-const pools: Pool[] = [];
-const fresh = async (schema: string, set?: MigrationSet): Promise<Pool> => {
-  const pool = await createPool({ url: env.DATABASE_URL, schema });
-  pools.push(pool);
-  await pool.query(`DROP SCHEMA ${quoteIdent(schema)} CASCADE; CREATE SCHEMA ${quoteIdent(schema)}`);
-  if (set) await migrate(pool, set);
-  return pool;
-};
-const registryPool = await fresh('lt_bench_registry', 'registry');
-// served securely when the broker is (the registry knows the same principals)
-const registry = createRegistryServer(
-  new RegistryStore(registryPool),
-  log,
-  services.admin ? secureRegistryOptions(env.LIENTHONG_HOME, '127.0.0.1') : {},
-);
-const registryUrl = await listen(registry);
-const kafka = createKafka({
-  brokers: services.brokers,
-  clientId: 'bench-e2e',
-  log,
-  ...(services.admin ? { security: services.admin } : {}),
-});
+const platformBench = await startBenchPlatform('bench-e2e');
+const { env, services, kafka, fresh, registryUrl } = platformBench;
 await ensureTopics(kafka, [{ topic: topics.source(datasetId), partitions: 6 }, ...deadLetterTopics(only)]);
 await publishBenchDataset(registryUrl, services.admin, datasetId);
 const platform = await fresh('lt_bench_platform', 'platform');
@@ -89,55 +57,17 @@ const copy = await fresh(`lt_share_${agreementId.replace(/-/g, '_')}`);
 await fresh('lt_bench_agent_e2e', 'agent');
 
 const childEnv = {
-  ...process.env,
-  KAFKA_BROKERS: services.brokers.join(','),
-  ...(services.admin ? { KAFKA_PRINCIPAL: services.admin.username } : { LIENTHONG_INSECURE: '1' }),
-  SCHEMA_REGISTRY_URL: registryUrl,
+  ...platformBench.childEnv,
   BENCH_DATASET: datasetId,
   BENCH_AGREEMENT: agreementId,
   BENCH_AGENT_SCHEMA: 'lt_bench_agent_e2e',
 };
-function run(
-  script: string,
-  extra: Record<string, string>,
-): { child: ChildProcess; ready: Promise<void>; result: Promise<Record<string, unknown>> } {
-  const profile = process.env.BENCH_CPU_PROF
-    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
-    : [];
-  const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...profile, ...SERVICE_NODE_FLAGS, ...flags, script], {
-    env: { ...childEnv, ...extra },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let output = '';
-  let markReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
-  child.stdout!.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-    if (output.includes('READY')) markReady();
-  });
-  const result = new Promise<Record<string, unknown>>((resolve, reject) =>
-    child.on('exit', (code) => {
-      const line = output.split('\n').find((text) => text.startsWith('RESULT '));
-      if (code !== 0 || !line)
-        reject(new Error(`${script} ${JSON.stringify(extra)} failed (exit ${code}):\n${output}`));
-      else resolve(JSON.parse(line.slice(7)) as Record<string, unknown>);
-    }),
-  );
-  return { child, ready, result };
-}
+const run = (script: string, extra: Record<string, string>): ReturnType<typeof runBenchChild> =>
+  runBenchChild({ ...childEnv, ...extra }, script);
 
 const table = datasetId.replace(/[.-]/g, '_');
 // rows whose latest event occurred in the phase (the steady phase updates the first citizens to version 2)
-const count = async (pool: Pool, since: Date): Promise<number> =>
-  Number(
-    (
-      await pool.query<{ n: string }>(
-        `SELECT count(*) AS n FROM ${quoteIdent(table)} WHERE _occurred_at >= $1`,
-        [since],
-      )
-    ).rows[0]?.n ?? 0,
-  );
+const count = (pool: Pool, since: Date): Promise<number> => rowsSince(pool, table, since);
 // Caught up = every consumer group has committed the end of its topic (the sinks commit offsets only after
 // their database commit). Polling Kafka's offsets, not count(*) on the tables, keeps the measuring itself
 // from loading PostgreSQL.
@@ -170,19 +100,8 @@ async function figures(
   pool: Pool,
   since: Date,
 ): Promise<{ eventsPerSecond: number; p50Ms: number; p99Ms: number }> {
-  const { rows } = await pool.query<{ n: string; span: number; p50: number; p99: number }>(
-    `SELECT count(*) AS n, EXTRACT(EPOCH FROM max(_committed_at) - min(_committed_at)) AS span,
-            percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM _committed_at - _occurred_at)) * 1000 AS p50,
-            percentile_cont(0.99) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM _committed_at - _occurred_at)) * 1000 AS p99
-       FROM ${quoteIdent(table)} WHERE _occurred_at >= $1`,
-    [since],
-  );
-  const row = rows[0]!;
-  return {
-    eventsPerSecond: Math.round(Number(row.n) / Math.max(Number(row.span), 0.001)),
-    p50Ms: Math.round(row.p50),
-    p99Ms: Math.round(row.p99),
-  };
+  const { eventsPerSecond, p50Ms, p99Ms } = await latencyFigures(pool, table, since);
+  return { eventsPerSecond, p50Ms, p99Ms };
 }
 
 const results: Record<string, unknown> = { events };
@@ -269,8 +188,6 @@ try {
     m.status === 'fulfilled' ? m.value : String(m.reason).slice(0, 200),
   );
   console.log(`  peak RSS per process: ${JSON.stringify(results.peakRssMb)}`);
-  await registry.close();
-  for (const pool of pools) await pool.end();
-  await services.stop();
+  await platformBench.close();
 }
 console.log(JSON.stringify(results));
