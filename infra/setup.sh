@@ -68,3 +68,15 @@ if [ "${1:-}" = "--browser" ] && [ ! -x "${LIENTHONG_CHROMIUM:-/usr/bin/chromium
     exit 1
   fi
 fi
+
+# `--bench` (npm run bench): the report measures the raw read rate of a topic with kcat (Debian package kcat).
+if [ "${1:-}" = "--bench" ] && ! command -v kcat >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing kcat for the benchmark report's raw-read ceiling (apt-get install kcat)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null
+  else
+    echo "setup: kcat is not installed; the report will say its raw-read ceiling was not measured" >&2
+    echo "       (apt-get install -y kcat)" >&2
+  fi
+fi
