@@ -1,7 +1,7 @@
 import type { Admin, Kafka } from 'kafkajs';
 import { toLtError } from '../errors.ts';
 import type { Pool } from '../postgres/pool.ts';
-import type { Redis } from '../redis/client.ts';
+import type { RedisClient } from '../redis/client.ts';
 
 /** One dependency `/ready` checks: its name (`kafka`, `redis`, `postgres`, `registry`) and a cheap call to it. */
 export interface ReadinessCheck {
@@ -60,7 +60,7 @@ export function postgresCheck(pool: Pool, name = 'postgres'): ReadinessCheck {
 }
 
 /** Redis answers PING on the client the process works with. */
-export function redisCheck(redis: Redis, name = 'redis'): ReadinessCheck {
+export function redisCheck(redis: RedisClient, name = 'redis'): ReadinessCheck {
   return { name, check: () => redis.ping() };
 }
 
