@@ -50,7 +50,7 @@ describe('Redis Cluster (three masters of the test, from the installed redis-ser
     );
   }
 
-  it('createRedis makes a Cluster client from a seed list, and refuses a cluster nobody answers for, naming it', async () => {
+  it('createRedis makes a Cluster client from a seed list; a cluster nobody answers for is refused, naming it, or degraded', async () => {
     expect(redis).toBeInstanceOf(Cluster);
     expect(redis.nodes('master')).toHaveLength(3);
     const fromAll = await createRedis({ url: cluster.urls.join(','), cluster: true, keyPrefix: prefix });
@@ -64,6 +64,17 @@ describe('Redis Cluster (three masters of the test, from the installed redis-ser
       message: expect.stringContaining(`cannot reach Redis Cluster at ${nobody}`),
       hint: expect.stringContaining('cluster'),
     });
+    // degrade: the client comes back not ready, and commands fail at once instead of queueing in memory
+    const degraded = await createRedis({
+      url: nobody,
+      cluster: true,
+      keyPrefix: 't:',
+      whenUnreachable: 'degrade',
+      log,
+    });
+    closers.unshift(async () => degraded.disconnect());
+    expect(degraded.status).not.toBe('ready');
+    await expect(degraded.get('k')).rejects.toThrow();
   });
 
   it('a single-node configuration still makes a plain Redis client', async () => {
