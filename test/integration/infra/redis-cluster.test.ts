@@ -8,6 +8,7 @@ import { ensureTopics, waitForGroup } from '../../../infra/kafka/admin.ts';
 import { freePort } from '../../../infra/kafka/local-broker.ts';
 import { consumerGroups, topics } from '../../../infra/kafka/topics.ts';
 import { quoteIdent, type Pool } from '../../../infra/postgres/pool.ts';
+import { redisCheck } from '../../../infra/observability/readiness.ts';
 import { createRedis } from '../../../infra/redis/client.ts';
 import { sampleCitizens } from '../../../producers/sample/citizens.ts';
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
@@ -215,8 +216,10 @@ describe('Redis Cluster (three masters of the test, from the installed redis-ser
       await second.stop();
     });
 
-    it('with a master killed, keeps materializing on the version guard alone, and counts it', async () => {
+    it('with a master killed, keeps materializing on the version guard alone, counts it, and /ready says so', async () => {
       expect(first).toBeDefined();
+      const ready = redisCheck(redis);
+      await ready.check(); // resolves: every slot served
       await cluster.kill(2);
       const unavailableBefore = first!.stats.dedupUnavailable;
       await publisher.publishBatch(
@@ -228,6 +231,17 @@ describe('Redis Cluster (three masters of the test, from the installed redis-ser
       expect(stored.size).toBe(300);
       expect([...stored.values()].filter((version) => version === 2)).toHaveLength(100);
       expect(first!.stats.dedupUnavailable).toBeGreaterThan(unavailableBefore);
+      // once the survivors mark the master failed (cluster-node-timeout), /ready says Redis is not ready
+      await expect
+        .poll(
+          () =>
+            ready.check().then(
+              () => 'ok',
+              (error: Error) => error.message,
+            ),
+          { timeout: 20_000 },
+        )
+        .toBe('the Redis Cluster does not serve every slot');
 
       // a new group replaying the whole topic meanwhile changes nothing: what Redis cannot answer, the guard does
       const third = await startSink();
