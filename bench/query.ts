@@ -38,7 +38,11 @@ const platformSchema = `bench_query_platform_${suffix}`;
 const ngdbSchema = `bench_query_ngdb_${suffix}`;
 const platform = await createPool({ url: env.DATABASE_URL, schema: platformSchema, max: 8 });
 const ngdb = await createPool({ url: env.DATABASE_URL, schema: ngdbSchema, max: 8 });
-const redis = await createRedis({ url: env.REDIS_URL, keyPrefix: `bench-query-${suffix}:` });
+const redis = await createRedis({
+  url: env.REDIS_URL,
+  cluster: env.REDIS_CLUSTER,
+  keyPrefix: `bench-query-${suffix}:`,
+});
 const home = mkdtempSync(join(tmpdir(), 'lt-bench-query-'));
 
 try {

@@ -61,7 +61,8 @@ const program = new Command()
   .description(
     'lienthong — the event-streaming Data Sharing and Coordination Platform (Decree 278/2025/ND-CP).\n\n' +
       'Services come from the environment: KAFKA_BROKERS (unset: a local broker is started), REDIS_URL\n' +
-      '(default redis://127.0.0.1:6379), DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres),\n' +
+      '(default redis://127.0.0.1:6379; with REDIS_CLUSTER=1 the comma-separated seed nodes of a Redis Cluster),\n' +
+      'DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres),\n' +
       'SCHEMA_REGISTRY_URL (unset: the platform serves its own), LIENTHONG_HOME (default ~/.cache/lienthong).',
   )
   .version(`lienthong ${packageVersion} on Node ${process.versions.node}`, '-V, --version')

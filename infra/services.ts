@@ -34,7 +34,7 @@ export interface ServicesOptions {
 export async function ensureServices({ env, log, brokerDir, port = 0 }: ServicesOptions): Promise<Services> {
   const pool = await createPool({ url: env.DATABASE_URL, max: 1 });
   await pool.end();
-  const redis = await createRedis({ url: env.REDIS_URL, keyPrefix: 'lt:' });
+  const redis = await createRedis({ url: env.REDIS_URL, cluster: env.REDIS_CLUSTER, keyPrefix: 'lt:' });
   redis.disconnect();
 
   if (env.KAFKA_BROKERS) {

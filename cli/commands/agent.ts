@@ -51,7 +51,9 @@ export async function runAgent(options: { agency: string; config: string } & Ops
         config.redis === false
           ? null
           : await createRedis({
-              url: config.redis?.url ?? env.REDIS_URL,
+              ...(config.redis
+                ? { url: config.redis.url, cluster: config.redis.cluster }
+                : { url: env.REDIS_URL, cluster: env.REDIS_CLUSTER }),
               keyPrefix: `lt:${config.agency.toLowerCase()}:`,
               whenUnreachable: 'degrade',
               log,

@@ -134,7 +134,11 @@ export async function runDemo({ citizens: count, batch }: DemoOptions): Promise<
           ? { url, auth: { username: principal, password: passwordOf(principal) }, ca: services.admin.ca }
           : { url },
       );
-    const redis = await createRedis({ url: env.REDIS_URL, keyPrefix: `lt:demo:${Date.now()}:` });
+    const redis = await createRedis({
+      url: env.REDIS_URL,
+      cluster: env.REDIS_CLUSTER,
+      keyPrefix: `lt:demo:${Date.now()}:`,
+    });
     cleanups.unshift(async () => redis.disconnect());
 
     step('the Shared Data Dictionary and the sharing agreements');

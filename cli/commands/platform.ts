@@ -89,6 +89,7 @@ export async function runNgdb(options: { schema: string } & OpsFlags): Promise<v
   const pool = await createPool({ url: env.DATABASE_URL, schema: options.schema });
   const redis = await createRedis({
     url: env.REDIS_URL,
+    cluster: env.REDIS_CLUSTER,
     keyPrefix: 'lt:ngdb:',
     whenUnreachable: 'degrade',
     log,

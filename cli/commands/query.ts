@@ -100,7 +100,11 @@ export function queryCommand(): Command {
       const dictionary = loadDictionary();
       const platform = await createPool({ url: env.DATABASE_URL, schema: options.schema, max: 8 });
       const ngdb = await createPool({ url: env.DATABASE_URL, schema: options.ngdbSchema, max: 8 });
-      const redis = await createRedis({ url: env.REDIS_URL, keyPrefix: 'lt:query:' });
+      const redis = await createRedis({
+        url: env.REDIS_URL,
+        cluster: env.REDIS_CLUSTER,
+        keyPrefix: 'lt:query:',
+      });
       try {
         await migrate(platform, 'platform');
         const app = createHttpServer(log, platformServerTls(env.LIENTHONG_HOME, 'lt-query', options.host));

@@ -4,7 +4,7 @@ import { LtError } from '../../infra/errors.ts';
 import { consumerGroups, topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { inTransaction, type Pool, type PoolClient } from '../../infra/postgres/pool.ts';
-import type { Redis } from '../../infra/redis/client.ts';
+import type { RedisClient } from '../../infra/redis/client.ts';
 import type { ChangeEvent } from '../../schemas/envelope/change-event.ts';
 import { decodeSourceEvent } from '../../schemas/envelope/check.ts';
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
@@ -37,7 +37,7 @@ export interface NgdbSinkOptions {
    * Redis for dedup of event ids already stored. Only saves work: the database keeps the result correct
    * without it (unique `_event_id` in the history, version guard in the current state). null: none.
    */
-  redis: Redis | null;
+  redis: RedisClient | null;
   log: Logger;
   /** The process's metrics (infra/observability); default: the sink's own, served nowhere. */
   metrics?: PipelineMetrics;

@@ -1,4 +1,4 @@
-import type { Redis } from '../../infra/redis/client.ts';
+import type { RedisClient } from '../../infra/redis/client.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 
 export interface DeduplicatorOptions {
@@ -7,9 +7,27 @@ export interface DeduplicatorOptions {
    * without it (a Redis that hangs must not stall the sink). Default 1000.
    */
   timeoutMs?: number;
+  /**
+   * Over how many hash slots one namespace's keys spread (a hash tag per group): on a Redis Cluster, one
+   * sink's ids and load share out over the nodes instead of filling the one node of a single slot, while each
+   * command stays inside one slot. A batch costs one MGET and one script call per group it touches, sent at
+   * once. Changing it changes the key names: ids remembered before are forgotten (costs work, never
+   * correctness). Default 16.
+   */
+  slotGroups?: number;
 }
 
-export const DEDUP_DEFAULTS = { timeoutMs: 1_000 } as const;
+export const DEDUP_DEFAULTS = { timeoutMs: 1_000, slotGroups: 16 } as const;
+
+/** FNV-1a (32-bit) of a string's UTF-16 code units: spreads UUIDv7 ids, whose first digits are a clock. */
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let index = 0; index < text.length; index++) {
+    hash ^= text.charCodeAt(index);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
 
 /** `SET <key> 1 EX <ttl> NX` for every key; ARGV[1] is the TTL in seconds. */
 const REMEMBER = `for _, key in ipairs(KEYS) do redis.call('SET', key, '1', 'EX', ARGV[1], 'NX') end
@@ -26,15 +44,16 @@ export class Deduplicator {
   failures = 0;
   private warned = false;
   private readonly timeoutMs: number;
+  private readonly slotGroups: number;
 
-  private readonly redis: Redis | null;
+  private readonly redis: RedisClient | null;
   private readonly namespace: string;
   private readonly ttlSeconds: number;
   private readonly log: Logger;
   private readonly options: DeduplicatorOptions;
 
   constructor(
-    redis: Redis | null,
+    redis: RedisClient | null,
     namespace: string,
     ttlSeconds: number,
     log: Logger,
@@ -46,6 +65,9 @@ export class Deduplicator {
     this.log = log;
     this.options = options;
     this.timeoutMs = options.timeoutMs ?? DEDUP_DEFAULTS.timeoutMs;
+    this.slotGroups = options.slotGroups ?? DEDUP_DEFAULTS.slotGroups;
+    if (!Number.isInteger(this.slotGroups) || this.slotGroups < 1)
+      throw new RangeError(`slotGroups must be a positive integer, not ${this.slotGroups}`);
   }
 
   /** False when no Redis was given: every lookup answers "nothing seen". */
@@ -68,41 +90,69 @@ export class Deduplicator {
   }
 
   /**
-   * `dedup:{<namespace>}:<eventId>`. The braces are a Redis Cluster hash tag: every key of one namespace (one
-   * table instance) lives in one slot, so a batch's MGET and script stay single-slot commands on a cluster,
-   * while different sinks spread over the cluster's nodes.
+   * `dedup:{<namespace>/<group>}:<eventId>`, the group a hash of the id ({@link DeduplicatorOptions.slotGroups}).
+   * The braces are a Redis Cluster hash tag: the keys of one group share a slot, so each MGET and script call
+   * below stays a single-slot command on a cluster, and the groups of one namespace spread over its nodes.
    */
-  private key(eventId: string): string {
-    return `dedup:{${this.namespace}}:${eventId}`;
+  private key(group: number, eventId: string): string {
+    return `dedup:{${this.namespace}/${group}}:${eventId}`;
   }
 
-  /** The ids of this list that were applied before. */
+  /** The ids by group, each group's keys beside them, in the order given. */
+  private grouped(eventIds: string[]): { ids: string[]; keys: string[] }[] {
+    const groups = new Map<number, { ids: string[]; keys: string[] }>();
+    for (const id of eventIds) {
+      const group = fnv1a(id) % this.slotGroups;
+      let entry = groups.get(group);
+      if (!entry) groups.set(group, (entry = { ids: [], keys: [] }));
+      entry.ids.push(id);
+      entry.keys.push(this.key(group, id));
+    }
+    return [...groups.values()];
+  }
+
+  /**
+   * The ids of this list that were applied before. A group whose call failed (its node down, a timeout) answers
+   * "nothing seen" for its ids; the others still answer.
+   */
   async seen(eventIds: string[]): Promise<Set<string>> {
     if (!this.redis || eventIds.length === 0) return new Set();
     const redis = this.redis;
-    try {
-      const flags = await this.bounded(redis.mget(eventIds.map((id) => this.key(id))));
-      this.recovered();
-      return new Set(eventIds.filter((_, index) => flags[index] !== null));
-    } catch (error) {
-      this.degraded(error);
-      return new Set();
-    }
+    const groups = this.grouped(eventIds);
+    const answers = await Promise.allSettled(groups.map(({ keys }) => this.bounded(redis.mget(keys))));
+    const seen = new Set<string>();
+    answers.forEach((answer, index) => {
+      if (answer.status !== 'fulfilled') return;
+      groups[index]!.ids.forEach((id, at) => {
+        if (answer.value[at] !== null) seen.add(id);
+      });
+    });
+    this.settled(answers);
+    return seen;
   }
 
-  /** Remembers applied ids for the TTL: one `SET key 1 EX ttl NX` each, run by one script call per batch. */
+  /**
+   * Remembers applied ids for the TTL: one `SET key 1 EX ttl NX` each, run by one script call per group. A
+   * group whose call failed is not remembered (its ids cost a version-guarded write if they come again).
+   */
   async remember(eventIds: string[]): Promise<void> {
     if (!this.redis || eventIds.length === 0) return;
-    try {
-      // One command carrying every key instead of a pipeline of thousands: the client-side cost of a
-      // command dominated the sink's Redis time. The keys are declared as KEYS, as Redis Cluster requires.
-      await this.bounded(
-        this.redis.eval(REMEMBER, eventIds.length, ...eventIds.map((id) => this.key(id)), this.ttlSeconds),
-      );
-      this.recovered();
-    } catch (error) {
-      this.degraded(error);
-    }
+    const redis = this.redis;
+    // One command carrying every key of a group instead of a pipeline of thousands: the client-side cost of a
+    // command dominated the sink's Redis time. The keys are declared as KEYS, as Redis Cluster requires.
+    const answers = await Promise.allSettled(
+      this.grouped(eventIds).map(({ keys }) =>
+        this.bounded(redis.eval(REMEMBER, keys.length, ...keys, this.ttlSeconds)),
+      ),
+    );
+    this.settled(answers);
+  }
+
+  /** One failure counted (and warned once per outage) for a call of which any group failed. */
+  private settled(answers: PromiseSettledResult<unknown>[]): void {
+    const failed = answers.find((answer) => answer.status === 'rejected');
+    if (failed) this.degraded(failed.reason);
+    else this.recovered();
   }
 
   private async bounded<T>(call: Promise<T>): Promise<T> {

@@ -4,7 +4,7 @@ import { consumerGroups, subjects, topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { createPool, quoteIdent, type Pool } from '../../infra/postgres/pool.ts';
 import type { PipelineMetrics } from '../../infra/observability/metrics.ts';
-import type { Redis } from '../../infra/redis/client.ts';
+import type { RedisClient } from '../../infra/redis/client.ts';
 import type { Dataset } from '../../schemas/model/dataset.ts';
 import { getDataset, type Dictionary } from '../../schemas/model/dictionary.ts';
 import { projectDataset } from '../../schemas/model/projection.ts';
@@ -58,7 +58,7 @@ export interface SubscriptionOptions {
   /** The subscriber agency's own PostgreSQL. */
   databaseUrl: string;
   agency: string;
-  redis: Redis | null;
+  redis: RedisClient | null;
   log: Logger;
   /** The Agent Node's metrics (infra/observability), shared by its source side and every subscription. */
   metrics?: PipelineMetrics;

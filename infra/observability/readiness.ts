@@ -1,7 +1,8 @@
+import { Cluster } from 'ioredis';
 import type { Admin, Kafka } from 'kafkajs';
 import { toLtError } from '../errors.ts';
 import type { Pool } from '../postgres/pool.ts';
-import type { Redis } from '../redis/client.ts';
+import type { RedisClient } from '../redis/client.ts';
 
 /** One dependency `/ready` checks: its name (`kafka`, `redis`, `postgres`, `registry`) and a cheap call to it. */
 export interface ReadinessCheck {
@@ -59,9 +60,19 @@ export function postgresCheck(pool: Pool, name = 'postgres'): ReadinessCheck {
   return { name, check: () => pool.query('SELECT 1') };
 }
 
-/** Redis answers PING on the client the process works with. */
-export function redisCheck(redis: Redis, name = 'redis'): ReadinessCheck {
-  return { name, check: () => redis.ping() };
+/**
+ * Redis answers PING on the client the process works with; a Redis Cluster, that it serves every slot
+ * (`CLUSTER INFO` says `cluster_state:ok` — a node of a failed cluster still answers PING).
+ */
+export function redisCheck(redis: RedisClient, name = 'redis'): ReadinessCheck {
+  if (!(redis instanceof Cluster)) return { name, check: () => redis.ping() };
+  return {
+    name,
+    check: async () => {
+      const info = await redis.cluster('INFO');
+      if (!info.includes('cluster_state:ok')) throw new Error('the Redis Cluster does not serve every slot');
+    },
+  };
 }
 
 /**

@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import { LtError, toLtError, type ErrorCode } from '../../infra/errors.ts';
 import { authenticatedPrincipal, REALM, type PasswordCheck } from '../../infra/http/principal-auth.ts';
 import type { Pool } from '../../infra/postgres/pool.ts';
-import type { Redis } from '../../infra/redis/client.ts';
+import type { RedisClient } from '../../infra/redis/client.ts';
 import type { Dataset } from '../../schemas/model/dataset.ts';
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
 import { compileFilter, formatFilter, type FilterAst } from '../agreements/filter.ts';
@@ -48,7 +48,7 @@ export interface QueryApiDeps {
   /** Checks a principal's password (credentialsUnder(LIENTHONG_HOME)). */
   check: PasswordCheck;
   /** Counts the per-agency rate limit, shared by every instance. */
-  redis: Redis;
+  redis: RedisClient;
   /** Signs cursors; at least 32 bytes, the same on every instance. */
   cursorSecret: Buffer;
   options?: QueryApiOptions;

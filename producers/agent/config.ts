@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseYamlFile } from '../../infra/config/yaml-file.ts';
 import { LtError } from '../../infra/errors.ts';
 import { OpsOptionsSchema } from '../../infra/observability/options.ts';
+import { addRedisConnectionIssues, RedisConnectionSchema } from '../../infra/redis/options.ts';
 
 const HostPort = z.string().regex(/^[^\s:]+:\d+$/, 'each broker is host:port');
 const SchemaName = z
@@ -21,6 +22,7 @@ const SchemaName = z
  *   http: { enabled: true, port: 8090, tokens: [{ name: ho-tich, sha256: <64 hex> }] }
  *   outbox: { enabled: true }
  * ops: { port: 9470 }   # /health /ready /metrics over TLS (docs/observability.md)
+ * redis: { url: [redis://10.0.0.5:7000, redis://10.0.0.6:7000], cluster: true }   # default: REDIS_URL
  * ```
  */
 export const AgentConfigSchema = z
@@ -86,8 +88,12 @@ export const AgentConfigSchema = z
           .strict(),
       )
       .default([]),
-    /** Redis for the subscriber sinks' dedup. Default: REDIS_URL; `false` to run on the version guard alone. */
-    redis: z.union([z.literal(false), z.object({ url: z.string().url() }).strict()]).optional(),
+    /**
+     * Redis for the subscriber sinks' dedup: `{ url }` for one node, `{ url: [seed, …], cluster: true }` for a
+     * Redis Cluster (infra/redis/options.ts). Default: REDIS_URL and REDIS_CLUSTER; `false` to run on the
+     * version guard alone.
+     */
+    redis: z.union([z.literal(false), RedisConnectionSchema]).optional(),
     inputs: z
       .object({
         http: z
@@ -128,7 +134,10 @@ export const AgentConfigSchema = z
      */
     ops: OpsOptionsSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((config, context) => {
+    if (config.redis) addRedisConnectionIssues(context, config.redis, (setting) => ['redis', setting]);
+  });
 
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
 
