@@ -62,6 +62,16 @@ describe('the record validator generated from the dictionary', () => {
     expect(problems).toContain('birth_date: not a real date written YYYY-MM-DD');
   });
 
+  it('knows the calendar: leap days, month lengths, month numbers', () => {
+    const notADate = 'birth_date: not a real date written YYYY-MM-DD';
+    const dateProblem = (birth_date: string): boolean =>
+      problemsOf(citizens({ ...citizen, birth_date })).includes(notADate);
+    for (const real of ['2000-02-29', '2024-02-29', '1999-12-31', '2023-04-30', '2023-01-31'])
+      expect(dateProblem(real), real).toBe(false);
+    for (const unreal of ['1900-02-29', '2023-02-29', '2023-04-31', '2023-13-01', '2023-00-10', '2023-06-00'])
+      expect(dateProblem(unreal), unreal).toBe(true);
+  });
+
   it('checks array items against their code list', () => {
     expect(problemsOf(citizens({ ...citizen, nationalities: ['VN', 'XX'] }))).toEqual([
       'nationalities.1: "XX" is not in the nationality code list',
