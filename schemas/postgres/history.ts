@@ -141,6 +141,20 @@ SELECT * FROM unnest(${arrays.join(', ')})
 ON CONFLICT ("_event_id") DO NOTHING`;
   }
 
+  /**
+   * {@link insertSql} from a staging table of change events (`EventStagingTable`, schemas/postgres/staging.ts)
+   * instead of arrays, in event-id order; `_provenance` stays null.
+   */
+  insertFromSql(staging: string): string {
+    const columns = [...this.dataColumns, ...META].filter((column) => column.name !== '_provenance');
+    const names = columns.map((column) => quoteIdent(column.name));
+    return `INSERT INTO ${quoteIdent(this.name)} (${names.join(', ')})
+SELECT ${names.map((name) => `s.${name}`).join(', ')}
+  FROM ${staging} s
+ ORDER BY s."_event_id"
+ON CONFLICT ("_event_id") DO NOTHING`;
+  }
+
   /** Column-major parameters for {@link insertSql}, rows in event-id order (a stable lock order). */
   insertParams(events: readonly ChangeEvent[]): unknown[][] {
     const rows = [...events]

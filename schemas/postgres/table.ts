@@ -189,6 +189,37 @@ ON CONFLICT (${quoteIdent(this.keyColumn)}) DO UPDATE SET ${updates.join(', ')},
 WHERE (${table}."_revision", ${table}."_version") < (EXCLUDED."_revision", EXCLUDED."_version")`;
   }
 
+  /**
+   * {@link upsertSql} from a staging table of change events (`EventStagingTable`, schemas/postgres/staging.ts)
+   * instead of arrays: collapsed to one row per key (its highest version), in key order (the order of
+   * {@link upsertSql}'s callers, so concurrent writers lock rows alike), with the same version guard. `$1` is
+   * the agreement revision of every row (0 outside agreements).
+   */
+  upsertFromSql(staging: string): string {
+    const table = quoteIdent(this.name);
+    const names = this.columns.map((column) => quoteIdent(column.name));
+    const key = `s.${quoteIdent(this.keyColumn)} COLLATE "C"`;
+    const select = this.columns.map((column) => {
+      switch (column.name) {
+        case '_deleted':
+          return `s."_op" = 'DELETE'`;
+        case '_revision':
+          return '$1::integer';
+        default:
+          return `s.${quoteIdent(column.name)}`;
+      }
+    });
+    const updates = this.columns
+      .filter((column) => column.name !== this.keyColumn)
+      .map((column) => `${quoteIdent(column.name)} = EXCLUDED.${quoteIdent(column.name)}`);
+    return `INSERT INTO ${table} (${names.join(', ')})
+SELECT DISTINCT ON (${key}) ${select.join(', ')}
+  FROM ${staging} s
+ ORDER BY ${key}, s."_version" DESC, s."_event_id"
+ON CONFLICT (${quoteIdent(this.keyColumn)}) DO UPDATE SET ${updates.join(', ')}, "_committed_at" = now()
+WHERE (${table}."_revision", ${table}."_version") < (EXCLUDED."_revision", EXCLUDED."_version")`;
+  }
+
   /** Column-major parameters for {@link upsertSql}. */
   upsertParams(rows: SinkRow[]): unknown[][] {
     return this.columns.map((_, index) => rows.map((row) => row[index] ?? null));
