@@ -178,7 +178,8 @@ ON CONFLICT ("_event_id") DO NOTHING`;
 
   /**
    * The SELECT list of a history row in the shape {@link read} expects: dates as 'YYYY-MM-DD', decimals and
-   * longs as text (no precision lost on the way), everything else as node-postgres returns it.
+   * longs as text (no precision lost on the way), the envelope's timestamps as epoch milliseconds, everything
+   * else as node-postgres returns it.
    */
   selectList(alias: string): string {
     const from = quoteIdent(alias);
@@ -200,8 +201,9 @@ ON CONFLICT ("_event_id") DO NOTHING`;
       `${from}."_op" AS "_op"`,
       `${from}."_version"::text AS "_version"`,
       `${from}."_source_agency" AS "_source_agency"`,
-      `${from}."_occurred_at" AS "_occurred_at"`,
-      `${from}."_received_at" AS "_received_at"`,
+      // as milliseconds since the epoch: a number to read, not a timestamp text to parse
+      `floor(extract(epoch FROM ${from}."_occurred_at") * 1000)::bigint::text AS "_occurred_at"`,
+      `floor(extract(epoch FROM ${from}."_received_at") * 1000)::bigint::text AS "_received_at"`,
       `${from}."_trace_id" AS "_trace_id"`,
       `${from}."_provenance" AS "_provenance"`,
     ];
@@ -226,8 +228,8 @@ ON CONFLICT ("_event_id") DO NOTHING`;
       op,
       version: Number(row._version),
       sourceAgency: String(row._source_agency),
-      occurredAt: row._occurred_at as Date,
-      receivedAt: row._received_at as Date,
+      occurredAt: new Date(Number(row._occurred_at)),
+      receivedAt: new Date(Number(row._received_at)),
       traceId: String(row._trace_id),
       provenance: row._provenance ?? null,
       record,
