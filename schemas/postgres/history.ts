@@ -1,7 +1,7 @@
 import { quoteIdent } from '../../infra/postgres/pool.ts';
 import type { ChangeEvent, DatasetRecord, Op } from '../envelope/change-event.ts';
 import type { Dataset, Field } from '../model/dataset.ts';
-import { fieldColumn, recordValues, SinkTable } from './table.ts';
+import { fieldColumn, recordValues, SinkTable, stagedValue } from './table.ts';
 
 /** One column of a history table, and how its values travel (`unnest` arrays) and come back (SELECT). */
 interface Column {
@@ -149,7 +149,7 @@ ON CONFLICT ("_event_id") DO NOTHING`;
     const columns = [...this.dataColumns, ...META].filter((column) => column.name !== '_provenance');
     const names = columns.map((column) => quoteIdent(column.name));
     return `INSERT INTO ${quoteIdent(this.name)} (${names.join(', ')})
-SELECT ${names.map((name) => `s.${name}`).join(', ')}
+SELECT ${columns.map(stagedValue).join(', ')}
   FROM ${staging} s
  ORDER BY s."_event_id"
 ON CONFLICT ("_event_id") DO NOTHING`;

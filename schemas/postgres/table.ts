@@ -50,6 +50,16 @@ export function recordValues(
 }
 
 /**
+ * A column of a staging table of change events (`EventStagingTable`, schemas/postgres/staging.ts) as an
+ * INSERT … SELECT from it (alias `s`) reads it: numeric(p,s) is staged as its decimal text and cast here, so
+ * the target column's own type applies (as with `unnest`'s numeric[]).
+ */
+export function stagedValue(column: { name: string; sqlType: string }): string {
+  const ref = `s.${quoteIdent(column.name)}`;
+  return column.sqlType.startsWith('numeric') ? `${ref}::numeric` : ref;
+}
+
+/**
  * Bookkeeping columns every sink table has, after the dataset's own, in the order {@link SinkTable.row}
  * returns their values. `_revision` is the sharing agreement's revision the row came from (0 outside
  * agreements); the guard orders rows by (revision, version).
@@ -206,7 +216,7 @@ WHERE (${table}."_revision", ${table}."_version") < (EXCLUDED."_revision", EXCLU
         case '_revision':
           return '$1::integer';
         default:
-          return `s.${quoteIdent(column.name)}`;
+          return stagedValue(column);
       }
     });
     const updates = this.columns
