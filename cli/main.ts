@@ -503,7 +503,7 @@ program
     'the agency’s private key for an encrypted package (default …/packages/agencies/<CODE>.key)',
   )
   .option('--platform-schema <name>', 'PostgreSQL schema of the operator audit', 'lt_platform')
-  .option('--batch <n>', 'records per transaction and checkpoint', positiveInt, 5000)
+  .option('--batch <n>', 'records per transaction and checkpoint', positiveInt, 20000)
   .addHelpText(
     'after',
     '\nA refused package loads nothing and says why (LT_PACKAGE_*). An interrupted import (Ctrl-C, a crash)\n' +

@@ -214,7 +214,7 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
-/** The package's events, page by page, in key order (pages by key, inside the caller's snapshot). */
+/** The package's events, page by page, in key order (inside the caller's snapshot). */
 async function* packageEvents(
   client: PoolClient,
   options: ExportOptions,
@@ -223,21 +223,24 @@ async function* packageEvents(
 ): AsyncGenerator<ChangeEvent> {
   const { dataset, agreement } = options;
   const pageSize = options.pageSize ?? 10_000;
+  if (!Number.isSafeInteger(pageSize) || pageSize < 1)
+    throw new RangeError(`pageSize must be a whole number ≥ 1 (got ${pageSize})`);
   const history = new HistoryTable(dataset);
   const fields = projected.fields.map((field) => field.name);
-  const pageAfter = (afterKey: string | undefined): Promise<HistoryEntry[]> =>
+  if (!options.asOf) await openCurrentCursor(client, history);
+  const nextPage = (afterKey: string | undefined): Promise<HistoryEntry[]> =>
     options.asOf
       ? latestChangesAsOf(client, dataset, options.asOf, {
           limit: pageSize,
           ...(afterKey === undefined ? {} : { afterKey }),
         })
-      : currentPage(client, history, pageSize, afterKey);
+      : fetchCurrent(client, history, pageSize);
   let read = 0;
-  let page = await pageAfter(undefined);
+  let page = await nextPage(undefined);
   for (;;) {
     // PostgreSQL reads the next page while this one is encoded (the client runs its queries in order)
     const full = page.length === pageSize;
-    const next = full ? pageAfter(page[page.length - 1]!.key) : null;
+    const next = full ? nextPage(page[page.length - 1]!.key) : null;
     next?.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
     for (const entry of page) {
       const event = toPackageEvent(entry, dataset, fields, agreement);
@@ -255,25 +258,30 @@ async function* packageEvents(
   if (!options.asOf) await checkEveryCurrentRowRead(client, history, read);
 }
 
+const CURRENT_CURSOR = 'lt_package_export';
+
 /**
- * A page of the current-state table, each row with its history row (the event that made it: the source
- * agency and trace id live only there). Joined by `_event_id`, which the NGDB sink writes in one transaction.
+ * A cursor over the current-state table in key order, each row with its history row (the event that made it:
+ * the source agency and trace id live only there), joined by `_event_id`, which the NGDB sink writes in one
+ * transaction. One plan, read as it streams (no page re-seeks its place); closed by the transaction's end.
  */
-async function currentPage(
+async function openCurrentCursor(client: PoolClient, history: HistoryTable): Promise<void> {
+  await client.query(
+    `DECLARE ${CURRENT_CURSOR} NO SCROLL CURSOR FOR
+     SELECT ${history.selectList('h')}
+       FROM ${quoteIdent(history.current.name)} c
+       JOIN ${quoteIdent(history.name)} h ON h."_event_id" = c."_event_id"
+      ORDER BY c.${quoteIdent(history.keyColumn)}`,
+  );
+}
+
+async function fetchCurrent(
   client: PoolClient,
   history: HistoryTable,
   limit: number,
-  afterKey: string | undefined,
 ): Promise<HistoryEntry[]> {
-  const key = quoteIdent(history.keyColumn);
   const { rows } = await client.query<Record<string, unknown>>(
-    `SELECT ${history.selectList('h')}
-       FROM ${quoteIdent(history.current.name)} c
-       JOIN ${quoteIdent(history.name)} h ON h."_event_id" = c."_event_id"
-      WHERE ($2::text IS NULL OR c.${key} > $2)
-      ORDER BY c.${key}
-      LIMIT $1`,
-    [limit, afterKey ?? null],
+    `FETCH FORWARD ${limit} FROM ${CURRENT_CURSOR}`,
   );
   return rows.map((row) => history.read(row));
 }
@@ -306,22 +314,32 @@ function toPackageEvent(
   fields: readonly string[],
   agreement: AgreementScope | undefined,
 ): ChangeEvent | null {
-  const common = {
+  let op: ChangeEvent['op'];
+  let after: DatasetRecord | null;
+  if (entry.op === 'DELETE' || entry.record === null) {
+    // a subscriber never learns a key that is not inside its agreement, so no deletion either
+    if (agreement) return null;
+    op = 'DELETE';
+    after = null;
+  } else if (!agreement) {
+    op = entry.op;
+    after = entry.record;
+  } else {
+    if (!agreement.matches(entry.record)) return null;
+    op = 'SNAPSHOT';
+    after = {};
+    for (const field of fields) after[field] = entry.record[field] ?? null;
+  }
+  // one object per event, its properties always in this order (one hidden class for the encoder)
+  return {
     eventId: entry.eventId,
     dataset: dataset.id,
+    op,
     key: entry.key,
     version: entry.version,
     occurredAt: entry.occurredAt,
     sourceAgency: entry.sourceAgency,
     traceId: entry.traceId,
-  };
-  if (entry.op === 'DELETE' || entry.record === null) {
-    // a subscriber never learns a key that is not inside its agreement, so no deletion either
-    return agreement ? null : { ...common, op: 'DELETE', after: null };
-  }
-  if (!agreement) return { ...common, op: entry.op, after: entry.record };
-  if (!agreement.matches(entry.record)) return null;
-  const after: DatasetRecord = {};
-  for (const field of fields) after[field] = entry.record[field] ?? null;
-  return { ...common, op: 'SNAPSHOT', after };
+    after,
+  } as ChangeEvent;
 }

@@ -1,10 +1,12 @@
 import { LtError } from '../../infra/errors.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
-import { inTransaction, type Pool, type PoolClient } from '../../infra/postgres/pool.ts';
+import { copyFrom } from '../../infra/postgres/copy.ts';
+import { inClientTransaction, inTransaction, type Pool, type PoolClient } from '../../infra/postgres/pool.ts';
 import type { ChangeEvent } from '../../schemas/envelope/change-event.ts';
 import { HistoryTable } from '../../schemas/postgres/history.ts';
+import { EventStagingTable } from '../../schemas/postgres/staging.ts';
 import { prepareSinkTable } from '../sink/evolution.ts';
-import { SinkTable, type SinkRow } from '../../schemas/postgres/table.ts';
+import { SinkTable } from '../../schemas/postgres/table.ts';
 import { readPackageRecords, type ImportTarget, type VerifiedPackage } from './verify.ts';
 
 export interface ImportOptions {
@@ -14,7 +16,7 @@ export interface ImportOptions {
   /** The target database, its search_path set to the target schema (tables and checkpoint live there). */
   pool: Pool;
   log: Logger;
-  /** Records per transaction (and per checkpoint). @default 5000 */
+  /** Records per transaction (and per checkpoint). @default 20000 */
   batchSize?: number;
   /**
    * Called after every committed batch. A throw stops the import there (what a person's Ctrl-C or a crash
@@ -57,9 +59,18 @@ const CHECKPOINT_SQL = `CREATE TABLE IF NOT EXISTS lt_package_import (
 
 /** How one batch is written into a target's tables. */
 interface TargetWriter {
-  /** Writes the batch; returns the number of current-state rows changed. */
-  write(client: PoolClient, events: ChangeEvent[]): Promise<number>;
+  /**
+   * Moves the batch the caller's transaction COPYed into the session's staging table into the target's tables
+   * (one INSERT … SELECT each). Returns the number of current-state rows changed.
+   */
+  write(client: PoolClient): Promise<number>;
 }
+
+/**
+ * Sorts of a batch (one per key, key order, event-id order) stay in memory: at most one batch of rows is in the
+ * staging table, so this bounds nothing a default server would not also allow to one sort of its own.
+ */
+const BATCH_WORK_MEM = '64MB';
 
 /**
  * Loads a verified package with the sinks' versioned upsert: a row changes only when the package's version of
@@ -70,8 +81,8 @@ interface TargetWriter {
 export async function importPackage(options: ImportOptions): Promise<ImportResult> {
   const { verified, pool } = options;
   const { manifest } = verified;
-  const batchSize = options.batchSize ?? 5_000;
-  const writer = await prepareTarget(options);
+  const staging = new EventStagingTable(verified.dataset);
+  const writer = await prepareTarget(options, staging);
   await pool.query(CHECKPOINT_SQL);
   await pool.query(
     `INSERT INTO lt_package_import (package_id, dataset, records_total) VALUES ($1, $2, $3)
@@ -95,11 +106,44 @@ export async function importPackage(options: ImportOptions): Promise<ImportResul
   if (resumedFrom > 0)
     options.log.info({ packageId: manifest.packageId, resumedFrom }, 'resuming an interrupted import');
 
-  // A batch commits while the next one is decoded; the next commit starts only after it (checkpoint order).
-  const commit = async (events: ChangeEvent[], from: number): Promise<void> => {
-    const to = from + events.length;
-    result.changed += await inTransaction(pool, async (client) => {
-      const changed = events.length > 0 ? await writer.write(client, events) : 0;
+  // one session for every batch: its staging table is temporary (per session, not WAL-logged)
+  const session = await pool.connect();
+  let broken = false;
+  try {
+    for (const sql of staging.createSql()) await session.query(sql);
+    await loadBatches(options, writer, staging, session, result);
+    await session.query(staging.dropSql());
+  } catch (error) {
+    broken = true;
+    throw error;
+  } finally {
+    // a failed session (its COPY or connection may be in any state) is closed, and its temporary table with it
+    session.release(broken);
+  }
+  return result;
+}
+
+/** Reads the package's records after the checkpoint and commits them batch by batch, checkpoint included. */
+async function loadBatches(
+  options: ImportOptions,
+  writer: TargetWriter,
+  staging: EventStagingTable,
+  session: PoolClient,
+  result: ImportResult,
+): Promise<void> {
+  const { verified } = options;
+  const { manifest } = verified;
+  const batchSize = options.batchSize ?? 20_000;
+  const { resumedFrom } = result;
+
+  // A batch commits while the next one is decoded (and encoded for COPY); the next commit starts only after
+  // it (checkpoint order). So memory holds one batch of events and at most two batches of COPY text.
+  const commit = async (rows: Buffer, count: number, from: number): Promise<void> => {
+    const to = from + count;
+    result.changed += await inClientTransaction(session, async (client) => {
+      await client.query(`SET LOCAL work_mem = '${BATCH_WORK_MEM}'`);
+      const changed =
+        count > 0 ? (await copyFrom(client, staging.copySql(), rows), await writer.write(client)) : 0;
       const moved = await client.query(
         `UPDATE lt_package_import
             SET records_applied = $2, updated_at = now(),
@@ -125,28 +169,18 @@ export async function importPackage(options: ImportOptions): Promise<ImportResul
     if (position++ < resumedFrom) continue;
     batch.push(event);
     if (batch.length < batchSize) continue;
+    const rows = staging.copyData(batch);
     if (inFlight) await inFlight;
-    inFlight = commit(batch, applied);
+    inFlight = commit(rows, batch.length, applied);
     inFlight.catch(() => undefined); // awaited before the next commit or at the end; never unhandled meanwhile
     applied += batch.length;
     batch = [];
   }
   if (inFlight) await inFlight;
-  await commit(batch, applied); // the rest, and the checkpoint marked finished
-  return result;
+  await commit(staging.copyData(batch), batch.length, applied); // the rest, and the checkpoint marked finished
 }
 
-/** One row per key, the highest version (a package has one per key; a batch must not touch a row twice). */
-function latestPerKey(events: readonly ChangeEvent[]): ChangeEvent[] {
-  const latest = new Map<string, ChangeEvent>();
-  for (const event of events) {
-    const current = latest.get(event.key);
-    if (!current || event.version > current.version) latest.set(event.key, event);
-  }
-  return [...latest.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-}
-
-async function prepareTarget(options: ImportOptions): Promise<TargetWriter> {
+async function prepareTarget(options: ImportOptions, staging: EventStagingTable): Promise<TargetWriter> {
   const { verified, pool } = options;
   if (options.target.kind === 'ngdb') {
     const history = new HistoryTable(verified.fullDataset);
@@ -158,10 +192,9 @@ async function prepareTarget(options: ImportOptions): Promise<TargetWriter> {
       for (const sql of history.createSql()) await client.query(sql);
     });
     return {
-      async write(client, events) {
-        await client.query(history.insertSql(), history.insertParams(events));
-        const rows: SinkRow[] = latestPerKey(events).map((event) => history.current.row(event));
-        const upserted = await client.query(history.current.upsertSql(), history.current.upsertParams(rows));
+      async write(client) {
+        await client.query(history.insertFromSql(staging.qualifiedName));
+        const upserted = await client.query(history.current.upsertFromSql(staging.qualifiedName), [0]);
         return upserted.rowCount ?? 0;
       },
     };
@@ -170,9 +203,8 @@ async function prepareTarget(options: ImportOptions): Promise<TargetWriter> {
   await prepareSinkTable(pool, table, options.log);
   const revision = verified.manifest.agreement?.revision ?? 0;
   return {
-    async write(client, events) {
-      const rows = latestPerKey(events).map((event) => table.row(event, revision));
-      const upserted = await client.query(table.upsertSql(), table.upsertParams(rows));
+    async write(client) {
+      const upserted = await client.query(table.upsertFromSql(staging.qualifiedName), [revision]);
       return upserted.rowCount ?? 0;
     },
   };

@@ -10,14 +10,61 @@ import avro from 'avsc';
 const DAY_MS = 86_400_000;
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 
+/** Days since 1970-01-01 of a proleptic Gregorian date (month 1–12); exact integer arithmetic. */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * 146_097 + dayOfEra - 719_468;
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
+const isLeap = (year: number): boolean => year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+const twoDigits = (n: number): string => (n < 10 ? `0${n}` : `${n}`);
+const DIGIT_0 = 48;
+
+/** Days since 1970-01-01 of a 'YYYY-MM-DD' calendar date, or undefined (wrong form, no such day). */
+export function daysOfIsoDate(value: unknown): number | undefined {
+  if (typeof value !== 'string' || value.length !== 10 || !ISO_DATE.test(value)) return undefined;
+  const digit = (index: number): number => value.charCodeAt(index) - DIGIT_0;
+  const year = digit(0) * 1000 + digit(1) * 100 + digit(2) * 10 + digit(3);
+  const month = digit(5) * 10 + digit(6);
+  const day = digit(8) * 10 + digit(9);
+  if (month < 1 || month > 12 || day < 1) return undefined;
+  const monthDays = month === 2 && isLeap(year) ? 29 : DAYS_IN_MONTH[month - 1]!;
+  return day > monthDays ? undefined : daysFromCivil(year, month, day);
+}
+
+/** The 'YYYY-MM-DD' date `days` after 1970-01-01 (years outside 0000–9999 as Date#toISOString writes them). */
+export function isoDateOfDays(days: number): string {
+  // civil-from-days over 400-year eras of 146,097 days (H. Hinnant's algorithm), no Date allocated
+  const shifted = days + 719_468;
+  const era = Math.floor(shifted / 146_097);
+  const dayOfEra = shifted - era * 146_097;
+  const yearOfEra = Math.floor(
+    (dayOfEra -
+      Math.floor(dayOfEra / 1460) +
+      Math.floor(dayOfEra / 36_524) -
+      Math.floor(dayOfEra / 146_096)) /
+      365,
+  );
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const shiftedMonth = Math.floor((5 * dayOfYear + 2) / 153);
+  const day = dayOfYear - Math.floor((153 * shiftedMonth + 2) / 5) + 1;
+  const month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9;
+  const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
+  if (year < 0 || year > 9999) return new Date(days * DAY_MS).toISOString().slice(0, 10);
+  return `${year < 1000 ? String(year).padStart(4, '0') : year}-${twoDigits(month)}-${twoDigits(day)}`;
+}
+
 export class DateType extends avro.types.LogicalType {
   protected override _fromValue(days: number): string {
-    return new Date(days * DAY_MS).toISOString().slice(0, 10);
+    return isoDateOfDays(days);
   }
   protected override _toValue(value: unknown): number | undefined {
-    if (typeof value !== 'string' || !ISO_DATE.test(value)) return undefined;
-    const ms = Date.parse(`${value}T00:00:00Z`);
-    return Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 10) !== value ? undefined : ms / DAY_MS;
+    return daysOfIsoDate(value);
   }
   protected override _resolve(type: avro.Type): unknown {
     if (avro.Type.isType(type, 'int', 'logical:date')) return (days: number) => this._fromValue(days);

@@ -1,7 +1,7 @@
 import { quoteIdent } from '../../infra/postgres/pool.ts';
 import type { ChangeEvent, DatasetRecord, Op } from '../envelope/change-event.ts';
 import type { Dataset, Field } from '../model/dataset.ts';
-import { fieldColumn, recordValues, SinkTable } from './table.ts';
+import { fieldColumn, recordValues, SinkTable, stagedValue } from './table.ts';
 
 /** One column of a history table, and how its values travel (`unnest` arrays) and come back (SELECT). */
 interface Column {
@@ -141,6 +141,20 @@ SELECT * FROM unnest(${arrays.join(', ')})
 ON CONFLICT ("_event_id") DO NOTHING`;
   }
 
+  /**
+   * {@link insertSql} from a staging table of change events (`EventStagingTable`, schemas/postgres/staging.ts)
+   * instead of arrays, in event-id order; `_provenance` stays null.
+   */
+  insertFromSql(staging: string): string {
+    const columns = [...this.dataColumns, ...META].filter((column) => column.name !== '_provenance');
+    const names = columns.map((column) => quoteIdent(column.name));
+    return `INSERT INTO ${quoteIdent(this.name)} (${names.join(', ')})
+SELECT ${columns.map(stagedValue).join(', ')}
+  FROM ${staging} s
+ ORDER BY s."_event_id"
+ON CONFLICT ("_event_id") DO NOTHING`;
+  }
+
   /** Column-major parameters for {@link insertSql}, rows in event-id order (a stable lock order). */
   insertParams(events: readonly ChangeEvent[]): unknown[][] {
     const rows = [...events]
@@ -164,7 +178,8 @@ ON CONFLICT ("_event_id") DO NOTHING`;
 
   /**
    * The SELECT list of a history row in the shape {@link read} expects: dates as 'YYYY-MM-DD', decimals and
-   * longs as text (no precision lost on the way), everything else as node-postgres returns it.
+   * longs as text (no precision lost on the way), the envelope's timestamps as epoch milliseconds, everything
+   * else as node-postgres returns it.
    */
   selectList(alias: string): string {
     const from = quoteIdent(alias);
@@ -186,8 +201,9 @@ ON CONFLICT ("_event_id") DO NOTHING`;
       `${from}."_op" AS "_op"`,
       `${from}."_version"::text AS "_version"`,
       `${from}."_source_agency" AS "_source_agency"`,
-      `${from}."_occurred_at" AS "_occurred_at"`,
-      `${from}."_received_at" AS "_received_at"`,
+      // as milliseconds since the epoch: a number to read, not a timestamp text to parse
+      `floor(extract(epoch FROM ${from}."_occurred_at") * 1000)::bigint::text AS "_occurred_at"`,
+      `floor(extract(epoch FROM ${from}."_received_at") * 1000)::bigint::text AS "_received_at"`,
       `${from}."_trace_id" AS "_trace_id"`,
       `${from}."_provenance" AS "_provenance"`,
     ];
@@ -212,8 +228,8 @@ ON CONFLICT ("_event_id") DO NOTHING`;
       op,
       version: Number(row._version),
       sourceAgency: String(row._source_agency),
-      occurredAt: row._occurred_at as Date,
-      receivedAt: row._received_at as Date,
+      occurredAt: new Date(Number(row._occurred_at)),
+      receivedAt: new Date(Number(row._received_at)),
       traceId: String(row._trace_id),
       provenance: row._provenance ?? null,
       record,

@@ -50,6 +50,16 @@ export function recordValues(
 }
 
 /**
+ * A column of a staging table of change events (`EventStagingTable`, schemas/postgres/staging.ts) as an
+ * INSERT … SELECT from it (alias `s`) reads it: numeric(p,s) is staged as its decimal text and cast here, so
+ * the target column's own type applies (as with `unnest`'s numeric[]).
+ */
+export function stagedValue(column: { name: string; sqlType: string }): string {
+  const ref = `s.${quoteIdent(column.name)}`;
+  return column.sqlType.startsWith('numeric') ? `${ref}::numeric` : ref;
+}
+
+/**
  * Bookkeeping columns every sink table has, after the dataset's own, in the order {@link SinkTable.row}
  * returns their values. `_revision` is the sharing agreement's revision the row came from (0 outside
  * agreements); the guard orders rows by (revision, version).
@@ -185,6 +195,37 @@ export class SinkTable {
       .map((column) => `${quoteIdent(column.name)} = EXCLUDED.${quoteIdent(column.name)}`);
     return `INSERT INTO ${table} (${names.join(', ')})
 SELECT * FROM unnest(${arrays.join(', ')})
+ON CONFLICT (${quoteIdent(this.keyColumn)}) DO UPDATE SET ${updates.join(', ')}, "_committed_at" = now()
+WHERE (${table}."_revision", ${table}."_version") < (EXCLUDED."_revision", EXCLUDED."_version")`;
+  }
+
+  /**
+   * {@link upsertSql} from a staging table of change events (`EventStagingTable`, schemas/postgres/staging.ts)
+   * instead of arrays: collapsed to one row per key (its highest version), in key order (the order of
+   * {@link upsertSql}'s callers, so concurrent writers lock rows alike), with the same version guard. `$1` is
+   * the agreement revision of every row (0 outside agreements).
+   */
+  upsertFromSql(staging: string): string {
+    const table = quoteIdent(this.name);
+    const names = this.columns.map((column) => quoteIdent(column.name));
+    const key = `s.${quoteIdent(this.keyColumn)} COLLATE "C"`;
+    const select = this.columns.map((column) => {
+      switch (column.name) {
+        case '_deleted':
+          return `s."_op" = 'DELETE'`;
+        case '_revision':
+          return '$1::integer';
+        default:
+          return stagedValue(column);
+      }
+    });
+    const updates = this.columns
+      .filter((column) => column.name !== this.keyColumn)
+      .map((column) => `${quoteIdent(column.name)} = EXCLUDED.${quoteIdent(column.name)}`);
+    return `INSERT INTO ${table} (${names.join(', ')})
+SELECT DISTINCT ON (${key}) ${select.join(', ')}
+  FROM ${staging} s
+ ORDER BY ${key}, s."_version" DESC, s."_event_id"
 ON CONFLICT (${quoteIdent(this.keyColumn)}) DO UPDATE SET ${updates.join(', ')}, "_committed_at" = now()
 WHERE (${table}."_revision", ${table}."_version") < (EXCLUDED."_revision", EXCLUDED."_version")`;
   }

@@ -196,6 +196,40 @@ describe('data packages', () => {
     expect(await checksumOf(target)).toBe(sourceChecksum);
   });
 
+  it('text with tabs, newlines, backslashes and non-ASCII, nulls, nested values and old dates load unchanged', async () => {
+    const { pool: odd } = await testPool();
+    const oddHistory = await createNgdbTables(odd, dataset);
+    const [first, second] = sampleCitizens(2, 99);
+    const events = [
+      citizenEvent(dataset, String(first!.personal_id), 7, T1, {
+        ...first!,
+        full_name: 'Nguyễn\tVăn\nA \\ "B" \r 🇻🇳',
+        permanent_address: null,
+        nationalities: ['VN', 'tab\there\\'],
+        birth_date: '1900-03-01',
+        death_date: '1969-12-31',
+      }),
+      citizenEvent(dataset, String(second!.personal_id), 2, T2, null),
+    ];
+    await writeNgdbEvents(odd, oddHistory, events);
+    const file = await exportTo({ ngdb: odd });
+    const target = await ngdbTarget();
+    const result = await verifyAndImport(file, target);
+    expect(result.changed).toBe(2);
+    expect(await checksumOf(target)).toBe(await checksumOf(odd));
+    const { rows } = await target.query<{ full_name: string; nationalities: unknown; death_date: string }>(
+      `SELECT full_name, nationalities, to_char(death_date, 'YYYY-MM-DD') AS death_date
+         FROM ${history.current.name} WHERE NOT _deleted`,
+    );
+    expect(rows).toEqual([
+      {
+        full_name: 'Nguyễn\tVăn\nA \\ "B" \r 🇻🇳',
+        nationalities: ['VN', 'tab\there\\'],
+        death_date: '1969-12-31',
+      },
+    ]);
+  });
+
   describe('under an agreement', () => {
     const parsed = parseFilter('province_code == "01"');
     if (!parsed.ok) throw new Error('test filter does not parse');
