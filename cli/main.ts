@@ -24,6 +24,7 @@ import { runTopicsSync } from './commands/topics.ts';
 import { runStatus, type StatusOptions } from './commands/status.ts';
 import { exitOverrideEverywhere, reportFailure } from './exit.ts';
 import { OPS_PORTS } from '../infra/observability/index.ts';
+import { logToStderr } from '../infra/logging/logger.ts';
 import type { OpsFlags } from './ops.ts';
 
 function positiveInt(value: string): number {
@@ -66,7 +67,11 @@ const program = new Command()
       'SCHEMA_REGISTRY_URL (unset: the platform serves its own), LIENTHONG_HOME (default ~/.cache/lienthong).',
   )
   .version(`lienthong ${packageVersion} on Node ${process.versions.node}`, '-V, --version')
-  .showHelpAfterError('(run with --help for usage)');
+  .showHelpAfterError('(run with --help for usage)')
+  // with --json, stdout is the command's output alone: its logs go to stderr
+  .hook('preAction', (_program, action) => {
+    if ((action.opts() as { json?: boolean }).json) logToStderr();
+  });
 
 program
   .command('demo')

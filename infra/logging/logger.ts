@@ -42,13 +42,24 @@ export function redactLogObject(value: unknown, depth = 0): unknown {
   return out;
 }
 
+/** Where loggers made without a file write: stdout, unless {@link logToStderr} was called. */
+let standardDestination: pino.DestinationStream | undefined;
+
+/**
+ * Loggers made from now on write to stderr: for a command whose stdout is its output (`--json`), so that a
+ * warning logged on the way cannot corrupt what a script parses.
+ */
+export function logToStderr(): void {
+  standardDestination = pino.destination({ dest: 2, sync: true });
+}
+
 /**
  * The one root logger. Components take a child bound to `{ component, agency, topic, partition }`.
  * Records, record keys and secrets are redacted wherever they appear in a logged object, and so are passwords
  * inside URLs, in the message too (docs/security.md, *Logs*).
  */
 export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', file?: string): Logger {
-  const destination = file ? pino.destination({ dest: file, mkdir: true, sync: false }) : undefined;
+  const destination = file ? pino.destination({ dest: file, mkdir: true, sync: false }) : standardDestination;
   const options = {
     level,
     base: { service: 'lienthong' },
