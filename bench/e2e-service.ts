@@ -56,7 +56,21 @@ if (role === 'coordinator') {
   failed = coordinator.failed;
 } else if (role === 'ngdb') {
   const pool = await createPool({ url: databaseUrl, schema: 'lt_bench_ngdb' });
-  const sink = new NgdbSink({ kafka, registry, pool, dictionary: only, redis, log });
+  const sink = new NgdbSink({
+    kafka,
+    registry,
+    pool,
+    dictionary: only,
+    redis,
+    log,
+    // BENCH_FETCH_KB: the NGDB sink's kafkajs fetch bounds, per partition (and 8× that per request)
+    ...(process.env.BENCH_FETCH_KB
+      ? {
+          maxBytesPerPartition: Number(process.env.BENCH_FETCH_KB) * 1024,
+          maxBytes: Number(process.env.BENCH_FETCH_KB) * 8192,
+        }
+      : {}),
+  });
   await sink.start();
   stop = () => sink.stop();
   failed = sink.failed;

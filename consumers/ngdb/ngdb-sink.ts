@@ -11,6 +11,7 @@ import type { Dictionary } from '../../schemas/model/dictionary.ts';
 import type { SchemaRegistry } from '../../schemas/registry/client.ts';
 import {
   consumeBatch,
+  SOURCE_FETCH_BOUNDS,
   type BatchLoop,
   type BatchRejections,
   type ReadRecord,
@@ -55,6 +56,13 @@ export interface NgdbSinkOptions {
    * event-id order, so concurrent batches cannot deadlock.
    */
   partitionsConsumedConcurrently?: number;
+  /**
+   * Most bytes fetched per partition per request (kafkajs `maxBytesPerPartition`): bounds a batch, hence the
+   * decoded records held at once, hence the sink's memory. Default {@link SOURCE_FETCH_BOUNDS}.
+   */
+  maxBytesPerPartition?: number;
+  /** Most bytes fetched per request across partitions (kafkajs `maxBytes`). */
+  maxBytes?: number;
 }
 
 export const NGDB_SINK_DEFAULTS = {
@@ -62,6 +70,7 @@ export const NGDB_SINK_DEFAULTS = {
   stage: 'ngdb',
   dedupTtlSeconds: 7 * 24 * 3600,
   partitionsConsumedConcurrently: 3,
+  ...SOURCE_FETCH_BOUNDS,
 } as const;
 
 export interface NgdbSinkStats {
@@ -144,7 +153,12 @@ export class NgdbSink {
     this.groupId = options.groupId ?? NGDB_SINK_DEFAULTS.groupId;
     this.stage = options.stage ?? NGDB_SINK_DEFAULTS.stage;
     this.log = options.log.child({ component: 'ngdb', group: this.groupId });
-    this.consumer = options.kafka.consumer({ groupId: this.groupId, allowAutoTopicCreation: false });
+    this.consumer = options.kafka.consumer({
+      groupId: this.groupId,
+      allowAutoTopicCreation: false,
+      maxBytesPerPartition: options.maxBytesPerPartition ?? NGDB_SINK_DEFAULTS.maxBytesPerPartition,
+      maxBytes: options.maxBytes ?? NGDB_SINK_DEFAULTS.maxBytes,
+    });
     watchConsumer(this.consumer, 'the NGDB sink', this.log, this.fail);
     this.metrics = options.metrics ?? new PipelineMetrics();
     this.loop = {

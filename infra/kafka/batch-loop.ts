@@ -50,6 +50,15 @@ async function commitOrRejoin(consumer: Consumer, batch: Batch, offset: string):
   }
 }
 
+/**
+ * kafkajs fetch bounds for the platform's consumers that read whole source topics (the coordinator, the NGDB
+ * sink). kafkajs's defaults (1 MiB per partition, 10 MiB per request) bring up to ten thousand compressed citizen
+ * records per partition at once, all decoded before the batch is written: 360 MB peak RSS for the NGDB sink
+ * draining a backlog. A quarter of that per partition holds 225 MB at the same rate and CPU (docs/benchmarks.md);
+ * a batch of a couple of thousand records still fills one PostgreSQL round trip. A larger record arrives alone.
+ */
+export const SOURCE_FETCH_BOUNDS = { maxBytesPerPartition: 262_144, maxBytes: 2_097_152 } as const;
+
 /** One record of a batch as its stage reads it, with the Kafka record it came from. */
 export interface ReadRecord<T> {
   item: T;
