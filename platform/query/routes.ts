@@ -10,6 +10,7 @@ import {
 } from '../../infra/http/principal-auth.ts';
 import type { Pool } from '../../infra/postgres/pool.ts';
 import type { Redis } from '../../infra/redis/client.ts';
+import { leasedRedisStore } from '../../infra/redis/leased-rate-store.ts';
 import type { Dataset } from '../../schemas/model/dataset.ts';
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
 import { compileFilter, formatFilter, type FilterAst } from '../agreements/filter.ts';
@@ -317,8 +318,8 @@ export async function registerQueryRoutes(app: FastifyInstance, deps: QueryApiDe
       hook: 'preHandler',
       max: settings.rateLimit,
       timeWindow: settings.rateWindowMs,
-      redis: deps.redis,
-      nameSpace: 'lt-query-rate:',
+      // counted in Redis in leases of numbers, not one round trip a call (infra/redis/leased-rate-store.ts)
+      store: leasedRedisStore({ redis: deps.redis, nameSpace: 'lt-query-rate:' }),
       skipOnError: false,
       keyGenerator: (request) => calls.get(request)?.caller ?? 'anonymous',
       errorResponseBuilder: (request, context) => {
