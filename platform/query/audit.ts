@@ -88,7 +88,11 @@ export class QueryAuditWriter {
 
   private async write(batch: { entry: QueryAuditEntry; done: (error?: unknown) => void }[]): Promise<void> {
     try {
-      await this.platform.query(INSERT, [JSON.stringify(batch.map(({ entry }) => row(entry)))]);
+      await this.platform.query({
+        name: 'lt-query-audit-insert',
+        text: INSERT,
+        values: [JSON.stringify(batch.map(({ entry }) => row(entry)))],
+      });
       for (const { done } of batch) done();
     } catch (error) {
       for (const { done } of batch) done(error ?? new Error('audit write failed'));
