@@ -44,6 +44,7 @@ const statuses = new Map<number, number>();
 const pending: Promise<void>[] = [];
 const total = rate * seconds;
 const started = performance.now();
+const cpu = process.cpuUsage();
 for (let i = 0; i < total; i++) {
   const due = started + (i * 1000) / rate;
   const wait = due - performance.now();
@@ -57,6 +58,7 @@ for (let i = 0; i < total; i++) {
 }
 await Promise.all(pending);
 const elapsed = (performance.now() - started) / 1000;
+const used = process.cpuUsage(cpu);
 latencies.sort((a, b) => a - b);
 const at = (q: number): number =>
   Number(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!.toFixed(2));
@@ -69,5 +71,6 @@ report({
   p99Ms: at(0.99),
   maxMs: at(1),
   statuses: Object.fromEntries(statuses),
+  loadCpuMsPerRequest: Number(((used.user + used.system) / 1000 / latencies.length).toFixed(3)),
 });
 agent.destroy();

@@ -30,7 +30,7 @@ const rate = Number(process.env.BENCH_RATE ?? 500);
 const seconds = Number(process.env.BENCH_SECONDS ?? 20);
 
 const env = readEnv();
-const log = createLogger('warn');
+
 const dictionary = loadDictionary();
 const dataset = dictionary.datasets.get('population.citizen')!;
 const suffix = randomBytes(4).toString('hex');
@@ -44,6 +44,8 @@ const redis = await createRedis({
   keyPrefix: `bench-query-${suffix}:`,
 });
 const home = mkdtempSync(join(tmpdir(), 'lt-bench-query-'));
+// as `lienthong query serve` logs by default (LOG_LEVEL info), into a file of the run's own
+const log = createLogger('info', join(home, 'query.log'));
 
 try {
   await migrate(platform, 'platform');
@@ -83,7 +85,9 @@ try {
   const password = newPassword();
   writeCredential(home, { principal: 'agency.UBND-HN', password, issuedAt: new Date().toISOString() });
 
-  const app = createHttpServer(log, platformServerTls(home, 'lt-query', '127.0.0.1'));
+  const app = createHttpServer(log, platformServerTls(home, 'lt-query', '127.0.0.1'), {
+    requestLogging: false, // as `lienthong query serve`
+  });
   await registerQueryRoutes(app, {
     ngdb,
     platform,
@@ -101,6 +105,7 @@ try {
 
   const keysFile = join(home, 'keys.json');
   writeFileSync(keysFile, JSON.stringify(keys));
+  const cpu = process.cpuUsage();
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn(process.execPath, ['bench/query-load.ts'], {
       env: {
@@ -123,6 +128,10 @@ try {
   });
   const line = output.split('\n').find((row) => row.startsWith('RESULT '));
   const result = JSON.parse(line?.slice('RESULT '.length) ?? '{}') as Record<string, unknown>;
+  const used = process.cpuUsage(cpu);
+  // the server's own CPU (this process) per request, warm-up included; the load generator reports its own
+  const requests = Number(result.requests) + 200;
+  result.serverCpuMsPerRequest = Number(((used.user + used.system) / 1000 / requests).toFixed(3));
   const audited = await platform.query<{ n: string }>('SELECT count(*) AS n FROM query_audit');
   console.table([{ citizens: count, targetPerSecond: rate, ...result, audited: Number(audited.rows[0]!.n) }]);
   console.log(`goal: p99 < 50 ms at ${rate} requests/s — ${Number(result.p99Ms) < 50 ? 'met' : 'NOT met'}`);

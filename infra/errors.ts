@@ -133,6 +133,10 @@ export const ErrorCodes = {
   },
   LT_CURSOR_INVALID: { retriable: false, summary: 'the cursor is not one this query issued' },
   LT_RATE_LIMITED: { retriable: true, summary: 'too many requests from this agency; retry after a while' },
+  LT_METHOD_NOT_ALLOWED: {
+    retriable: false,
+    summary: 'the agreement does not allow this decree method (sync, query or media)',
+  },
   LT_INTERNAL: { retriable: false, summary: 'an unexpected failure; the platform log has the details' },
 } as const;
 
@@ -217,6 +221,7 @@ export const ExitKinds = {
   LT_QUERY_NOT_FOUND: 'refused',
   LT_CURSOR_INVALID: 'refused',
   LT_RATE_LIMITED: 'refused',
+  LT_METHOD_NOT_ALLOWED: 'refused',
   LT_INTERNAL: 'internal',
 } as const satisfies Record<ErrorCode, ExitKind>;
 

@@ -23,6 +23,7 @@ import { createPool, type Pool } from '../../infra/postgres/pool.ts';
 import { principals } from '../../infra/security/principals.ts';
 import {
   AgreementStore,
+  allowsMethod,
   compileFilter,
   isActive,
   unsharedFilterFields,
@@ -101,9 +102,8 @@ function outcomeOf(error: unknown): 'refused' | 'failed' {
 }
 
 /**
- * An agreement's scope for a package: it must be of this dataset, active, and filter only on shared fields.
- * METHOD (d): once platform migration 0011 gives agreements a `method` (sync | query | media), refuse here
- * unless the agreement's method is `media` (LT_FORBIDDEN, hint: request an agreement of method media).
+ * An agreement's scope for a package: it must be of this dataset, allow method `media` (decree method (d):
+ * data packaged on storage media; LT_METHOD_NOT_ALLOWED otherwise), be active, and filter only on shared fields.
  */
 async function agreementScope(
   platform: Pool,
@@ -118,6 +118,15 @@ async function agreementScope(
       `agreement ${id} shares ${agreement.dataset}, not ${dataset.id}`,
       {
         hint: `pass --dataset ${agreement.dataset}`,
+      },
+    );
+  if (!allowsMethod(agreement, 'media'))
+    throw new LtError(
+      'LT_METHOD_NOT_ALLOWED',
+      `agreement ${id} does not allow method media (it allows ${agreement.methods.join(', ')}): no package is made under it`,
+      {
+        details: { agreement: id, methods: agreement.methods, required: 'media' },
+        hint: 'a package (decree method (d)) needs an agreement with method media: its owner adds it (lienthong agreement update <id> --methods …, approved again) or the subscriber requests one',
       },
     );
   if (!isActive(agreement))

@@ -107,7 +107,11 @@ export function queryCommand(): Command {
       });
       try {
         await migrate(platform, 'platform');
-        const app = createHttpServer(log, platformServerTls(env.LIENTHONG_HOME, 'lt-query', options.host));
+        const app = createHttpServer(
+          log,
+          platformServerTls(env.LIENTHONG_HOME, 'lt-query', options.host),
+          { requestLogging: false }, // query_audit records every call; failures are logged
+        );
         await registerQueryRoutes(app, {
           ngdb,
           platform,

@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { LtError } from '../errors.ts';
 import { readCredential } from '../security/principals.ts';
@@ -20,6 +20,46 @@ export function credentialsUnder(home: string): PasswordCheck {
       return false; // not a principal's name at all
     }
     return sameSecret(known?.password, password);
+  };
+}
+
+/** How long {@link cachedCheck} trusts a verified credential. */
+export interface CachedCheckOptions {
+  /**
+   * How long a verified (principal, password) pair is accepted without asking `check` again, counted from the
+   * check that verified it (not from its last use): a rotated or revoked credential is refused at most this long
+   * after the change. 0 caches nothing. @default 1000
+   */
+  ttlMs?: number;
+  /** Most pairs remembered; beyond it the cache starts afresh. @default 10000 */
+  maxEntries?: number;
+  /** The clock, in milliseconds. @default Date.now */
+  now?: () => number;
+}
+
+/**
+ * `check` with its successes remembered for `ttlMs`, so a busy HTTP service does not read a credential file per
+ * request. Only successes are kept, so a newly issued credential works at once and a wrong password is always
+ * checked; the cache is keyed by SHA-256 of principal and password, so it holds no secret. A rotation or
+ * revocation (`lienthong credentials rotate|revoke`, another process) takes effect within `ttlMs`: an entry is
+ * never extended by use.
+ */
+export function cachedCheck(
+  check: PasswordCheck,
+  { ttlMs = 1_000, maxEntries = 10_000, now = Date.now }: CachedCheckOptions = {},
+): PasswordCheck {
+  const verified = new Map<string, number>(); // sha256(principal NUL password) → trusted until
+  return (principal, password) => {
+    const id = createHash('sha256').update(principal).update('\u0000').update(password).digest('base64');
+    const until = verified.get(id);
+    if (until !== undefined && until > now()) return true;
+    if (until !== undefined) verified.delete(id);
+    if (!check(principal, password)) return false;
+    if (ttlMs > 0) {
+      if (verified.size >= maxEntries) verified.clear();
+      verified.set(id, now() + ttlMs);
+    }
+    return true;
   };
 }
 

@@ -1,5 +1,5 @@
 import { Server as HttpsServer } from 'node:https';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from '../logging/logger.ts';
 
 /** Media types that carry JSON besides application/json (the Confluent registry's own, among others). */
@@ -9,13 +9,27 @@ const JSON_MEDIA_TYPES = [
   'application/octet-stream',
 ];
 
+/** How a server built by {@link createHttpServer} behaves. */
+export interface HttpServerOptions {
+  /**
+   * Whether fastify logs every request and its completion at info level (two lines a request). A service that
+   * records every call itself (the query API's audit) turns it off; failures are logged either way. @default true
+   */
+  requestLogging?: boolean;
+}
+
 /**
  * A fastify instance logging through our pino logger and parsing every JSON media type we speak; over TLS when
  * given a key and certificate (PEM), e.g. one the platform CA signed (infra/security/pki.ts).
  */
-export function createHttpServer(log: Logger, tls?: { key: string; cert: string }): FastifyInstance {
+export function createHttpServer(
+  log: Logger,
+  tls?: { key: string; cert: string },
+  { requestLogging = true }: HttpServerOptions = {},
+): FastifyInstance {
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: !requestLogging }),
     bodyLimit: 8 * 1024 * 1024,
     ...(tls ? { https: tls } : {}),
   }) as unknown as FastifyInstance;

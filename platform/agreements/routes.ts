@@ -5,7 +5,12 @@ import { authenticatedPrincipal, REALM, type PasswordCheck } from '../../infra/h
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
 import { checkAgreementStep, type AgreementStep } from '../access/agreement-roles.ts';
 import { AgreementStatuses, EndPolicies } from './model.ts';
-import type { AgreementChanges, AgreementInput, AgreementStore } from './store.ts';
+import {
+  AgreementInputSchema,
+  type AgreementChanges,
+  type AgreementInput,
+  type AgreementStore,
+} from './store.ts';
 
 /** HTTP status per error code; anything else is a 500 answered as LT_INTERNAL. */
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
@@ -103,7 +108,8 @@ function sendError(error: FastifyError | Error, request: FastifyRequest, reply: 
  * (platform/access/agreement-roles.ts).
  *
  * Errors are `{ error: <LT code>, message, details?, hint? }`: 400 LT_MALFORMED_INPUT (not JSON, wrong
- * shape of a query or body), 401 LT_UNAUTHORIZED (no or wrong credentials, with WWW-Authenticate), 403
+ * shape of a query or body — a body that breaks AgreementInputSchema, `details.problems` naming each field —
+ * checked before who may take the step), 401 LT_UNAUTHORIZED (no or wrong credentials, with WWW-Authenticate), 403
  * LT_FORBIDDEN (the principal may not take that step), 404 LT_AGREEMENT_UNKNOWN, 409
  * LT_AGREEMENT_EXISTS or LT_AGREEMENT_TRANSITION (the step is not allowed from the current status; the
  * message names the status and the allowed steps), 422 LT_AGREEMENT_INVALID (a rule failed;
@@ -149,14 +155,12 @@ export function registerAgreementRoutes(
     if (typeof request.body !== 'object' || request.body === null || Array.isArray(request.body)) {
       throw new LtError('LT_MALFORMED_INPUT', 'the body is a JSON object describing the agreement');
     }
-    const input = request.body as AgreementInput;
-    checkAgreementStep(
-      actor,
-      'request',
-      { subscriber: String(input.subscriber), dataset: String(input.dataset) },
-      access.dictionary,
-    );
-    const agreement = await store.create(input, actor);
+    // the body's shape first: the role check below reads its subscriber and dataset
+    const parsed = AgreementInputSchema.safeParse(request.body);
+    if (!parsed.success) throw malformed('the agreement is malformed', parsed.error);
+    const { subscriber, dataset } = parsed.data;
+    checkAgreementStep(actor, 'request', { subscriber, dataset }, access.dictionary);
+    const agreement = await store.create(request.body as AgreementInput, actor);
     return reply.status(201).header('location', `/v1/agreements/${agreement.id}`).send(agreement);
   });
 

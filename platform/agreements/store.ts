@@ -70,7 +70,11 @@ export const AgreementInputSchema = z
         'an agreement id is 2–61 characters of a–z, 0–9 and "-", starting with a letter or digit, e.g. "ubnd-hn-citizen"',
       ),
     /** The receiving agency's code, e.g. `UBND-HN`. */
-    subscriber: z.string().trim().min(1, 'name the subscribing agency, e.g. "UBND-HN"'),
+    subscriber: z
+      .string()
+      .trim()
+      .min(1, 'name the subscribing agency, e.g. "UBND-HN"')
+      .regex(/^[A-Z][A-Z0-9-]*$/, 'an agency code such as "UBND-HN"'),
     /** A dataset of the Shared Data Dictionary, e.g. `population.citizen`. */
     dataset: z.string().trim().min(1, 'name a dataset, e.g. "population.citizen"'),
     /** Top-level field names; the dataset's key field is added when missing. */

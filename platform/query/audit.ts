@@ -47,40 +47,55 @@ SELECT caller, agency, purpose, dataset, agreement_id, kind, key, filter, fields
        error_code text, response_hash text)`;
 
 /**
- * Appends rows to `query_audit` in the platform's schema (append-only: a trigger refuses the rest). Calls that
- * arrive while a write is in flight are written together in the next one — one INSERT, one commit — and each
- * `record` resolves only once its own row is committed, so a call is still audited before it is answered.
+ * Appends rows to `query_audit` in the platform's schema (append-only: a trigger refuses the rest). Up to
+ * `concurrency` INSERTs are in flight at once, each its own statement and commit; calls that arrive while every
+ * one is busy are written together in the next free one (at most 500 rows an INSERT). Each `record` resolves only
+ * once its own row is committed, and rejects when its INSERT failed, so a call is still audited before it is
+ * answered. (One INSERT at a time, waiting for its commit, was the query API's bottleneck: under a loaded
+ * machine a commit takes 10–50 ms and every call queued behind it.)
  */
 export class QueryAuditWriter {
   private queue: { entry: QueryAuditEntry; done: (error?: unknown) => void }[] = [];
-  private writing = false;
+  private inFlight = 0;
   private readonly platform: Pool;
+  private readonly concurrency: number;
 
-  constructor(platform: Pool) {
+  /** `concurrency`: most INSERTs in flight at once; keep it below the pool's size. */
+  constructor(platform: Pool, concurrency = 1) {
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new Error('the audit concurrency must be a positive integer');
     this.platform = platform;
+    this.concurrency = concurrency;
   }
 
   record(entry: QueryAuditEntry): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ entry, done: (error) => (error === undefined ? resolve() : reject(error)) });
-      if (!this.writing) void this.drain();
+      this.pump();
     });
   }
 
-  private async drain(): Promise<void> {
-    this.writing = true;
+  private pump(): void {
+    while (this.queue.length > 0 && this.inFlight < this.concurrency) {
+      const batch = this.queue.splice(0, 500);
+      this.inFlight += 1;
+      void this.write(batch).finally(() => {
+        this.inFlight -= 1;
+        this.pump();
+      });
+    }
+  }
+
+  private async write(batch: { entry: QueryAuditEntry; done: (error?: unknown) => void }[]): Promise<void> {
     try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, 500);
-        try {
-          await this.platform.query(INSERT, [JSON.stringify(batch.map(({ entry }) => row(entry)))]);
-          for (const { done } of batch) done();
-        } catch (error) {
-          for (const { done } of batch) done(error ?? new Error('audit write failed'));
-        }
-      }
-    } finally {
-      this.writing = false;
+      await this.platform.query({
+        name: 'lt-query-audit-insert',
+        text: INSERT,
+        values: [JSON.stringify(batch.map(({ entry }) => row(entry)))],
+      });
+      for (const { done } of batch) done();
+    } catch (error) {
+      for (const { done } of batch) done(error ?? new Error('audit write failed'));
     }
   }
 }

@@ -17,6 +17,17 @@ export const QueryApiOptionsSchema = z
      * 0 reads them on every call. @default 1000
      */
     agreementCacheMs: z.number().int().min(0).max(60_000).default(1_000),
+    /**
+     * Most `query_audit` INSERTs in flight at once (each its own commit; calls arriving meanwhile share the
+     * next one). Keep it below the platform pool's size (8 in `lienthong query serve`). @default 4
+     */
+    auditConcurrency: z.number().int().min(1).max(64).default(4),
+    /**
+     * How long a verified credential (principal and password) is reused before its file is read again. Counted
+     * from the check, never extended by use: a rotation or revocation takes effect within this time. 0 checks
+     * on every call. @default 1000
+     */
+    credentialCacheMs: z.number().int().min(0).max(60_000).default(1_000),
     /** Largest request body in bytes. @default 16384 */
     bodyLimit: z
       .number()

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { quoteIdent, type Pool } from '../../infra/postgres/pool.ts';
 import { datasetAsOf, stateAsOf } from '../../schemas/postgres/as-of.ts';
 import { HistoryTable, type HistoryEntry } from '../../schemas/postgres/history.ts';
@@ -26,15 +27,33 @@ export async function readOne(
   asOf: Date | null,
 ): Promise<StoredRecord | null> {
   if (asOf) return stateAsOf(ngdb, dataset, key, asOf);
-  const history = new HistoryTable(dataset);
-  const current = quoteIdent(history.current.name);
-  const { rows } = await ngdb.query<Record<string, unknown>>(
-    `SELECT ${history.selectList('h')}
-       FROM ${current} c JOIN ${quoteIdent(history.name)} h ON h."_event_id" = c."_event_id"
-      WHERE c.${quoteIdent(history.keyColumn)} = $1 AND NOT c."_deleted"`,
-    [key],
-  );
+  const { history, statement } = currentRead(dataset);
+  const { rows } = await ngdb.query<Record<string, unknown>>({ ...statement, values: [key] });
   return rows[0] ? stored(history.read(rows[0])) : null;
+}
+
+const currentReads = new WeakMap<
+  Dataset,
+  { history: HistoryTable; statement: { name: string; text: string } }
+>();
+
+/**
+ * The current-state read of one key, as a named (prepared) statement: the query API's hot path, where parsing
+ * and planning the statement each time cost PostgreSQL more than running it. Named after a hash of its text,
+ * so another dataset's, or another version's, is another statement.
+ */
+function currentRead(dataset: Dataset): { history: HistoryTable; statement: { name: string; text: string } } {
+  let read = currentReads.get(dataset);
+  if (!read) {
+    const history = new HistoryTable(dataset);
+    const text = `SELECT ${history.selectList('h')}
+       FROM ${quoteIdent(history.current.name)} c JOIN ${quoteIdent(history.name)} h ON h."_event_id" = c."_event_id"
+      WHERE c.${quoteIdent(history.keyColumn)} = $1 AND NOT c."_deleted"`;
+    const name = `lt-query-one-${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
+    read = { history, statement: { name, text } };
+    currentReads.set(dataset, read);
+  }
+  return read;
 }
 
 /** Up to `limit` records in key order after `afterKey`, now or at `asOf`. */

@@ -2,9 +2,15 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { LtError, toLtError, type ErrorCode } from '../../infra/errors.ts';
-import { authenticatedPrincipal, REALM, type PasswordCheck } from '../../infra/http/principal-auth.ts';
+import {
+  authenticatedPrincipal,
+  cachedCheck,
+  REALM,
+  type PasswordCheck,
+} from '../../infra/http/principal-auth.ts';
 import type { Pool } from '../../infra/postgres/pool.ts';
-import type { RedisClient } from '../../infra/redis/client.ts';
+import type { Redis, RedisClient } from '../../infra/redis/client.ts';
+import { leasedRedisStore } from '../../infra/redis/leased-rate-store.ts';
 import type { Dataset } from '../../schemas/model/dataset.ts';
 import type { Dictionary } from '../../schemas/model/dictionary.ts';
 import { compileFilter, formatFilter, type FilterAst } from '../agreements/filter.ts';
@@ -45,15 +51,26 @@ export interface QueryApiDeps {
   platform: Pool;
   agreements: AgreementStore;
   dictionary: Dictionary;
-  /** Checks a principal's password (credentialsUnder(LIENTHONG_HOME)). */
+  /**
+   * Checks a principal's password (credentialsUnder(LIENTHONG_HOME)); its successes are reused for
+   * `credentialCacheMs`.
+   */
   check: PasswordCheck;
   /** Counts the per-agency rate limit, shared by every instance. */
   redis: RedisClient;
   /** Signs cursors; at least 32 bytes, the same on every instance. */
   cursorSecret: Buffer;
   options?: QueryApiOptions;
-  /** The clock for agreement validity; default the system clock. */
+  /** The clock for agreement validity and for the credential and agreement caches; default the system clock. */
   now?: () => Date;
+}
+
+/** A GET's NGDB read, started as soon as the caller is authenticated (see `prefetch`). */
+interface Prefetch {
+  dataset: string;
+  key: string;
+  asOf: string | undefined;
+  stored: Promise<StoredRecord | null>;
 }
 
 /** What one call is about, filled in as the request is understood; the audit row is made from it. */
@@ -117,21 +134,26 @@ export async function registerQueryRoutes(app: FastifyInstance, deps: QueryApiDe
   const settings: QueryApiSettings = queryApiSettings(deps.options);
   if (deps.cursorSecret.length < 32) throw new Error('the cursor secret must be at least 32 bytes');
   const now = deps.now ?? (() => new Date());
-  const audit = new QueryAuditWriter(deps.platform);
+  const check = cachedCheck(deps.check, { ttlMs: settings.credentialCacheMs, now: () => now().getTime() });
+  const audit = new QueryAuditWriter(deps.platform, settings.auditConcurrency);
   const calls = new WeakMap<FastifyRequest, Call>();
   const rawBodies = new WeakMap<FastifyRequest, string>();
   const predicates = new Map<string, (record: Record<string, unknown>) => boolean>();
+  const prefetched = new WeakMap<FastifyRequest, Prefetch>();
+  /** Callers this instance saw over their rate limit, until their window ends: no prefetch for them. */
+  const limitedUntil = new Map<string, number>();
   const agreementCache = new Map<string, { until: number; agreements: Promise<Agreement[]> }>();
 
   /** The agency's agreements for the dataset, read at most once per `agreementCacheMs`. */
   const agreementsOf = (agency: string, dataset: string): Promise<Agreement[]> => {
     const id = `${agency}\u0000${dataset}`;
     const cached = agreementCache.get(id);
-    if (cached && cached.until > Date.now()) return cached.agreements;
+    const at = now().getTime();
+    if (cached && cached.until > at) return cached.agreements;
     const agreements = deps.agreements.list({ subscriber: agency, dataset });
     if (settings.agreementCacheMs > 0) {
       if (agreementCache.size > 10_000) agreementCache.clear();
-      agreementCache.set(id, { until: Date.now() + settings.agreementCacheMs, agreements });
+      agreementCache.set(id, { until: at + settings.agreementCacheMs, agreements });
       agreements.catch(() => agreementCache.delete(id)); // a failed read is not remembered
     }
     return agreements;
@@ -261,11 +283,34 @@ export async function registerQueryRoutes(app: FastifyInstance, deps: QueryApiDe
       },
     );
 
+    /**
+     * A GET's record is read from the NGDB while the rate limit is counted in Redis, instead of after it: one
+     * round trip of latency less. The read only fetches — the handler decides, as before, whether anything of
+     * it is answered (agreement, fields, rows) — and it is skipped for a caller this instance saw over its limit
+     * in the current window, so a flood of refused calls does not become a flood of reads.
+     */
+    const prefetch = (request: FastifyRequest, caller: string): void => {
+      if (request.method !== 'GET' || request.routeOptions.url !== '/v1/query/:dataset/:key') return;
+      if ((limitedUntil.get(caller) ?? 0) > Date.now()) return;
+      const params = request.params as { dataset?: unknown; key?: unknown };
+      const dataset = DatasetParam.safeParse(params.dataset);
+      const key = KeyParam.safeParse(params.key);
+      const query = GetQuery.safeParse(request.query ?? {});
+      if (!dataset.success || !key.success || !query.success) return;
+      const known = deps.dictionary.datasets.get(dataset.data);
+      if (!known) return;
+      const asOf = query.data.asOf;
+      const stored = readOne(deps.ngdb, known, key.data, asOf ? new Date(asOf) : null);
+      stored.catch(() => undefined); // a call refused before it awaits the read leaves no unhandled rejection
+      prefetched.set(request, { dataset: known.id, key: key.data, asOf, stored });
+    };
+
     // who: authenticated before anything else, so the rate limit counts verified agencies
     scope.addHook('onRequest', async (request) => {
       const call = initialCall(request);
       calls.set(request, call);
-      call.caller = authenticatedPrincipal(request, deps.check);
+      call.caller = authenticatedPrincipal(request, check);
+      prefetch(request, call.caller);
     });
 
     await scope.register(rateLimit, {
@@ -273,11 +318,18 @@ export async function registerQueryRoutes(app: FastifyInstance, deps: QueryApiDe
       hook: 'preHandler',
       max: settings.rateLimit,
       timeWindow: settings.rateWindowMs,
-      redis: deps.redis,
-      nameSpace: 'lt-query-rate:',
+      // counted in Redis in leases of numbers, not one round trip a call (infra/redis/leased-rate-store.ts)
+      store: leasedRedisStore({ redis: deps.redis as Redis, // a Cluster serves its one-key script alike nameSpace: 'lt-query-rate:' }),
       skipOnError: false,
       keyGenerator: (request) => calls.get(request)?.caller ?? 'anonymous',
-      errorResponseBuilder: (_request, context) => rateLimited(context.after),
+      errorResponseBuilder: (request, context) => {
+        const caller = calls.get(request)?.caller;
+        if (caller !== undefined) {
+          if (limitedUntil.size > 10_000) limitedUntil.clear();
+          limitedUntil.set(caller, Date.now() + context.ttl);
+        }
+        return rateLimited(context.after);
+      },
     });
 
     /** The caller's agency and the one active query agreement it calls under, both noted on the call. */
@@ -311,7 +363,13 @@ export async function registerQueryRoutes(app: FastifyInstance, deps: QueryApiDe
       const agreement = await agreementOfCall(call, dataset.id, query.agreement);
       const fields = answeredFields(dataset, agreement, asked);
       call.fields = fields;
-      const stored = await readOne(deps.ngdb, dataset, key, call.asOf);
+      const early = prefetched.get(request);
+      const stored = await (early &&
+      early.dataset === dataset.id &&
+      early.key === key &&
+      early.asOf === query.asOf
+        ? early.stored
+        : readOne(deps.ngdb, dataset, key, call.asOf));
       if (!stored || !agreementRows(agreement, dataset)(stored.record)) throw notFound(dataset.id, key);
       return answer(
         request,

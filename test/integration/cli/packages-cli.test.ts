@@ -9,12 +9,16 @@ import type { HistoryTable } from '../../../schemas/postgres/history.ts';
 import type { Pool } from '../../../infra/postgres/pool.ts';
 import { operatorAuditTrail } from '../../../platform/audit/operator-audit.ts';
 import { sampleCitizens } from '../../../producers/sample/citizens.ts';
+import { existsSync } from 'node:fs';
+import { migrate } from '../../../infra/postgres/migrate.ts';
+import { AgreementStore, type SharingMethod } from '../../../platform/agreements/index.ts';
 import { getDataset, loadDictionary } from '../../../schemas/model/dictionary.ts';
 import { citizenEvent, createNgdbTables, tableChecksum, writeNgdbEvents } from '../../helpers/ngdb-seed.ts';
 import { testPool } from '../../helpers/services.ts';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const dataset = getDataset(loadDictionary(), 'population.citizen');
+const dictionary = loadDictionary();
+const dataset = getDataset(dictionary, 'population.citizen');
 const home = mkdtempSync(join(tmpdir(), 'lt-packages-cli-home-'));
 const dir = mkdtempSync(join(tmpdir(), 'lt-packages-cli-'));
 
@@ -128,5 +132,56 @@ describe('lienthong export and import', () => {
     expect(tables.rowCount).toBe(0);
     const [latest] = await operatorAuditTrail(platform.pool, { action: 'package.import', limit: 1 });
     expect(latest).toMatchObject({ outcome: 'refused', detail: { code: 'LT_PACKAGE_INVALID' } });
+  });
+
+  it('export --agreement refuses an agreement without method media (LT_METHOD_NOT_ALLOWED, exit 5, no file) and packages one with it', async () => {
+    await migrate(platform.pool, 'platform');
+    const store = new AgreementStore(platform.pool, dictionary);
+    const agreement = async (id: string, methods: SharingMethod[]): Promise<string> => {
+      await store.create(
+        {
+          id,
+          subscriber: 'UBND-HN',
+          dataset: 'population.citizen',
+          fields: ['personal_id', 'full_name', 'province_code'],
+          filter: 'province_code == "01"',
+          purpose: 'local administrative procedures',
+          legalBasis: 'Decree 278/2025/ND-CP, method (d)',
+          methods,
+        },
+        'agency.UBND-HN',
+      );
+      await store.approve(id, 'agency.BCA');
+      return id;
+    };
+    const exportUnder = (id: string, file: string) =>
+      lienthong([
+        'export',
+        '--dataset',
+        'population.citizen',
+        '--agreement',
+        id,
+        '--out',
+        file,
+        '--schema',
+        ngdb.schema,
+        '--platform-schema',
+        platform.schema,
+      ]);
+
+    const streamOnly = await agreement(`pk-sync-${process.pid}`, ['sync', 'query']);
+    const refusedFile = join(dir, 'not-media.ltpkg');
+    const refused = await exportUnder(streamOnly, refusedFile);
+    expect(refused.code).toBe(ExitCodes.refused);
+    expect(refused.output).toContain('LT_METHOD_NOT_ALLOWED');
+    expect(refused.output).toContain(`agreement ${streamOnly} does not allow method media`);
+    expect(refused.output).toContain('→ a package (decree method (d)) needs an agreement with method media');
+    expect(existsSync(refusedFile)).toBe(false);
+
+    const media = await agreement(`pk-media-${process.pid}`, ['sync', 'media']);
+    const hanoi = sampleCitizens(300, 7).filter((citizen) => citizen.province_code === '01').length;
+    const done = await exportUnder(media, join(dir, 'media.ltpkg'));
+    expect(done.code).toBe(0);
+    expect(done.output).toContain(`${hanoi} records`);
   });
 });

@@ -809,6 +809,35 @@ describe('the HTTP admin API', () => {
     expect(refused.json()).toMatchObject({ status: 'refused' });
   });
 
+  it('answers 400 naming the field, not 500 "invalid agency code null", to a request whose subscriber is null or no agency code', async () => {
+    for (const subscriber of [null, 42, 'ubnd-hn']) {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/v1/agreements',
+        headers: hn,
+        payload: { ...hanoiCitizens(), subscriber },
+      });
+      expect([response.statusCode, response.json().error]).toEqual([400, 'LT_MALFORMED_INPUT']);
+      expect(response.json().details.problems).toEqual([expect.objectContaining({ field: 'subscriber' })]);
+      expect(response.json().message).toContain('subscriber');
+    }
+    const noDataset = await app.inject({
+      method: 'POST',
+      url: '/v1/agreements',
+      headers: hn,
+      payload: { ...hanoiCitizens(), dataset: undefined },
+    });
+    expect([noDataset.statusCode, noDataset.json().details.problems[0].field]).toEqual([400, 'dataset']);
+    // a body of the right shape from someone who is not the subscriber is still the role check's 403
+    const other = await app.inject({
+      method: 'POST',
+      url: '/v1/agreements',
+      headers: bhxh,
+      payload: hanoiCitizens(),
+    });
+    expect(other.statusCode).toBe(403);
+  });
+
   it('answers 400 LT_MALFORMED_INPUT to a body that is not JSON and to an unknown status filter', async () => {
     const broken = await app.inject({
       method: 'POST',

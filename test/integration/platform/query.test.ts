@@ -9,7 +9,7 @@ import { createHttpServer } from '../../../infra/http/server.ts';
 import { migrate } from '../../../infra/postgres/migrate.ts';
 import type { Pool } from '../../../infra/postgres/pool.ts';
 import type { Redis } from '../../../infra/redis/client.ts';
-import { newPassword, writeCredential } from '../../../infra/security/principals.ts';
+import { newPassword, removeCredential, writeCredential } from '../../../infra/security/principals.ts';
 import { AgreementStore, type AgreementInput } from '../../../platform/agreements/index.ts';
 import {
   registerQueryRoutes,
@@ -62,7 +62,11 @@ function agreementFor(subscriber: string, overrides: Partial<AgreementInput> = {
   };
 }
 
-async function queryApp(options: QueryApiOptions = {}, counts: Redis = redis): Promise<FastifyInstance> {
+async function queryApp(
+  options: QueryApiOptions = {},
+  counts: Redis = redis,
+  now?: () => Date,
+): Promise<FastifyInstance> {
   const app = createHttpServer(log);
   await registerQueryRoutes(app, {
     ngdb,
@@ -73,6 +77,7 @@ async function queryApp(options: QueryApiOptions = {}, counts: Redis = redis): P
     redis: counts,
     cursorSecret: randomBytes(32),
     options,
+    ...(now ? { now } : {}),
   });
   apps.push(app);
   return app;
@@ -495,5 +500,145 @@ describe('rate limits', () => {
     expect(other.statusCode).toBe(403);
     const keys = await counts.keys(`${String(counts.options.keyPrefix)}lt-query-rate:*`);
     expect(keys.length).toBeGreaterThan(0);
+  });
+});
+
+describe('caches of credentials and agreements', () => {
+  /** A clock the test moves: both caches count their time on the API's clock. */
+  function clock(): { now: () => Date; advance: (ms: number) => void } {
+    let at = Date.now();
+    return { now: () => new Date(at), advance: (ms) => (at += ms) };
+  }
+
+  it('refuses a revoked credential once credentialCacheMs has passed since it was checked, however often it was used meanwhile', async () => {
+    const principal = 'agency.UBND-DN';
+    const password = newPassword();
+    writeCredential(home, { principal, password, issuedAt: new Date().toISOString() });
+    const time = clock();
+    const cached = await queryApp({ credentialCacheMs: 1_000 }, redis, time.now);
+    const url = `/v1/query/population.citizen/${String(hanoi[0]!.personal_id)}?${PURPOSE}`;
+    const call = () =>
+      cached.inject({ method: 'GET', url, headers: basic(principal, password) }).then((r) => r.statusCode);
+    expect(await call()).toBe(403); // authenticated: UBND-DN has no query agreement
+    removeCredential(home, principal); // lienthong credentials revoke, in another process
+    time.advance(600);
+    expect(await call()).toBe(403); // still trusted: checked 600 ms ago
+    time.advance(600); // 1.2 s after the check; the use at 600 ms did not extend it
+    expect(await call()).toBe(401);
+    expect(await lastAudit()).toMatchObject({
+      caller: 'anonymous',
+      status: 401,
+      error_code: 'LT_UNAUTHORIZED',
+    });
+  });
+
+  it('accepts a rotated credential’s new password at once and refuses its old one once credentialCacheMs has passed', async () => {
+    const principal = 'agency.UBND-HP';
+    const old = newPassword();
+    writeCredential(home, { principal, password: old, issuedAt: new Date().toISOString() });
+    const time = clock();
+    const cached = await queryApp({ credentialCacheMs: 1_000 }, redis, time.now);
+    const url = `/v1/query/population.citizen/${String(hanoi[0]!.personal_id)}?${PURPOSE}`;
+    const call = (password: string) =>
+      cached.inject({ method: 'GET', url, headers: basic(principal, password) }).then((r) => r.statusCode);
+    expect(await call(old)).toBe(403);
+    const rotated = newPassword();
+    writeCredential(home, { principal, password: rotated, issuedAt: new Date().toISOString() });
+    expect(await call(rotated)).toBe(403); // failures are never cached: the new one works at once
+    time.advance(1_001);
+    expect(await call(old)).toBe(401);
+    expect(await call(rotated)).toBe(403);
+  });
+
+  it('stops answering under a suspended agreement once agreementCacheMs has passed, and answers again once it is resumed', async () => {
+    const principal = 'agency.BTP';
+    const password = newPassword();
+    writeCredential(home, { principal, password, issuedAt: new Date().toISOString() });
+    passwords.set(principal, password);
+    const id = (await store.create(agreementFor('BTP'), principal)).id;
+    await store.approve(id, 'agency.BCA');
+    const time = clock();
+    const cached = await queryApp({ agreementCacheMs: 1_000 }, redis, time.now);
+    const url = `/v1/query/population.citizen/${String(hanoi[0]!.personal_id)}?${PURPOSE}`;
+    const call = () => cached.inject({ method: 'GET', url, headers: basic(principal) });
+    expect((await call()).statusCode).toBe(200);
+    await store.suspend(id, 'inspection', 'lt-operator');
+    time.advance(1_001);
+    const refused = await call();
+    expect(refused.statusCode).toBe(403);
+    expect(refusal(refused).message).toContain(`agreement ${id} is suspended (inspection)`);
+    expect(await lastAudit()).toMatchObject({ caller: principal, status: 403, error_code: 'LT_FORBIDDEN' });
+    await store.resume(id, 'lt-operator');
+    time.advance(1_001);
+    expect((await call()).statusCode).toBe(200);
+  });
+
+  it('also stops answering under a revoked agreement once agreementCacheMs has passed', async () => {
+    const principal = 'agency.BNNMT';
+    const password = newPassword();
+    writeCredential(home, { principal, password, issuedAt: new Date().toISOString() });
+    passwords.set(principal, password);
+    const id = (await store.create(agreementFor('BNNMT'), principal)).id;
+    await store.approve(id, 'agency.BCA');
+    const time = clock();
+    const cached = await queryApp({ agreementCacheMs: 1_000 }, redis, time.now);
+    const url = `/v1/query/population.citizen/${String(hanoi[0]!.personal_id)}?${PURPOSE}`;
+    const call = () => cached.inject({ method: 'GET', url, headers: basic(principal) });
+    expect((await call()).statusCode).toBe(200);
+    await store.revoke(id, 'agreement ended by the owner', 'agency.BCA');
+    time.advance(1_001);
+    const refused = await call();
+    expect(refused.statusCode).toBe(403);
+    expect(refusal(refused).message).toContain(`agreement ${id} is revoked`);
+  });
+});
+
+describe('audit', () => {
+  it('has an audit row, with its response hash, for every one of many concurrent calls it answered', async () => {
+    const concurrent = await queryApp({ auditConcurrency: 2, rateLimit: 100_000 });
+    const before = await auditCount();
+    const { rows: last } = await platform.query<{ seq: string }>(
+      'SELECT coalesce(max(seq), 0) AS seq FROM query_audit',
+    );
+    const responses = await Promise.all(
+      hanoi.concat(elsewhere).map((citizen) =>
+        concurrent.inject({
+          method: 'GET',
+          url: `/v1/query/population.citizen/${String(citizen.personal_id)}?${PURPOSE}`,
+          headers: basic('agency.UBND-HN'),
+        }),
+      ),
+    );
+    expect(responses.filter((r) => r.statusCode === 200)).toHaveLength(hanoi.length);
+    expect(responses.filter((r) => r.statusCode === 404)).toHaveLength(elsewhere.length);
+    expect(await auditCount()).toBe(before + citizens.length);
+    const hashes = responses.map((r) => String(r.headers[RESPONSE_HASH_HEADER]));
+    const { rows } = await platform.query<{ n: string }>(
+      'SELECT count(*) AS n FROM query_audit WHERE seq > $1 AND response_hash = ANY($2)',
+      [last[0]!.seq, hashes],
+    );
+    expect(Number(rows[0]!.n)).toBe(citizens.length);
+  });
+
+  it('answers 503 and no record when the audit row cannot be written', async () => {
+    const { pool: broken } = await testPool(); // a platform schema without query_audit
+    const app503 = createHttpServer(log);
+    await registerQueryRoutes(app503, {
+      ngdb,
+      platform: broken,
+      agreements: store,
+      dictionary,
+      check: credentialsUnder(home),
+      redis,
+      cursorSecret: randomBytes(32),
+    });
+    apps.push(app503);
+    const response = await app503.inject({
+      method: 'GET',
+      url: `/v1/query/population.citizen/${String(hanoi[0]!.personal_id)}?${PURPOSE}`,
+      headers: basic('agency.UBND-HN'),
+    });
+    expect(response.statusCode).toBe(503);
+    expect(refusal(response).error).toBe('LT_POSTGRES_UNREACHABLE');
   });
 });
