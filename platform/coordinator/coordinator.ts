@@ -33,6 +33,7 @@ import { encodeWire } from '../../schemas/registry/wire.ts';
 import { compileFilter, unsharedFilterFields } from '../agreements/filter.ts';
 import { allowsMethod, isActive, type Agreement, type Degradation } from '../agreements/model.ts';
 import { deadLetterTopics } from '../topics/plan.ts';
+import { DutiesLease } from './duties.ts';
 import { CoordinatorState, type KeyState, type StreamRef } from './state.ts';
 
 export interface CoordinatorOptions {
@@ -64,6 +65,11 @@ export interface CoordinatorOptions {
   resync?: (agreementId: string, reason: string) => Promise<void>;
   /** How often subscribers' positions are checked against their share topics. Default 30,000 ms. */
   positionCheckMs?: number;
+  /**
+   * How long the group waits for a silent coordinator before giving its partitions to the others
+   * (kafkajs `sessionTimeout`). Default 30,000 ms.
+   */
+  sessionTimeoutMs?: number;
 }
 
 /** An active agreement at its revision, with everything needed to derive its stream. */
@@ -158,12 +164,16 @@ export class Coordinator {
   /** Resolves if the coordinator stops reading for good (LT_CONSUMER_STOPPED, with the cause). */
   readonly failed: Promise<LtError>;
 
+  /** The once-only duties of several coordinators on one platform schema (duties.ts). */
+  private readonly duties: DutiesLease;
+
   private readonly options: CoordinatorOptions;
 
   constructor(options: CoordinatorOptions) {
     this.options = options;
     ({ failed: this.failed, fail: this.fail } = failureSignal());
     this.log = options.log.child({ component: 'coordinator' });
+    this.duties = new DutiesLease(options.pool, this.log);
     this.metrics = options.metrics ?? new PipelineMetrics();
     this.sender = new IdempotentSender(options.kafka, this.log);
   }
@@ -193,6 +203,7 @@ export class Coordinator {
     await this.refreshing;
     await this.consumer?.disconnect();
     await this.sender.disconnect();
+    await this.duties.release();
   }
 
   /** The agreements whose stream cannot be prepared now (each retried with backoff), as of the last refresh. */
@@ -310,7 +321,9 @@ export class Coordinator {
     // only an agreement with method sync (b) has a stream; a query-only or media-only one never had one
     const all = (await this.options.loadAgreements()).filter((agreement) => allowsMethod(agreement, 'sync'));
     const active = all.filter((agreement) => isActive(agreement));
-    await this.announceEnded(all.filter((agreement) => hasEnded(agreement)));
+    // several coordinators may share the platform schema: one of them does what must happen once
+    const duties = await this.duties.held();
+    if (duties) await this.announceEnded(all.filter((agreement) => hasEnded(agreement)));
     const next = new Map<string, ShareStream[]>();
     const previous = new Map([...this.streams.values()].flat().map((stream) => [streamKey(stream), stream]));
     for (const agreement of active) {
@@ -320,9 +333,9 @@ export class Coordinator {
     }
     const activeIds = new Set(active.map((agreement) => agreement.id));
     for (const id of this.degradedById.keys()) if (!activeIds.has(id)) this.degradedById.delete(id);
-    await this.recordDegraded();
+    if (duties) await this.recordDegraded();
     this.metrics.degradedAgreements.set(this.degradedById.size);
-    if (Date.now() >= this.nextPositionCheck) {
+    if (duties && Date.now() >= this.nextPositionCheck) {
       this.nextPositionCheck = Date.now() + (this.options.positionCheckMs ?? 30_000);
       await this.checkSubscriberPositions([...next.values()].flat());
     }
@@ -341,7 +354,7 @@ export class Coordinator {
     }
     for (const datasetId of changedDatasets) this.rewindsDue.add(topics.source(datasetId));
     await this.rewindDue();
-    for (const stream of [...next.values()].flat()) await this.retireEarlierRevisions(stream);
+    if (duties) for (const stream of [...next.values()].flat()) await this.retireEarlierRevisions(stream);
   }
 
   /**
@@ -517,6 +530,9 @@ export class Coordinator {
     const consumer = this.options.kafka.consumer({
       groupId: this.options.groupId ?? consumerGroups.coordinator,
       allowAutoTopicCreation: false,
+      ...(this.options.sessionTimeoutMs === undefined
+        ? {}
+        : { sessionTimeout: this.options.sessionTimeoutMs }),
     });
     watchConsumer(consumer, 'the coordinator', this.log, this.fail);
     this.consumer = consumer; // before run: the first join (inside run) seeks through it
@@ -698,6 +714,7 @@ export class Coordinator {
     try {
       await client.query('BEGIN');
       const state = new CoordinatorState(client);
+      await state.lockPartition(topic, partition); // a member the partition just left may still be on it
       const progress = await state.progress(streams, topic, partition);
       const logStart = this.logStart.get(`${topic}:${partition}`) ?? 0;
       for (const stream of streams) {

@@ -37,6 +37,24 @@ export class CoordinatorState {
     this.db = db;
   }
 
+  /**
+   * Takes one source partition for the rest of the transaction: every coordinator on this platform schema (any
+   * process, any host) that derives the same partition waits here. Kafka gives a partition to one member of the
+   * group at a time, but a member whose partition was just moved (its session expired while a batch was still
+   * running: a pause, a slow commit) can still finish that batch while the new owner starts on it; without the
+   * lock both would read the same membership, and the one committing last could write back an older key state
+   * over a newer one — after which a later change that shares what the older state shared would be taken for
+   * "nothing new" and never reach the subscriber. Taken before `progress` and `states`, it makes the second
+   * transaction see what the first committed: it skips the offsets already processed and the versions already
+   * taken.
+   */
+  async lockPartition(topic: string, partition: number): Promise<void> {
+    await this.db.query(
+      `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.lt_coordinator:' || $1::text), $2::int)`,
+      [topic, partition],
+    );
+  }
+
   /** Next offset per agreement for one partition; absent = start at 0. */
   async progress(streams: StreamRef[], topic: string, partition: number): Promise<Map<string, number>> {
     if (streams.length === 0) return new Map();
