@@ -82,6 +82,12 @@ export const subjects = {
 /** Consumer group ids: one group per job, so replaying one job never disturbs another. */
 export const consumerGroups = {
   coordinator: 'lt.coordinator',
+  /**
+   * The backfill of one agreement at one revision (its history up to the end offsets captured when it appeared),
+   * on a consumer of its own beside the coordinator's live one; inside the coordinator's `lt.coordinator` prefix.
+   */
+  coordinatorBackfill: (agreementId: string, revision: number) =>
+    `lt.coordinator.backfill.${check('agreement id', agreementId, SIMPLE_ID)}.${Math.trunc(revision)}`,
   ngdb: 'lt.ngdb',
   /** The shadow copy `lienthong rebuild --sink ngdb` builds (inside lt-ngdb's `lt.ngdb` group prefix). */
   ngdbRebuild: 'lt.ngdb.rebuild',

@@ -17,7 +17,7 @@ import { consumerGroups, topics } from '../../infra/kafka/topics.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { PipelineMetrics } from '../../infra/observability/metrics.ts';
 import { carryTrace } from '../../infra/observability/trace.ts';
-import type { Pool } from '../../infra/postgres/pool.ts';
+import { inTransaction, type Pool } from '../../infra/postgres/pool.ts';
 import {
   changeEventMessages,
   type ChangeEvent,
@@ -33,6 +33,7 @@ import { encodeWire } from '../../schemas/registry/wire.ts';
 import { compileFilter, unsharedFilterFields } from '../agreements/filter.ts';
 import { allowsMethod, isActive, type Agreement, type Degradation } from '../agreements/model.ts';
 import { deadLetterTopics } from '../topics/plan.ts';
+import { DutiesLease } from './duties.ts';
 import { CoordinatorState, type KeyState, type StreamRef } from './state.ts';
 
 export interface CoordinatorOptions {
@@ -64,6 +65,11 @@ export interface CoordinatorOptions {
   resync?: (agreementId: string, reason: string) => Promise<void>;
   /** How often subscribers' positions are checked against their share topics. Default 30,000 ms. */
   positionCheckMs?: number;
+  /**
+   * How long the group waits for a silent coordinator before giving its partitions to the others
+   * (kafkajs `sessionTimeout`). Default 30,000 ms.
+   */
+  sessionTimeoutMs?: number;
 }
 
 /** An active agreement at its revision, with everything needed to derive its stream. */
@@ -115,6 +121,8 @@ export interface CoordinatorStats {
   rewindFailures: number;
   /** Source events skipped for an agreement as duplicates or older than the key's last version processed. */
   stale: number;
+  /** Of `shared`, the share events produced by backfills (each on a consumer of its own). */
+  backfilled: number;
 }
 
 /**
@@ -124,14 +132,22 @@ export interface CoordinatorStats {
  * - Membership per agreement (PostgreSQL) turns a record that leaves the filter into a DELETE for exactly
  *   the subscribers that had it; one that enters becomes a CREATE.
  * - Progress per agreement and partition: a newly approved agreement (or a new revision after its fields or
- *   filter changed) starts at offset 0 — a backfill from the source topic's history — and continues live
- *   on the same consumer, with no gap; agreements already past an offset skip it, so nobody gets duplicates.
+ *   filter changed) gets its history on a backfill consumer of its own, up to the end offsets captured when it
+ *   appeared, while the main consumer derives it live from there beside every other agreement, whose delivery
+ *   never waits for the history; per-key versions make the hand-over free of gaps and duplicates in effect.
  * - Share events are produced (idempotent producer, acks=all) before the state commit, and the Kafka offset
  *   is committed after it; a crash in between replays the batch with the same deterministic eventIds, which
  *   the subscriber's dedup and version guard absorb. kafkajs transactions are not used (see docs/coordinator.md).
  */
 export class Coordinator {
-  readonly stats: CoordinatorStats = { read: 0, shared: 0, rejected: 0, rewindFailures: 0, stale: 0 };
+  readonly stats: CoordinatorStats = {
+    read: 0,
+    shared: 0,
+    rejected: 0,
+    rewindFailures: 0,
+    stale: 0,
+    backfilled: 0,
+  };
   private consumer: Consumer | null = null;
   /** Idempotent, partitions placed and each acknowledgement checked (infra/kafka/produce.ts says why). */
   private readonly sender: IdempotentSender;
@@ -149,6 +165,8 @@ export class Coordinator {
   private assigned = new Map<string, number[]>();
   /** Source topics whose partitions must be sought back (a join, a new stream); a failed rewind stays here. */
   private readonly rewindsDue = new Set<string>();
+  /** The backfill consumers this process runs, by `agreement#revision`. */
+  private readonly backfillRunners = new Map<string, Consumer>();
   /** Log start offset per `topic:partition`, read at each rewind: where "from the beginning" starts. */
   private logStart = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
@@ -158,12 +176,16 @@ export class Coordinator {
   /** Resolves if the coordinator stops reading for good (LT_CONSUMER_STOPPED, with the cause). */
   readonly failed: Promise<LtError>;
 
+  /** The once-only duties of several coordinators on one platform schema (duties.ts). */
+  private readonly duties: DutiesLease;
+
   private readonly options: CoordinatorOptions;
 
   constructor(options: CoordinatorOptions) {
     this.options = options;
     ({ failed: this.failed, fail: this.fail } = failureSignal());
     this.log = options.log.child({ component: 'coordinator' });
+    this.duties = new DutiesLease(options.pool, this.log);
     this.metrics = options.metrics ?? new PipelineMetrics();
     this.sender = new IdempotentSender(options.kafka, this.log);
   }
@@ -192,7 +214,10 @@ export class Coordinator {
     clearInterval(this.timer);
     await this.refreshing;
     await this.consumer?.disconnect();
+    for (const consumer of this.backfillRunners.values()) await consumer.disconnect();
+    this.backfillRunners.clear();
     await this.sender.disconnect();
+    await this.duties.release();
   }
 
   /** The agreements whose stream cannot be prepared now (each retried with backoff), as of the last refresh. */
@@ -310,7 +335,9 @@ export class Coordinator {
     // only an agreement with method sync (b) has a stream; a query-only or media-only one never had one
     const all = (await this.options.loadAgreements()).filter((agreement) => allowsMethod(agreement, 'sync'));
     const active = all.filter((agreement) => isActive(agreement));
-    await this.announceEnded(all.filter((agreement) => hasEnded(agreement)));
+    // several coordinators may share the platform schema: one of them does what must happen once
+    const duties = await this.duties.held();
+    if (duties) await this.announceEnded(all.filter((agreement) => hasEnded(agreement)));
     const next = new Map<string, ShareStream[]>();
     const previous = new Map([...this.streams.values()].flat().map((stream) => [streamKey(stream), stream]));
     for (const agreement of active) {
@@ -320,9 +347,9 @@ export class Coordinator {
     }
     const activeIds = new Set(active.map((agreement) => agreement.id));
     for (const id of this.degradedById.keys()) if (!activeIds.has(id)) this.degradedById.delete(id);
-    await this.recordDegraded();
+    if (duties) await this.recordDegraded();
     this.metrics.degradedAgreements.set(this.degradedById.size);
-    if (Date.now() >= this.nextPositionCheck) {
+    if (duties && Date.now() >= this.nextPositionCheck) {
       this.nextPositionCheck = Date.now() + (this.options.positionCheckMs ?? 30_000);
       await this.checkSubscriberPositions([...next.values()].flat());
     }
@@ -334,6 +361,7 @@ export class Coordinator {
       ),
     );
     this.streams = next;
+    await this.runBackfills();
     const wanted = new Set([...next.keys()].map((id) => topics.source(id)));
     if (wanted.size !== this.subscribed.size || [...wanted].some((topic) => !this.subscribed.has(topic))) {
       await this.resubscribe(wanted);
@@ -341,7 +369,7 @@ export class Coordinator {
     }
     for (const datasetId of changedDatasets) this.rewindsDue.add(topics.source(datasetId));
     await this.rewindDue();
-    for (const stream of [...next.values()].flat()) await this.retireEarlierRevisions(stream);
+    if (duties) for (const stream of [...next.values()].flat()) await this.retireEarlierRevisions(stream);
   }
 
   /**
@@ -364,9 +392,24 @@ export class Coordinator {
         'SELECT partition, next_offset FROM agreement_progress WHERE agreement_id = $1 AND revision = $2 AND topic = $3',
         [stream.agreementId, stream.revision, source],
       );
+      const { rows: history } = await client.query<{
+        partition: number;
+        until_offset: string;
+        next_offset: string;
+      }>(
+        'SELECT partition, until_offset, next_offset FROM agreement_backfill WHERE agreement_id = $1 AND revision = $2 AND topic = $3',
+        [stream.agreementId, stream.revision, source],
+      );
+      const backfill = new Map(history.map((row) => [row.partition, row]));
       const done = new Map(behind.map((row) => [row.partition, Number(row.next_offset)]));
-      if (ends.some((end) => Number(end.high) > 0 && (done.get(end.partition) ?? 0) < Number(end.high)))
-        return; // still catching up
+      const caughtUp = (partition: number, high: number): boolean => {
+        const own = backfill.get(partition);
+        if (!own) return (done.get(partition) ?? 0) >= high;
+        // its history on the backfill consumer, the rest live from `until`
+        const until = Number(own.until_offset);
+        return Number(own.next_offset) >= until && Math.max(done.get(partition) ?? until, until) >= high;
+      };
+      if (ends.some((end) => Number(end.high) > 0 && !caughtUp(end.partition, Number(end.high)))) return; // still catching up
       await client.query('BEGIN');
       const { rows: gone } = await client.query<{ key: string }>(
         // every key an earlier revision shared or once shared (a subscriber that lost records may still hold
@@ -404,6 +447,11 @@ export class Coordinator {
         stream.agreementId,
         stream.revision,
       ]);
+      for (const table of ['agreement_backfill', 'agreement_backfill_seen'])
+        await client.query(`DELETE FROM ${table} WHERE agreement_id = $1 AND revision < $2`, [
+          stream.agreementId,
+          stream.revision,
+        ]);
       await client.query('COMMIT');
       this.log.info(
         { agreement: stream.agreementId, revision: stream.revision, deleted: gone.length },
@@ -493,7 +541,20 @@ export class Coordinator {
       this.options.registry.getSchema(registered.keySchemaId),
       this.options.registry.getSchema(registered.valueSchemaId),
     ]);
-    this.log.info({ agreement: agreement.id, revision: agreement.revision, topic }, 'share stream ready');
+    // a new stream's history goes to a consumer of its own; live delivery takes it from the end offsets now
+    const ref = { agreementId: agreement.id, revision: agreement.revision };
+    const ends = await this.sourceOffsets(source);
+    const backfill = await inTransaction(this.options.pool, (client) =>
+      new CoordinatorState(client).startBackfill(
+        ref,
+        source,
+        ends.map(({ partition, high }) => ({ partition, high })),
+      ),
+    );
+    this.log.info(
+      { agreement: agreement.id, revision: agreement.revision, topic, backfill },
+      'share stream ready',
+    );
     return {
       agreementId: agreement.id,
       revision: agreement.revision,
@@ -517,6 +578,9 @@ export class Coordinator {
     const consumer = this.options.kafka.consumer({
       groupId: this.options.groupId ?? consumerGroups.coordinator,
       allowAutoTopicCreation: false,
+      ...(this.options.sessionTimeoutMs === undefined
+        ? {}
+        : { sessionTimeout: this.options.sessionTimeoutMs }),
     });
     watchConsumer(consumer, 'the coordinator', this.log, this.fail);
     this.consumer = consumer; // before run: the first join (inside run) seeks through it
@@ -540,6 +604,125 @@ export class Coordinator {
           metrics: this.metrics,
         }),
     });
+  }
+
+  /** Each partition's log start and end offsets of a source topic; the log starts are kept for the batches. */
+  private async sourceOffsets(topic: string): Promise<{ partition: number; low: number; high: number }[]> {
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    const offsets = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
+    for (const { partition, low } of offsets) this.logStart.set(`${topic}:${partition}`, Number(low));
+    return offsets.map(({ partition, low, high }) => ({ partition, low: Number(low), high: Number(high) }));
+  }
+
+  /**
+   * Runs a backfill consumer for every active stream whose backfill is incomplete (in every coordinator: the
+   * backfill's group shares its partitions among them), stops those whose backfill is complete or whose stream is
+   * no longer active, and drops the versions complete backfills no longer need. Never throws: what failed is
+   * tried again at the next refresh.
+   */
+  private async runBackfills(): Promise<void> {
+    const streams = [...this.streams.values()].flat();
+    try {
+      const { rows } = await this.options.pool.query<{
+        agreement_id: string;
+        revision: number;
+        done: boolean;
+      }>(
+        `SELECT agreement_id, revision, bool_and(next_offset >= until_offset) AS done FROM agreement_backfill
+          WHERE (agreement_id, revision) IN (SELECT * FROM unnest($1::text[], $2::int[]))
+          GROUP BY agreement_id, revision`,
+        [streams.map((stream) => stream.agreementId), streams.map((stream) => stream.revision)],
+      );
+      const due = new Set(
+        rows.filter((row) => !row.done).map((row) => `${row.agreement_id}#${row.revision}`),
+      );
+      for (const [key, consumer] of [...this.backfillRunners]) {
+        if (due.has(key)) continue;
+        this.backfillRunners.delete(key);
+        await consumer.disconnect();
+        this.log.info({ stream: key }, 'backfill consumer stopped');
+      }
+      const done = rows.filter((row) => row.done);
+      if (done.length > 0)
+        await this.options.pool.query(
+          `DELETE FROM agreement_backfill_seen
+            WHERE (agreement_id, revision) IN (SELECT * FROM unnest($1::text[], $2::int[]))`,
+          [done.map((row) => row.agreement_id), done.map((row) => row.revision)],
+        );
+      for (const stream of streams)
+        if (due.has(streamKey(stream)) && !this.backfillRunners.has(streamKey(stream)))
+          await this.startBackfillConsumer(stream);
+    } catch (error) {
+      this.log.warn({ err: error }, 'backfills could not be run; tried again at the next refresh');
+    }
+  }
+
+  /**
+   * The backfill of one stream, on a consumer of its own (group `lt.coordinator.backfill.<agreement>.<revision>`):
+   * it reads the source topic from its log start and derives that stream alone up to the `until` offsets captured
+   * when the stream appeared, pausing each partition once past them, while the main consumer goes on delivering
+   * every stream live.
+   */
+  private async startBackfillConsumer(stream: ShareStream): Promise<void> {
+    const key = streamKey(stream);
+    const source = topics.source(stream.agreement.dataset);
+    const groupId = consumerGroups.coordinatorBackfill(stream.agreementId, stream.revision);
+    await this.sourceOffsets(source); // where the history starts now
+    const { rows } = await this.options.pool.query<{ partition: number; until_offset: string }>(
+      'SELECT partition, until_offset FROM agreement_backfill WHERE agreement_id = $1 AND revision = $2 AND topic = $3',
+      [stream.agreementId, stream.revision, source],
+    );
+    const until = new Map(rows.map((row) => [row.partition, Number(row.until_offset)]));
+    const consumer = this.options.kafka.consumer({
+      groupId,
+      allowAutoTopicCreation: false,
+      ...(this.options.sessionTimeoutMs === undefined
+        ? {}
+        : { sessionTimeout: this.options.sessionTimeoutMs }),
+    });
+    watchConsumer(consumer, `the backfill of ${stream.agreementId}`, this.log, this.fail);
+    this.backfillRunners.set(key, consumer);
+    const loop: BatchLoop = {
+      consumer,
+      sender: this.sender,
+      log: this.log,
+      group: groupId,
+      metrics: this.metrics,
+    };
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [source], fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 3,
+        eachBatch: async (payload) => {
+          const { batch } = payload;
+          if (batch.isEmpty()) return;
+          const end = until.get(batch.partition) ?? 0;
+          if (Number(batch.firstOffset()) >= end) {
+            // past the history (the consumer reads on from where it committed): live delivery has the rest
+            await this.options.pool.query(
+              `UPDATE agreement_backfill SET next_offset = GREATEST(next_offset, until_offset), updated_at = now()
+                WHERE agreement_id = $1 AND revision = $2 AND topic = $3 AND partition = $4`,
+              [stream.agreementId, stream.revision, source, batch.partition],
+            );
+            payload.pause();
+            return;
+          }
+          await this.handleBatch(payload, loop, stream);
+        },
+      });
+      this.log.info(
+        { agreement: stream.agreementId, revision: stream.revision, groupId },
+        'backfill started',
+      );
+    } catch (error) {
+      this.backfillRunners.delete(key);
+      await consumer.disconnect().catch(() => undefined);
+      throw error;
+    }
   }
 
   /**
@@ -568,17 +751,28 @@ export class Coordinator {
     const datasetId = topic.slice('lt.src.'.length);
     const streams = this.streams.get(datasetId) ?? [];
     if (!this.consumer || streams.length === 0) return;
-    const admin = this.options.kafka.admin();
-    await admin.connect();
-    const offsets = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
-    for (const { partition, low } of offsets) this.logStart.set(`${topic}:${partition}`, Number(low));
+    await this.sourceOffsets(topic);
     const client = await this.options.pool.connect();
     try {
       const state = new CoordinatorState(client);
       for (const partition of partitions) {
         const progress = await state.progress(streams, topic, partition);
-        const lowest = Math.min(...streams.map((stream) => progress.get(streamKey(stream)) ?? 0));
+        const backfills = await state.backfills(streams, topic, partition);
+        // a stream with a backfill is live from its `until` on: its history is on a consumer of its own
+        const lowest = Math.min(
+          ...streams.map((stream) => {
+            const floor = backfills.get(streamKey(stream))?.until ?? 0;
+            return Math.max(progress.get(streamKey(stream)) ?? floor, floor);
+          }),
+        );
         this.consumer.seek({ topic, partition, offset: String(lowest) });
+        // every stream has what lies below `lowest` (processed, or its backfill's): the group's position says so,
+        // so its lag does not count a history that only a backfill consumer reads
+        await this.consumer
+          .commitOffsets([{ topic, partition, offset: String(lowest) }])
+          .catch((error: unknown) =>
+            this.log.debug({ err: error, topic, partition }, 'could not commit the rewound position'),
+          );
       }
     } finally {
       client.release();
@@ -650,11 +844,19 @@ export class Coordinator {
     );
   }
 
-  private async handleBatch(payload: EachBatchPayload, loop: BatchLoop): Promise<void> {
+  /**
+   * One batch of the main consumer (every stream of the dataset, live), or of one stream's backfill consumer
+   * (`backfill`: that stream alone, over its history).
+   */
+  private async handleBatch(
+    payload: EachBatchPayload,
+    loop: BatchLoop,
+    backfill?: ShareStream,
+  ): Promise<void> {
     const { topic, partition } = payload.batch;
     const datasetId = topic.slice('lt.src.'.length);
     const dataset = this.options.dictionary.datasets.get(datasetId);
-    const streams = this.streams.get(datasetId) ?? [];
+    const streams = backfill ? [backfill] : (this.streams.get(datasetId) ?? []);
     let shared = 0;
     const outcome = await consumeBatch(
       payload,
@@ -669,7 +871,13 @@ export class Coordinator {
         apply: async (records, rejections) => {
           const next = Number(payload.batch.lastOffset()) + 1;
           const first = Number(payload.batch.firstOffset());
-          shared = await this.share(streams, { topic, partition, first, next }, records, rejections);
+          shared = await this.share(
+            streams,
+            { topic, partition, first, next },
+            records,
+            rejections,
+            backfill ? 'backfill' : 'live',
+          );
         },
       },
       loop,
@@ -677,19 +885,28 @@ export class Coordinator {
     if (!outcome) return;
     this.stats.read += outcome.read;
     this.stats.shared += shared;
+    if (backfill) this.stats.backfilled += shared;
     this.stats.rejected += outcome.rejected;
   }
 
   /**
-   * Derives the batch's events for every stream of the dataset in one PostgreSQL transaction (membership,
-   * progress), sends the share records and the batch's dead letters, then commits that transaction; returns the
-   * share events produced. A record one agreement cannot take is dead-lettered for that agreement alone.
+   * Derives the batch's events in one PostgreSQL transaction (membership, progress), sends the share records and
+   * the batch's dead letters, then commits that transaction; returns the share events produced. A record one
+   * agreement cannot take is dead-lettered for that agreement alone.
+   *
+   * `live` (the main consumer): every stream of the dataset, each from its progress — for a stream with a backfill,
+   * from the backfill's `until` on. `backfill` (a stream's own consumer): that stream alone, over
+   * [log start, until). While a partition's backfill is incomplete, the live side may reach a key before the
+   * backfill reaches its history: it records the version of each key it processed that the stream does not share
+   * (`agreement_backfill_seen`; a shared one is recorded in the membership anyway), and both sides skip a version
+   * not above the one recorded, so the history never overwrites what live delivery already told the subscriber.
    */
   private async share(
     streams: ShareStream[],
     at: { topic: string; partition: number; first: number; next: number },
     records: ReadRecord<ChangeEvent>[],
     rejections: BatchRejections,
+    mode: 'live' | 'backfill' = 'live',
   ): Promise<number> {
     const { topic, partition, first, next } = at;
     const out = new Map<string, Message[]>();
@@ -698,22 +915,51 @@ export class Coordinator {
     try {
       await client.query('BEGIN');
       const state = new CoordinatorState(client);
+      await state.lockPartition(topic, partition); // a member the partition just left may still be on it
       const progress = await state.progress(streams, topic, partition);
+      const backfills = await state.backfills(streams, topic, partition);
       const logStart = this.logStart.get(`${topic}:${partition}`) ?? 0;
       for (const stream of streams) {
-        const start = Math.max(progress.get(streamKey(stream)) ?? 0, logStart);
+        const backfill = backfills.get(streamKey(stream));
+        let start: number;
+        let end = Infinity;
+        if (mode === 'backfill') {
+          if (!backfill) continue;
+          start = Math.max(backfill.next, logStart);
+          end = backfill.until;
+          if (start >= end) {
+            // this partition's history is done (or gone below the log start); live delivery has the rest
+            if (backfill.next < end) await state.advanceBackfill(stream, topic, partition, end);
+            continue;
+          }
+        } else {
+          const floor = backfill?.until ?? 0;
+          start = Math.max(progress.get(streamKey(stream)) ?? floor, floor, logStart);
+        }
         // Nothing new for this stream, or a batch fetched before a rewind that skips past where this stream
-        // (a new agreement or revision) must begin: the rewind brings those offsets next.
+        // must begin: the rewind brings those offsets next.
         if (next <= start || first > start) continue;
-        const items = records.filter(({ message }) => Number(message.offset) >= start);
-        const states = await state.states(stream, [...new Set(items.map(({ item }) => item.key))]);
+        const items = records.filter(({ message }) => {
+          const offset = Number(message.offset);
+          return offset >= start && offset < end;
+        });
+        const keys = [...new Set(items.map(({ item }) => item.key))];
+        const states = await state.states(stream, keys);
+        // the live side ahead of an unfinished backfill, or the backfill behind it: versions live delivery took
+        const racing = backfill !== undefined && backfill.next < backfill.until;
+        const seen = racing ? await state.seen(stream, keys) : new Map<string, number>();
+        const newlySeen = new Map<string, number>();
         const changed = new Map<string, KeyState>();
         const messages = out.get(stream.topic) ?? [];
         for (const { item: event, message } of items) {
           const known = changed.get(event.key) ?? states.get(event.key);
+          const seenVersion = newlySeen.get(event.key) ?? seen.get(event.key);
           // a duplicate, or an older version arriving late: the subscriber's version guard would refuse it,
           // and taking it here would make the membership say what the subscriber does not hold
-          if (known?.version != null && event.version <= known.version) {
+          if (
+            (known?.version != null && event.version <= known.version) ||
+            (seenVersion !== undefined && event.version <= seenVersion)
+          ) {
             this.stats.stale++;
             continue;
           }
@@ -730,6 +976,7 @@ export class Coordinator {
               version: event.version,
             });
           else if (known) changed.set(event.key, { ...known, version: event.version });
+          else if (racing) newlySeen.set(event.key, event.version);
           if (derived === null) continue;
           // the source record's trace goes on with the share record (a span of its own)
           messages.push(...carryTrace(message.headers, event.traceId, derived.messages));
@@ -738,7 +985,9 @@ export class Coordinator {
         }
         out.set(stream.topic, messages);
         await state.apply(stream, changed);
-        await state.advance(stream, topic, partition, next);
+        await state.recordSeen(stream, newlySeen);
+        if (mode === 'backfill') await state.advanceBackfill(stream, topic, partition, Math.min(next, end));
+        else await state.advance(stream, topic, partition, next);
       }
       // the dead letters go with the share records, before the state commit: once it is committed, a replay of
       // this batch skips these streams, and a record refused for one agreement would be lost

@@ -29,12 +29,39 @@ export interface KeyState {
 /** The states of some keys, by key; a key the stream never shared has none. */
 export type KeyStates = Map<string, KeyState>;
 
+/**
+ * The backfill of one stream on one partition: it derives [log start, `until`) on its own consumer; the live side
+ * derives [`until`, …). `next`: how far the backfill got (complete once `next >= until`).
+ */
+export interface PartitionBackfill {
+  until: number;
+  next: number;
+}
+
 /** Reads and writes the coordinator's state inside the batch's transaction. */
 export class CoordinatorState {
   private readonly db: PoolClient;
 
   constructor(db: PoolClient) {
     this.db = db;
+  }
+
+  /**
+   * Takes one source partition for the rest of the transaction: every coordinator on this platform schema (any
+   * process, any host) that derives the same partition waits here. Kafka gives a partition to one member of the
+   * group at a time, but a member whose partition was just moved (its session expired while a batch was still
+   * running: a pause, a slow commit) can still finish that batch while the new owner starts on it; without the
+   * lock both would read the same membership, and the one committing last could write back an older key state
+   * over a newer one — after which a later change that shares what the older state shared would be taken for
+   * "nothing new" and never reach the subscriber. Taken before `progress` and `states`, it makes the second
+   * transaction see what the first committed: it skips the offsets already processed and the versions already
+   * taken.
+   */
+  async lockPartition(topic: string, partition: number): Promise<void> {
+    await this.db.query(
+      `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.lt_coordinator:' || $1::text), $2::int)`,
+      [topic, partition],
+    );
   }
 
   /** Next offset per agreement for one partition; absent = start at 0. */
@@ -46,6 +73,103 @@ export class CoordinatorState {
       [topic, partition, streams.map((s) => s.agreementId), streams.map((s) => s.revision)],
     );
     return new Map(rows.map((row) => [`${row.agreement_id}#${row.revision}`, Number(row.next_offset)]));
+  }
+
+  /** The backfill of each stream that has one on this partition, by `agreement#revision`. */
+  async backfills(
+    streams: StreamRef[],
+    topic: string,
+    partition: number,
+  ): Promise<Map<string, PartitionBackfill>> {
+    if (streams.length === 0) return new Map();
+    const { rows } = await this.db.query<{
+      agreement_id: string;
+      revision: number;
+      until_offset: string;
+      next_offset: string;
+    }>(
+      `SELECT agreement_id, revision, until_offset, next_offset FROM agreement_backfill
+        WHERE topic = $1 AND partition = $2 AND (agreement_id, revision) IN (SELECT * FROM unnest($3::text[], $4::int[]))`,
+      [topic, partition, streams.map((s) => s.agreementId), streams.map((s) => s.revision)],
+    );
+    return new Map(
+      rows.map((row) => [
+        `${row.agreement_id}#${row.revision}`,
+        { until: Number(row.until_offset), next: Number(row.next_offset) },
+      ]),
+    );
+  }
+
+  /**
+   * Starts the stream's backfill unless it has one or has progress already (a stream from before backfills had a
+   * consumer of their own, derived by the main consumer from its progress): `until` per partition is where the
+   * live side takes it from. Idempotent across coordinators: the first to ask decides. Returns whether the stream
+   * has a backfill.
+   */
+  async startBackfill(
+    stream: StreamRef,
+    topic: string,
+    ends: { partition: number; high: number }[],
+  ): Promise<boolean> {
+    await this.db.query(
+      `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.lt_backfill:' || $1::text))`,
+      [`${stream.agreementId}#${stream.revision}`],
+    );
+    const { rows } = await this.db.query<{ backfill: boolean; progress: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM agreement_backfill WHERE agreement_id = $1 AND revision = $2 AND topic = $3) AS backfill,
+              EXISTS (SELECT 1 FROM agreement_progress WHERE agreement_id = $1 AND revision = $2 AND topic = $3) AS progress`,
+      [stream.agreementId, stream.revision, topic],
+    );
+    if (rows[0]?.backfill) return true;
+    if (rows[0]?.progress) return false;
+    await this.db.query(
+      `INSERT INTO agreement_backfill (agreement_id, revision, topic, partition, until_offset)
+       SELECT $1, $2, $3, partition, until_offset FROM unnest($4::int[], $5::bigint[]) AS e(partition, until_offset)
+       ON CONFLICT DO NOTHING`,
+      [
+        stream.agreementId,
+        stream.revision,
+        topic,
+        ends.map((end) => end.partition),
+        ends.map((end) => end.high),
+      ],
+    );
+    return true;
+  }
+
+  async advanceBackfill(
+    stream: StreamRef,
+    topic: string,
+    partition: number,
+    nextOffset: number,
+  ): Promise<void> {
+    await this.db.query(
+      `UPDATE agreement_backfill SET next_offset = GREATEST(next_offset, $5), updated_at = now()
+        WHERE agreement_id = $1 AND revision = $2 AND topic = $3 AND partition = $4`,
+      [stream.agreementId, stream.revision, topic, partition, nextOffset],
+    );
+  }
+
+  /** The versions the live side recorded (while the backfill ran) of keys the stream did not share. */
+  async seen(stream: StreamRef, keys: string[]): Promise<Map<string, number>> {
+    if (keys.length === 0) return new Map();
+    const { rows } = await this.db.query<{ key: string; version: string }>(
+      `SELECT key, version FROM agreement_backfill_seen
+        WHERE agreement_id = $1 AND revision = $2 AND key = ANY($3::text[])`,
+      [stream.agreementId, stream.revision, keys],
+    );
+    return new Map(rows.map((row) => [row.key, Number(row.version)]));
+  }
+
+  async recordSeen(stream: StreamRef, seen: Map<string, number>): Promise<void> {
+    if (seen.size === 0) return;
+    await this.db.query(
+      `INSERT INTO agreement_backfill_seen (agreement_id, revision, key, version)
+       SELECT $1, $2, key, version FROM unnest($3::text[], $4::bigint[]) AS k(key, version)
+       ON CONFLICT (agreement_id, revision, key) DO UPDATE
+         SET version = GREATEST(agreement_backfill_seen.version, EXCLUDED.version)`,
+      [stream.agreementId, stream.revision, [...seen.keys()], [...seen.values()]],
+    );
   }
 
   /** What the stream knows of the keys among `keys` it shares or once shared. */

@@ -5,7 +5,8 @@
  *   LT_DATASET=tabc.citizen LT_DATASET_FROM=population.citizen LT_GROUP=lt.coordinator.x \
  *   node test/helpers/run-coordinator.ts
  *
- * The agreements are those of the platform schema (AgreementStore). Logs go to stdout as pino JSON lines
+ * The agreements are those of the platform schema (AgreementStore). Optional: LT_SESSION_TIMEOUT_MS (how soon
+ * another coordinator of the group takes the partitions of one killed). Logs go to stdout as pino JSON lines
  * (`"msg":"coordinator running"` once started); on SIGTERM/SIGINT it stops cleanly.
  */
 import { z } from 'zod';
@@ -24,6 +25,8 @@ const EnvSchema = ChildEnvSchema.extend({
   LT_PLATFORM_SCHEMA: schemaName('LT_PLATFORM_SCHEMA'),
   LT_GROUP: z.string().min(1),
   LT_POSITION_CHECK_MS: z.coerce.number().int().positive().default(2_000),
+  /** How soon another coordinator of the group takes over after this one is killed. */
+  LT_SESSION_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
 });
 
 runChild(async () => {
@@ -52,6 +55,7 @@ runChild(async () => {
     refreshMs: 500,
     resync: async (id, reason) => void (await store.resync(id, reason, SYSTEM_ACTOR)),
     positionCheckMs: env.LT_POSITION_CHECK_MS,
+    ...(env.LT_SESSION_TIMEOUT_MS === undefined ? {} : { sessionTimeoutMs: env.LT_SESSION_TIMEOUT_MS }),
     log,
   });
   await coordinator.start();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { aclKey } from '../../../../infra/kafka/acl.ts';
-import { topics } from '../../../../infra/kafka/topics.ts';
+import { consumerGroups, topics } from '../../../../infra/kafka/topics.ts';
 import { principals } from '../../../../infra/security/principals.ts';
 import { desiredAcls } from '../../../../platform/access/plan.ts';
 import { loadDictionary } from '../../../../schemas/model/dictionary.ts';
@@ -67,5 +67,20 @@ describe('the operator’s broker grants', () => {
     expect(
       operator.filter((grant) => !/ (READ|DESCRIBE|DESCRIBE_CONFIGS|IDEMPOTENT_WRITE) /.test(grant)),
     ).toEqual([`User:lt-operator WRITE TOPIC:${topics.redrive('ngdb')}`]);
+  });
+});
+
+describe('broker permissions for the coordinator', () => {
+  it('lets it read through its backfill groups, which lie inside its own group prefix', () => {
+    const group = consumerGroups.coordinatorBackfill('bhxh-all', 3);
+    const grants = acls.filter(
+      (acl) =>
+        acl.principal === `User:${principals.coordinator}` &&
+        acl.resource === 'GROUP' &&
+        acl.operation === 'READ' &&
+        (acl.pattern === 'PREFIXED' ? group.startsWith(acl.name) : group === acl.name),
+    );
+    expect(grants).toHaveLength(1);
+    expect(group).toBe('lt.coordinator.backfill.bhxh-all.3');
   });
 });
