@@ -319,7 +319,7 @@ export async function registerQueryRoutes(app: FastifyInstance, deps: QueryApiDe
       max: settings.rateLimit,
       timeWindow: settings.rateWindowMs,
       // counted in Redis in leases of numbers, not one round trip a call (infra/redis/leased-rate-store.ts)
-      store: leasedRedisStore({ redis: deps.redis as Redis, // a Cluster serves its one-key script alike nameSpace: 'lt-query-rate:' }),
+      store: leasedRedisStore({ redis: deps.redis as Redis, nameSpace: 'lt-query-rate:' }),
       skipOnError: false,
       keyGenerator: (request) => calls.get(request)?.caller ?? 'anonymous',
       errorResponseBuilder: (request, context) => {
