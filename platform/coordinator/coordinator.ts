@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
 import type avro from 'avsc';
-import type { Consumer, EachBatchPayload, Kafka, Message } from 'kafkajs';
+import type { Consumer, ConsumerConfig, EachBatchPayload, Kafka, Message } from 'kafkajs';
 import { LtError, toLtError } from '../../infra/errors.ts';
 import { deterministicUuidV7 } from '../../infra/ids.ts';
 import { failureSignal, watchConsumer } from '../../infra/kafka/consumer-failure.ts';
@@ -8,6 +7,7 @@ import { lostPositions } from '../../infra/kafka/admin.ts';
 import { IdempotentSender } from '../../infra/kafka/produce.ts';
 import {
   consumeBatch,
+  SOURCE_FETCH_BOUNDS,
   type BatchLoop,
   type BatchRejections,
   type ReadRecord,
@@ -18,23 +18,18 @@ import type { Logger } from '../../infra/logging/logger.ts';
 import { PipelineMetrics } from '../../infra/observability/metrics.ts';
 import { carryTrace } from '../../infra/observability/trace.ts';
 import { inTransaction, type Pool } from '../../infra/postgres/pool.ts';
-import {
-  changeEventMessages,
-  type ChangeEvent,
-  type DatasetRecord,
-} from '../../schemas/envelope/change-event.ts';
+import type { ChangeEvent } from '../../schemas/envelope/change-event.ts';
 import { decodeSourceEvent } from '../../schemas/envelope/check.ts';
-import { agreementEndedHeaders, shareEventHeaders } from '../../schemas/envelope/share-stream.ts';
-import type { Dataset } from '../../schemas/model/dataset.ts';
+import { agreementEndedHeaders } from '../../schemas/envelope/share-stream.ts';
 import { getDataset, type Dictionary } from '../../schemas/model/dictionary.ts';
 import { projectDataset } from '../../schemas/model/projection.ts';
 import { registerTopicSchemas, type SchemaRegistry } from '../../schemas/registry/client.ts';
-import { encodeWire } from '../../schemas/registry/wire.ts';
 import { compileFilter, unsharedFilterFields } from '../agreements/filter.ts';
 import { allowsMethod, isActive, type Agreement, type Degradation } from '../agreements/model.ts';
 import { deadLetterTopics } from '../topics/plan.ts';
 import { DutiesLease } from './duties.ts';
-import { CoordinatorState, type KeyState, type StreamRef } from './state.ts';
+import { CoordinatorState, type KeyState } from './state.ts';
+import { deriveShare, messagesFor, streamKey, type ShareStream } from './stream.ts';
 
 export interface CoordinatorOptions {
   kafka: Kafka;
@@ -70,26 +65,6 @@ export interface CoordinatorOptions {
    * (kafkajs `sessionTimeout`). Default 30,000 ms.
    */
   sessionTimeoutMs?: number;
-}
-
-/** An active agreement at its revision, with everything needed to derive its stream. */
-interface ShareStream extends StreamRef {
-  agreement: Agreement;
-  topic: string;
-  projected: Dataset;
-  matches: (record: Record<string, unknown>) => boolean;
-  keySchemaId: number;
-  keyType: avro.Type;
-  valueSchemaId: number;
-  valueType: avro.Type;
-}
-
-const streamKey = (stream: StreamRef): string => `${stream.agreementId}#${stream.revision}`;
-
-/** A digest of the fields an agreement shares of one record, in the projection's field order. */
-function sharedDigest(stream: ShareStream, share: ChangeEvent): Buffer {
-  const values = stream.projected.fields.map((field) => share.after?.[field.name] ?? null);
-  return createHash('sha256').update(JSON.stringify(values)).digest();
 }
 
 /** Revoked, expired, or approved but past its validity: its stream ends and its subscriber is told. */
@@ -423,7 +398,7 @@ export class Coordinator {
       );
       const owner = getDataset(this.options.dictionary, stream.agreement.dataset).owner;
       const messages = gone.flatMap(({ key }) =>
-        this.messagesFor(stream, {
+        messagesFor(stream, {
           eventId: deterministicUuidV7(
             new Date(stream.agreement.updatedAt),
             `${stream.agreementId}/${stream.revision}/retire/${key}`,
@@ -569,19 +544,27 @@ export class Coordinator {
     };
   }
 
+  /** The settings of the coordinator's consumers, live and backfill: bounded fetches (SOURCE_FETCH_BOUNDS). */
+  private consumerConfig(groupId: string): ConsumerConfig {
+    return {
+      groupId,
+      allowAutoTopicCreation: false,
+      ...SOURCE_FETCH_BOUNDS,
+      ...(this.options.sessionTimeoutMs === undefined
+        ? {}
+        : { sessionTimeout: this.options.sessionTimeoutMs }),
+    };
+  }
+
   private async resubscribe(wanted: Set<string>): Promise<void> {
     await this.consumer?.disconnect();
     this.consumer = null;
     this.subscribed = wanted;
     this.assigned.clear();
     if (wanted.size === 0) return;
-    const consumer = this.options.kafka.consumer({
-      groupId: this.options.groupId ?? consumerGroups.coordinator,
-      allowAutoTopicCreation: false,
-      ...(this.options.sessionTimeoutMs === undefined
-        ? {}
-        : { sessionTimeout: this.options.sessionTimeoutMs }),
-    });
+    const consumer = this.options.kafka.consumer(
+      this.consumerConfig(this.options.groupId ?? consumerGroups.coordinator),
+    );
     watchConsumer(consumer, 'the coordinator', this.log, this.fail);
     this.consumer = consumer; // before run: the first join (inside run) seeks through it
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
@@ -674,13 +657,7 @@ export class Coordinator {
       [stream.agreementId, stream.revision, source],
     );
     const until = new Map(rows.map((row) => [row.partition, Number(row.until_offset)]));
-    const consumer = this.options.kafka.consumer({
-      groupId,
-      allowAutoTopicCreation: false,
-      ...(this.options.sessionTimeoutMs === undefined
-        ? {}
-        : { sessionTimeout: this.options.sessionTimeoutMs }),
-    });
+    const consumer = this.options.kafka.consumer(this.consumerConfig(groupId));
     watchConsumer(consumer, `the backfill of ${stream.agreementId}`, this.log, this.fail);
     this.backfillRunners.set(key, consumer);
     const loop: BatchLoop = {
@@ -777,71 +754,6 @@ export class Coordinator {
     } finally {
       client.release();
     }
-  }
-
-  /**
-   * What one source event means for one agreement: the share messages, and the digest of the shared record
-   * when the key is a member afterwards (none after a DELETE); null when it tells the subscriber nothing (outside
-   * the filter and never shared, or an update of a member that changes no shared field: forwarding it would
-   * tell when hidden fields change); an LT_RECORD_INVALID naming the agreement when it cannot be derived (the
-   * filter or the projected schema refuses it), which dead-letters it for that agreement alone instead of
-   * blocking the partition.
-   */
-  private derive(
-    stream: ShareStream,
-    event: ChangeEvent,
-    known: KeyState | undefined,
-  ): { messages: Message[]; digest: Buffer | null } | null | LtError {
-    try {
-      const inside = event.op !== 'DELETE' && event.after !== null && stream.matches(event.after);
-      const member = known?.member === true;
-      if (inside) {
-        const op = member ? (event.op === 'SNAPSHOT' ? 'SNAPSHOT' : 'UPDATE') : 'CREATE';
-        const share = this.shareEvent(stream, event, op);
-        const digest = sharedDigest(stream, share);
-        if (member && known.digest && known.digest.equals(digest)) return null;
-        return { messages: this.messagesFor(stream, share), digest };
-      }
-      if (!member) return null;
-      return { messages: this.messagesFor(stream, this.shareEvent(stream, event, 'DELETE')), digest: null };
-    } catch (error) {
-      if (error instanceof LtError && error.retriable) throw error;
-      return new LtError(
-        'LT_RECORD_INVALID',
-        `cannot be derived for agreement ${stream.agreementId} (revision ${stream.revision}): ${toLtError(error).message}`,
-        { cause: error, details: { agreement: stream.agreementId, revision: stream.revision } },
-      );
-    }
-  }
-
-  private shareEvent(stream: ShareStream, source: ChangeEvent, op: ChangeEvent['op']): ChangeEvent {
-    const common = {
-      eventId: deterministicUuidV7(
-        source.occurredAt,
-        `${source.eventId}/${stream.agreementId}/${stream.revision}`,
-      ),
-      dataset: source.dataset,
-      key: source.key,
-      version: source.version,
-      occurredAt: source.occurredAt,
-      sourceAgency: source.sourceAgency,
-      traceId: source.traceId,
-    };
-    if (op === 'DELETE' || source.after === null) return { ...common, op: 'DELETE', after: null };
-    const after: DatasetRecord = {};
-    for (const field of stream.projected.fields) after[field.name] = source.after[field.name] ?? null;
-    return { ...common, op, after };
-  }
-
-  private messagesFor(stream: ShareStream, event: ChangeEvent): Message[] {
-    const key = encodeWire(stream.keySchemaId, stream.keyType, { [stream.projected.key.field]: event.key });
-    const value = encodeWire(stream.valueSchemaId, stream.valueType, event);
-    return changeEventMessages(
-      key,
-      value,
-      shareEventHeaders(event.traceId, stream.agreementId, stream.revision),
-      event.op,
-    );
   }
 
   /**
@@ -963,7 +875,7 @@ export class Coordinator {
             this.stats.stale++;
             continue;
           }
-          const derived = this.derive(stream, event, known);
+          const derived = deriveShare(stream, event, known);
           if (derived instanceof LtError) {
             rejections.reject(message, derived, stream.agreementId); // for this agreement only; the others go on
             continue;
