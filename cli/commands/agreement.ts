@@ -22,7 +22,7 @@ import {
   type EndPolicy,
   type SharingMethod,
 } from '../../platform/agreements/index.ts';
-import { credentialsUnder } from '../../infra/http/principal-auth.ts';
+import { cachedCheck, credentialsUnder } from '../../infra/http/principal-auth.ts';
 import { platformServerTls } from '../../infra/security/pki.ts';
 import { caFile } from '../../infra/security/principals.ts';
 import { loadDictionary, type Dictionary } from '../../schemas/model/dictionary.ts';
@@ -593,7 +593,7 @@ export function agreementCommand(): Command {
           platformServerTls(env.LIENTHONG_HOME, 'lt-platform', options.host),
         );
         registerAgreementRoutes(app, store, {
-          check: credentialsUnder(env.LIENTHONG_HOME),
+          check: cachedCheck(credentialsUnder(env.LIENTHONG_HOME)),
           dictionary,
         });
         const url = await listen(app, options.port, options.host);

@@ -1,5 +1,5 @@
 import { readEnv } from '../../infra/config/options.ts';
-import { credentialsUnder } from '../../infra/http/principal-auth.ts';
+import { cachedCheck, credentialsUnder } from '../../infra/http/principal-auth.ts';
 import { createHttpServer, listen } from '../../infra/http/server.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { platformServerTls } from '../../infra/security/pki.ts';
@@ -46,7 +46,7 @@ export async function runConsole(options: ConsoleOptions): Promise<void> {
       deadLetter: (topic, partition, offset) => deadLetters.show(topic, partition, offset),
     },
     {
-      check: credentialsUnder(env.LIENTHONG_HOME),
+      check: cachedCheck(credentialsUnder(env.LIENTHONG_HOME)),
       operators: new Set([principals.operator, principals.admin]),
     },
   );

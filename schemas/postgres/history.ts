@@ -28,9 +28,10 @@ function dataColumn(field: Field): Column {
 
 /**
  * Envelope columns of every history row, after the record's own. Field names cannot start with `_`
- * (`FieldName` in schemas/model/dataset.ts), so these never collide with a dataset's fields.
+ * (`FieldName` in schemas/model/dataset.ts), so these never collide with a dataset's fields. A package import
+ * stages all but `_provenance` (staging.ts).
  */
-const META: readonly (Column & { constraint: string })[] = [
+export const HISTORY_ENVELOPE: readonly (Column & { constraint: string })[] = [
   { name: '_event_id', sqlType: 'uuid', constraint: 'NOT NULL UNIQUE' },
   { name: '_op', sqlType: 'text', constraint: 'NOT NULL' },
   { name: '_version', sqlType: 'bigint', constraint: 'NOT NULL' },
@@ -94,7 +95,7 @@ export class HistoryTable {
       (column) =>
         `${quoteIdent(column.name)} ${column.sqlType}${column.name === this.keyColumn ? ' NOT NULL' : ''}`,
     );
-    const meta = META.map((column) =>
+    const meta = HISTORY_ENVELOPE.map((column) =>
       `${quoteIdent(column.name)} ${column.sqlType} ${column.constraint}`.trimEnd(),
     );
     return [
@@ -130,7 +131,7 @@ export class HistoryTable {
    * whose `_event_id` is already stored is skipped; the row count is the number of rows actually added.
    */
   insertSql(): string {
-    const columns = [...this.dataColumns, ...META];
+    const columns = [...this.dataColumns, ...HISTORY_ENVELOPE];
     const names = columns.map((column) => quoteIdent(column.name));
     // numeric(p,s)[] is not a valid cast target; the column's own type applies on insert
     const arrays = columns.map(
@@ -146,7 +147,9 @@ ON CONFLICT ("_event_id") DO NOTHING`;
    * instead of arrays, in event-id order; `_provenance` stays null.
    */
   insertFromSql(staging: string): string {
-    const columns = [...this.dataColumns, ...META].filter((column) => column.name !== '_provenance');
+    const columns = [...this.dataColumns, ...HISTORY_ENVELOPE].filter(
+      (column) => column.name !== '_provenance',
+    );
     const names = columns.map((column) => quoteIdent(column.name));
     return `INSERT INTO ${quoteIdent(this.name)} (${names.join(', ')})
 SELECT ${columns.map(stagedValue).join(', ')}

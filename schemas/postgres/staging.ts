@@ -3,6 +3,7 @@ import { quoteIdent } from '../../infra/postgres/pool.ts';
 import { daysOfIsoDate } from '../avro/logical-types.ts';
 import type { ChangeEvent } from '../envelope/change-event.ts';
 import type { Dataset, Field } from '../model/dataset.ts';
+import { HISTORY_ENVELOPE } from './history.ts';
 import { fieldColumn } from './table.ts';
 
 /** How a staged column's values are written in COPY's binary format. */
@@ -38,18 +39,25 @@ function stagedField(field: Field): StagedColumn {
   }
 }
 
+/** How each envelope column type is written in COPY's binary format. */
+const ENVELOPE_KIND: Readonly<Record<string, CopyKind>> = {
+  uuid: 'uuid',
+  text: 'text',
+  bigint: 'int8',
+  timestamptz: 'timestamptz',
+};
+
 /**
- * Envelope columns of a staged event, after the record's own (field names cannot start with `_`), typed as
- * the target tables type them.
+ * Envelope columns of a staged event, after the record's own: the history table's, typed as it types them,
+ * but `_provenance` (a package carries none).
  */
-const META: readonly StagedColumn[] = [
-  { name: '_event_id', sqlType: 'uuid', kind: 'uuid' },
-  { name: '_op', sqlType: 'text', kind: 'text' },
-  { name: '_version', sqlType: 'bigint', kind: 'int8' },
-  { name: '_source_agency', sqlType: 'text', kind: 'text' },
-  { name: '_occurred_at', sqlType: 'timestamptz', kind: 'timestamptz' },
-  { name: '_trace_id', sqlType: 'text', kind: 'text' },
-];
+const META: readonly StagedColumn[] = HISTORY_ENVELOPE.filter((column) => column.name !== '_provenance').map(
+  ({ name, sqlType }) => {
+    const kind = ENVELOPE_KIND[sqlType];
+    if (kind === undefined) throw new Error(`no COPY encoding for the envelope column type ${sqlType}`);
+    return { name, sqlType, kind };
+  },
+);
 
 /**
  * A session's temporary table that one batch of change events is COPYed into (binary format), to be moved

@@ -1,6 +1,11 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { authenticatedPrincipal, credentialsUnder, REALM } from '../../infra/http/principal-auth.ts';
+import {
+  authenticatedPrincipal,
+  cachedCheck,
+  credentialsUnder,
+  REALM,
+} from '../../infra/http/principal-auth.ts';
 import { createHttpServer } from '../../infra/http/server.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { platformServerTls } from '../../infra/security/pki.ts';
@@ -96,7 +101,7 @@ export interface RegistryServerOptions {
  */
 export function secureRegistryOptions(home: string, host: string): RegistryServerOptions {
   return {
-    access: registryAccess(credentialsUnder(home)),
+    access: registryAccess(cachedCheck(credentialsUnder(home))),
     tls: platformServerTls(home, 'lt-registry', host),
   };
 }

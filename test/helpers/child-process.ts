@@ -1,7 +1,13 @@
 import { z } from 'zod';
+import type { Kafka } from 'kafkajs';
+import { readEnv } from '../../infra/config/options.ts';
 import { describeError } from '../../infra/errors.ts';
+import { createKafka } from '../../infra/kafka/client.ts';
+import type { Logger } from '../../infra/logging/logger.ts';
+import { httpIdentityFor, kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
 import type { Dataset } from '../../schemas/model/dataset.ts';
 import { getDataset, loadDictionary, type Dictionary } from '../../schemas/model/dictionary.ts';
+import { createRegistryClient, type SchemaRegistry } from '../../schemas/registry/client.ts';
 
 /**
  * What every service a test runs as its own process (to SIGKILL it mid-stream) reads from its environment.
@@ -31,6 +37,29 @@ export function childDataset(env: z.infer<typeof ChildEnvSchema>): {
   const real = loadDictionary();
   const dataset = { ...getDataset(real, env.LT_DATASET_FROM), id: env.LT_DATASET };
   return { dictionary: { ...real, datasets: new Map([...real.datasets, [dataset.id, dataset]]) }, dataset };
+}
+
+/**
+ * The service's broker and registry clients, as the test's super user — KAFKA_PRINCIPAL, or LIENTHONG_INSECURE,
+ * from the test (childKafkaEnv) — with client id `<name>-<pid>`.
+ */
+export function childClients(
+  env: z.infer<typeof ChildEnvSchema>,
+  name: string,
+  log: Logger,
+): { kafka: Kafka; registry: SchemaRegistry } {
+  return {
+    kafka: createKafka({
+      brokers: env.KAFKA_BROKERS,
+      clientId: `${name}-${process.pid}`,
+      log,
+      security: kafkaSecurityFor(readEnv(), principals.admin, log),
+    }),
+    registry: createRegistryClient({
+      url: env.LT_REGISTRY_URL,
+      ...httpIdentityFor(readEnv(), principals.admin, log),
+    }),
+  };
 }
 
 /** Stops the service on SIGTERM or SIGINT, once (a second signal while stopping changes nothing), then exits 0. */

@@ -10,16 +10,19 @@
  * (`"msg":"coordinator running"` once started); on SIGTERM/SIGINT it stops cleanly.
  */
 import { z } from 'zod';
-import { readEnv } from '../../infra/config/options.ts';
-import { createKafka } from '../../infra/kafka/client.ts';
-import { httpIdentityFor, kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { migrate } from '../../infra/postgres/migrate.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
 import { AgreementStore, SYSTEM_ACTOR } from '../../platform/agreements/index.ts';
 import { Coordinator } from '../../platform/coordinator/index.ts';
-import { createRegistryClient } from '../../schemas/registry/client.ts';
-import { ChildEnvSchema, childDataset, runChild, schemaName, stopOnSignal } from './child-process.ts';
+import {
+  ChildEnvSchema,
+  childClients,
+  childDataset,
+  runChild,
+  schemaName,
+  stopOnSignal,
+} from './child-process.ts';
 
 const EnvSchema = ChildEnvSchema.extend({
   LT_PLATFORM_SCHEMA: schemaName('LT_PLATFORM_SCHEMA'),
@@ -37,17 +40,7 @@ runChild(async () => {
   await migrate(pool, 'platform');
   const store = new AgreementStore(pool, dictionary);
   const coordinator = new Coordinator({
-    kafka: createKafka({
-      brokers: env.KAFKA_BROKERS,
-      clientId: `coordinator-${process.pid}`,
-      log,
-      // KAFKA_PRINCIPAL (the test's super user) or LIENTHONG_INSECURE, from the test (childKafkaEnv)
-      security: kafkaSecurityFor(readEnv(), principals.admin, log),
-    }),
-    registry: createRegistryClient({
-      url: env.LT_REGISTRY_URL,
-      ...httpIdentityFor(readEnv(), principals.admin, log),
-    }),
+    ...childClients(env, 'coordinator', log),
     dictionary,
     pool,
     loadAgreements: () => store.list({ dataset: env.LT_DATASET }),

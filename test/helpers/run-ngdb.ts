@@ -10,14 +10,17 @@
  */
 import { z } from 'zod';
 import { NgdbSink } from '../../consumers/ngdb/index.ts';
-import { readEnv } from '../../infra/config/options.ts';
-import { createKafka } from '../../infra/kafka/client.ts';
-import { httpIdentityFor, kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
 import { createRedis } from '../../infra/redis/client.ts';
-import { createRegistryClient } from '../../schemas/registry/client.ts';
-import { ChildEnvSchema, childDataset, runChild, schemaName, stopOnSignal } from './child-process.ts';
+import {
+  ChildEnvSchema,
+  childClients,
+  childDataset,
+  runChild,
+  schemaName,
+  stopOnSignal,
+} from './child-process.ts';
 
 const EnvSchema = ChildEnvSchema.extend({
   LT_NGDB_SCHEMA: schemaName('LT_NGDB_SCHEMA'),
@@ -38,17 +41,7 @@ runChild(async () => {
     log,
   });
   const sink = new NgdbSink({
-    kafka: createKafka({
-      brokers: env.KAFKA_BROKERS,
-      clientId: `ngdb-${process.pid}`,
-      log,
-      // KAFKA_PRINCIPAL (the test's super user) or LIENTHONG_INSECURE, from the test (childKafkaEnv)
-      security: kafkaSecurityFor(readEnv(), principals.admin, log),
-    }),
-    registry: createRegistryClient({
-      url: env.LT_REGISTRY_URL,
-      ...httpIdentityFor(readEnv(), principals.admin, log),
-    }),
+    ...childClients(env, 'ngdb', log),
     pool,
     dictionary: { ...dictionary, datasets: new Map([[dataset.id, dataset]]) },
     redis,

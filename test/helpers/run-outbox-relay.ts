@@ -9,15 +9,18 @@
  * `{"msg":"outbox relay stats",…}` with its counters.
  */
 import { z } from 'zod';
-import { readEnv } from '../../infra/config/options.ts';
-import { createKafka } from '../../infra/kafka/client.ts';
-import { httpIdentityFor, kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
 import { OutboxRelay } from '../../producers/outbox/index.ts';
 import { Publisher, VersionLedger } from '../../producers/publisher/index.ts';
-import { createRegistryClient } from '../../schemas/registry/client.ts';
-import { ChildEnvSchema, childDataset, runChild, schemaName, stopOnSignal } from './child-process.ts';
+import {
+  ChildEnvSchema,
+  childClients,
+  childDataset,
+  runChild,
+  schemaName,
+  stopOnSignal,
+} from './child-process.ts';
 
 const EnvSchema = ChildEnvSchema.extend({
   LT_OUTBOX_SCHEMA: schemaName('LT_OUTBOX_SCHEMA'),
@@ -32,19 +35,10 @@ runChild(async () => {
   const { dictionary } = childDataset(env);
 
   const pool = await createPool({ url: env.LT_DATABASE_URL, schema: env.LT_OUTBOX_SCHEMA, max: 4 });
-  const kafka = createKafka({
-    brokers: env.KAFKA_BROKERS,
-    clientId: `outbox-relay-${process.pid}`,
-    log,
-    // KAFKA_PRINCIPAL (the test's super user) or LIENTHONG_INSECURE, from the test (childKafkaEnv)
-    security: kafkaSecurityFor(readEnv(), principals.admin, log),
-  });
+  const { kafka, registry } = childClients(env, 'outbox-relay', log);
   const publisher = new Publisher({
     kafka,
-    registry: createRegistryClient({
-      url: env.LT_REGISTRY_URL,
-      ...httpIdentityFor(readEnv(), principals.admin, log),
-    }),
+    registry,
     dictionary,
     agency: env.LT_AGENCY,
     ledger: new VersionLedger(pool),

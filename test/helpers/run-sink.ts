@@ -15,15 +15,18 @@
  */
 import { z } from 'zod';
 import { Deduplicator, Sink } from '../../consumers/sink/index.ts';
-import { readEnv } from '../../infra/config/options.ts';
-import { createKafka } from '../../infra/kafka/client.ts';
-import { httpIdentityFor, kafkaSecurityFor, principals } from '../../infra/security/principals.ts';
 import { createLogger } from '../../infra/logging/logger.ts';
 import { createPool } from '../../infra/postgres/pool.ts';
 import { createRedis } from '../../infra/redis/client.ts';
 import { projectDataset } from '../../schemas/model/projection.ts';
-import { createRegistryClient } from '../../schemas/registry/client.ts';
-import { ChildEnvSchema, childDataset, runChild, schemaName, stopOnSignal } from './child-process.ts';
+import {
+  ChildEnvSchema,
+  childClients,
+  childDataset,
+  runChild,
+  schemaName,
+  stopOnSignal,
+} from './child-process.ts';
 
 const EnvSchema = ChildEnvSchema.extend({
   LT_SINK_SCHEMA: schemaName('LT_SINK_SCHEMA'),
@@ -51,17 +54,7 @@ runChild(async () => {
     ...(env.LT_REDIS_DEGRADE === '1' ? { whenUnreachable: 'degrade' as const, log } : {}),
   });
   const sink = new Sink({
-    kafka: createKafka({
-      brokers: env.KAFKA_BROKERS,
-      clientId: `sink-${process.pid}`,
-      log,
-      // KAFKA_PRINCIPAL (the test's super user) or LIENTHONG_INSECURE, from the test (childKafkaEnv)
-      security: kafkaSecurityFor(readEnv(), principals.admin, log),
-    }),
-    registry: createRegistryClient({
-      url: env.LT_REGISTRY_URL,
-      ...httpIdentityFor(readEnv(), principals.admin, log),
-    }),
+    ...childClients(env, 'sink', log),
     pool,
     dataset,
     topic: env.LT_TOPIC,

@@ -10,7 +10,7 @@ import { sampleCitizens } from '../../../producers/sample/citizens.ts';
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
 import type { SchemaRegistry } from '../../../schemas/registry/client.ts';
 import { approvedAgreement } from '../../helpers/agreements.ts';
-import { shareTopicSize, testCoordinator } from '../../helpers/coordinator.ts';
+import { readShareTopic, shareTopicSize, testCoordinator } from '../../helpers/coordinator.ts';
 import { isolatedDataset } from '../../helpers/datasets.ts';
 import { testKafka, testPool, testPublisher, testRegistry, uniqueName } from '../../helpers/services.ts';
 
@@ -60,39 +60,6 @@ describe('a backfill on a consumer of its own', () => {
       [later.id],
     );
     return rows[0]?.running ?? true;
-  }
-
-  /** Every share event of the topic, up to its end offsets now: key, version and eventId. */
-  async function readShareTopic(id: string): Promise<{ key: string; version: number; eventId: string }[]> {
-    const topic = topics.share(id);
-    const admin = kafka.admin();
-    await admin.connect();
-    const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
-    const next = new Map(ends.map(({ partition, low }) => [partition, Number(low)]));
-    const consumer = kafka.consumer({ groupId: uniqueName('read-') });
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    const records: { key: string; version: number; eventId: string }[] = [];
-    await consumer.run({
-      eachMessage: async ({ partition, message }) => {
-        next.set(partition, Number(message.offset) + 1);
-        if (!message.value) return;
-        const event = (await registry.decode(message.value)) as {
-          key: string;
-          version: number | bigint;
-          eventId: string;
-        };
-        records.push({ key: event.key, version: Number(event.version), eventId: event.eventId });
-      },
-    });
-    await expect
-      .poll(() => ends.every(({ partition, high }) => (next.get(partition) ?? 0) >= Number(high)), {
-        timeout: 60_000,
-        interval: 250,
-      })
-      .toBe(true);
-    await consumer.disconnect();
-    return records;
   }
 
   it('keeps delivering the live agreement while a new one backfills a large history, and hands the new one over without a gap or a duplicate', async () => {
@@ -146,7 +113,7 @@ describe('a backfill on a consumer of its own', () => {
     expect(
       await waitForGroup(kafka, consumerGroups.coordinatorBackfill(later.id, later.revision), source, 60_000),
     ).toBe(0);
-    const shared = await readShareTopic(later.id);
+    const shared = await readShareTopic(kafka, registry, later.id);
     const byKeyVersion = new Map<string, Set<string>>();
     for (const record of shared) {
       const id = `${record.key}/${record.version}`;

@@ -12,6 +12,7 @@ import { sampleCitizens } from '../../../producers/sample/citizens.ts';
 import type { DatasetRecord } from '../../../schemas/envelope/change-event.ts';
 import { loadDictionary } from '../../../schemas/model/dictionary.ts';
 import { projectDataset } from '../../../schemas/model/projection.ts';
+import { readShareTopic } from '../../helpers/coordinator.ts';
 import { isolatedDataset } from '../../helpers/datasets.ts';
 import {
   childKafkaEnv,
@@ -219,7 +220,7 @@ describe('several coordinators in one consumer group', () => {
     // the share topic: every source event's effect, once; a record repeated (a batch the victim produced but
     // had not committed, derived again by the survivor) is the very same event, which the sink's dedup and
     // version guard absorb
-    const shared = await readShareTopic(agreementId);
+    const shared = await readShareTopic(kafka, registry.client, agreementId);
     const byKeyVersion = new Map<string, Set<string>>();
     for (const record of shared) {
       const id = `${record.key}/${record.version}`;
@@ -249,39 +250,6 @@ describe('several coordinators in one consumer group', () => {
         `sink ${JSON.stringify(sink.stats)}`,
     );
   }, 300_000);
-
-  /** Every share event of the topic, up to its end offsets now: key, version and eventId. */
-  async function readShareTopic(id: string): Promise<{ key: string; version: number; eventId: string }[]> {
-    const topic = topics.share(id);
-    const admin = kafka.admin();
-    await admin.connect();
-    const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
-    const next = new Map(ends.map(({ partition, low }) => [partition, Number(low)]));
-    const consumer = kafka.consumer({ groupId: uniqueName('read-') });
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    const records: { key: string; version: number; eventId: string }[] = [];
-    await consumer.run({
-      eachMessage: async ({ partition, message }) => {
-        next.set(partition, Number(message.offset) + 1);
-        if (!message.value) return; // a tombstone
-        const event = (await registry.client.decode(message.value)) as {
-          key: string;
-          version: number | bigint;
-          eventId: string;
-        };
-        records.push({ key: event.key, version: Number(event.version), eventId: event.eventId });
-      },
-    });
-    await expect
-      .poll(() => ends.every(({ partition, high }) => (next.get(partition) ?? 0) >= Number(high)), {
-        timeout: 60_000,
-        interval: 250,
-      })
-      .toBe(true);
-    await consumer.disconnect();
-    return records;
-  }
 
   async function subscriberSink(id: string) {
     const { pool } = await testPool();
