@@ -63,6 +63,8 @@ function cpuSeconds(since: NodeJS.CpuUsage): number {
 }
 
 const results: string[][] = [];
+/** The same figures for bench/report.ts (the JSON object on the last line). */
+const figures: Record<string, unknown>[] = [];
 for (const mode of ['plain', 'encrypted'] as const) {
   for (const codec of ['deflate', 'null'] as const) {
     const out = join(dir, `${mode}-${codec}.ltpkg`);
@@ -116,6 +118,17 @@ for (const mode of ['plain', 'encrypted'] as const) {
       into.kind === 'ngdb' ? 'ngdb (+history)' : 'agency copy',
       equal ? 'equal' : 'DIFFERENT',
     ]);
+    figures.push({
+      package: `${mode}, ${codec}`,
+      bytes: statSync(out).size,
+      exportPerSecond: Math.round(rows / exportSeconds),
+      importPerSecond: Math.round(rows / importSeconds),
+      exportCpuSeconds: Number(exportCpuSeconds.toFixed(2)),
+      importCpuSeconds: Number(importCpuSeconds.toFixed(2)),
+      verifySeconds: Number(verifySeconds.toFixed(2)),
+      into: into.kind,
+      checksumEqual: equal,
+    });
     rmSync(out);
   }
 }
@@ -136,10 +149,12 @@ const widths = header.map((title, column) =>
 const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ');
 console.log(`\n${line(header)}\n${widths.map((width) => '─'.repeat(width)).join('  ')}`);
 for (const row of results) console.log(line(row));
-console.log(`\npeak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+console.log(`\npeak RSS ${peakRssMb} MB`);
 
 await source.query('DROP SCHEMA lt_bench_packages_src CASCADE');
 await source.query('DROP SCHEMA IF EXISTS lt_bench_packages_dst CASCADE');
 await source.end();
 rmSync(home, { recursive: true, force: true });
 rmSync(dir, { recursive: true, force: true });
+console.log(JSON.stringify({ rows, results: figures, peakRssMb }));

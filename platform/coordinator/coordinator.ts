@@ -28,7 +28,7 @@ import { compileFilter, unsharedFilterFields } from '../agreements/filter.ts';
 import { allowsMethod, isActive, type Agreement, type Degradation } from '../agreements/model.ts';
 import { deadLetterTopics } from '../topics/plan.ts';
 import { DutiesLease } from './duties.ts';
-import { CoordinatorState, type KeyState } from './state.ts';
+import { CoordinatorState, type KeyState, type StreamRef } from './state.ts';
 import { deriveShare, messagesFor, streamKey, type ShareStream } from './stream.ts';
 
 export interface CoordinatorOptions {
@@ -205,13 +205,17 @@ export class Coordinator {
    * dictionary, a share subject the registry refuses, …): the agreement is marked degraded with the reason and
    * tried again with backoff; the other agreements are not held up by it.
    */
-  private async prepareIsolated(agreement: Agreement): Promise<ShareStream | null> {
+  private async prepareIsolated(
+    agreement: Agreement,
+    others: readonly StreamRef[],
+    fromStart: Set<string>,
+  ): Promise<ShareStream | null> {
     const earlier = this.degradedById.get(agreement.id);
     const now = Date.now();
     if (earlier && earlier.revision === agreement.revision && now < earlier.nextAttemptAt.getTime())
       return null;
     try {
-      const stream = await this.prepare(agreement);
+      const stream = await this.prepare(agreement, others, fromStart);
       if (earlier) {
         this.degradedById.delete(agreement.id);
         this.log.info({ agreement: agreement.id, revision: agreement.revision }, 'agreement recovered');
@@ -315,9 +319,16 @@ export class Coordinator {
     if (duties) await this.announceEnded(all.filter((agreement) => hasEnded(agreement)));
     const next = new Map<string, ShareStream[]>();
     const previous = new Map([...this.streams.values()].flat().map((stream) => [streamKey(stream), stream]));
+    const fromStart = new Set<string>();
     for (const agreement of active) {
       const ref = { agreementId: agreement.id, revision: agreement.revision };
-      const stream = previous.get(streamKey(ref)) ?? (await this.prepareIsolated(agreement));
+      // the other streams of the dataset, but those this refresh starts from the log start (nothing is live there)
+      const others = active
+        .filter((other) => other.dataset === agreement.dataset && other.id !== agreement.id)
+        .map((other) => ({ agreementId: other.id, revision: other.revision }))
+        .filter((other) => !fromStart.has(streamKey(other)));
+      const stream =
+        previous.get(streamKey(ref)) ?? (await this.prepareIsolated(agreement, others, fromStart));
       if (stream) next.set(agreement.dataset, [...(next.get(agreement.dataset) ?? []), stream]);
     }
     const activeIds = new Set(active.map((agreement) => agreement.id));
@@ -490,7 +501,15 @@ export class Coordinator {
     }
   }
 
-  private async prepare(agreement: Agreement): Promise<ShareStream> {
+  /**
+   * `others`: the other active agreements of its dataset, at their revisions; the stream's key is added to
+   * `fromStart` when the main consumer is to derive it from the log start (state.ts startBackfill).
+   */
+  private async prepare(
+    agreement: Agreement,
+    others: readonly StreamRef[],
+    fromStart: Set<string>,
+  ): Promise<ShareStream> {
     const dataset = getDataset(this.options.dictionary, agreement.dataset);
     const unshared = unsharedFilterFields(agreement.filter, agreement.fields);
     if (unshared.length > 0)
@@ -516,18 +535,16 @@ export class Coordinator {
       this.options.registry.getSchema(registered.keySchemaId),
       this.options.registry.getSchema(registered.valueSchemaId),
     ]);
-    // a new stream's history goes to a consumer of its own; live delivery takes it from the end offsets now
+    // a new stream's history goes to a consumer of its own when other streams of the dataset are live (a rewind
+    // would stall them); live delivery takes it from the end offsets now
     const ref = { agreementId: agreement.id, revision: agreement.revision };
-    const ends = await this.sourceOffsets(source);
-    const backfill = await inTransaction(this.options.pool, (client) =>
-      new CoordinatorState(client).startBackfill(
-        ref,
-        source,
-        ends.map(({ partition, high }) => ({ partition, high })),
-      ),
+    const offsets = await this.sourceOffsets(source);
+    const history = await inTransaction(this.options.pool, (client) =>
+      new CoordinatorState(client).startBackfill(ref, source, offsets, others),
     );
+    if (history === 'fromStart') fromStart.add(streamKey(ref));
     this.log.info(
-      { agreement: agreement.id, revision: agreement.revision, topic, backfill },
+      { agreement: agreement.id, revision: agreement.revision, topic, history },
       'share stream ready',
     );
     return {

@@ -101,40 +101,59 @@ export class CoordinatorState {
   }
 
   /**
-   * Starts the stream's backfill unless it has one or has progress already (a stream from before backfills had a
-   * consumer of their own, derived by the main consumer from its progress): `until` per partition is where the
-   * live side takes it from. Idempotent across coordinators: the first to ask decides. Returns whether the stream
-   * has a backfill.
+   * Decides, once per stream (idempotent across coordinators: the first to ask decides), whether its history
+   * goes to a backfill consumer of its own: only when another active stream of the dataset (`others`) is
+   * delivered already (it has progress, or a backfill of its own) — what a rewind of the main consumer would
+   * stall. Then `until` per partition (the end offsets now) is where the live side takes the new stream from.
+   * Otherwise the main consumer derives it from the log start, recorded as its progress, so that a later ask
+   * gives the same answer; a stream with progress already (from before backfills had a consumer of their own,
+   * or decided so earlier) keeps it. Returns `backfill`, `live` (it has progress already) or `fromStart`
+   * (decided now: the main consumer from the log start).
    */
   async startBackfill(
     stream: StreamRef,
     topic: string,
-    ends: { partition: number; high: number }[],
-  ): Promise<boolean> {
+    offsets: { partition: number; low: number; high: number }[],
+    others: readonly StreamRef[],
+  ): Promise<'backfill' | 'live' | 'fromStart'> {
     await this.db.query(
       `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.lt_backfill:' || $1::text))`,
       [`${stream.agreementId}#${stream.revision}`],
     );
-    const { rows } = await this.db.query<{ backfill: boolean; progress: boolean }>(
+    const { rows } = await this.db.query<{ backfill: boolean; progress: boolean; othersLive: boolean }>(
       `SELECT EXISTS (SELECT 1 FROM agreement_backfill WHERE agreement_id = $1 AND revision = $2 AND topic = $3) AS backfill,
-              EXISTS (SELECT 1 FROM agreement_progress WHERE agreement_id = $1 AND revision = $2 AND topic = $3) AS progress`,
-      [stream.agreementId, stream.revision, topic],
-    );
-    if (rows[0]?.backfill) return true;
-    if (rows[0]?.progress) return false;
-    await this.db.query(
-      `INSERT INTO agreement_backfill (agreement_id, revision, topic, partition, until_offset)
-       SELECT $1, $2, $3, partition, until_offset FROM unnest($4::int[], $5::bigint[]) AS e(partition, until_offset)
-       ON CONFLICT DO NOTHING`,
+              EXISTS (SELECT 1 FROM agreement_progress WHERE agreement_id = $1 AND revision = $2 AND topic = $3) AS progress,
+              EXISTS (SELECT 1 FROM agreement_progress WHERE topic = $3
+                         AND (agreement_id, revision) IN (SELECT * FROM unnest($4::text[], $5::int[])))
+              OR EXISTS (SELECT 1 FROM agreement_backfill WHERE topic = $3
+                         AND (agreement_id, revision) IN (SELECT * FROM unnest($4::text[], $5::int[]))) AS "othersLive"`,
       [
         stream.agreementId,
         stream.revision,
         topic,
-        ends.map((end) => end.partition),
-        ends.map((end) => end.high),
+        others.map((other) => other.agreementId),
+        others.map((other) => other.revision),
       ],
     );
-    return true;
+    if (rows[0]?.backfill) return 'backfill';
+    if (rows[0]?.progress) return 'live';
+    const partitions = offsets.map((offset) => offset.partition);
+    if (!rows[0]?.othersLive) {
+      await this.db.query(
+        `INSERT INTO agreement_progress (agreement_id, revision, topic, partition, next_offset)
+         SELECT $1, $2, $3, partition, next_offset FROM unnest($4::int[], $5::bigint[]) AS e(partition, next_offset)
+         ON CONFLICT DO NOTHING`,
+        [stream.agreementId, stream.revision, topic, partitions, offsets.map((offset) => offset.low)],
+      );
+      return 'fromStart';
+    }
+    await this.db.query(
+      `INSERT INTO agreement_backfill (agreement_id, revision, topic, partition, until_offset)
+       SELECT $1, $2, $3, partition, until_offset FROM unnest($4::int[], $5::bigint[]) AS e(partition, until_offset)
+       ON CONFLICT DO NOTHING`,
+      [stream.agreementId, stream.revision, topic, partitions, offsets.map((offset) => offset.high)],
+    );
+    return 'backfill';
   }
 
   async advanceBackfill(

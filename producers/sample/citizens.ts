@@ -97,10 +97,17 @@ export function relocate(citizen: DatasetRecord, random: () => number): DatasetR
 
 /** `count` distinct, valid population.citizen records. */
 export function sampleCitizens(count: number, seed = 278): DatasetRecord[] {
+  return [...citizenStream(count, seed)];
+}
+
+/**
+ * The records of {@link sampleCitizens}, the same for the same seed, made one at a time: a load generator
+ * holds a batch, not a million records (only their ids, to keep them distinct).
+ */
+export function* citizenStream(count: number, seed = 278): Generator<DatasetRecord> {
   const random = seededRandom(seed);
   const ids = new Set<string>();
-  const citizens: DatasetRecord[] = [];
-  while (citizens.length < count) {
+  while (ids.size < count) {
     const gender: Gender = random() < 0.5 ? 'M' : 'F';
     const year = 1935 + Math.floor(random() * 88);
     const birthDate = `${year}-${String(1 + Math.floor(random() * 12)).padStart(2, '0')}-${String(1 + Math.floor(random() * 28)).padStart(2, '0')}`;
@@ -109,7 +116,7 @@ export function sampleCitizens(count: number, seed = 278): DatasetRecord[] {
     if (ids.has(id)) continue;
     ids.add(id);
     const residence = random() < 0.8 ? birthPlace : pick(random, SAMPLE_RESIDENCES);
-    citizens.push({
+    yield {
       personal_id: id,
       full_name: `${pick(random, SURNAMES)} ${pick(random, MIDDLE[gender])} ${pick(random, GIVEN[gender])}`,
       birth_date: birthDate,
@@ -121,7 +128,6 @@ export function sampleCitizens(count: number, seed = 278): DatasetRecord[] {
       ethnicity: random() < 0.85 ? '01' : null,
       nationalities: random() < 0.98 ? ['VN'] : ['VN', pick(random, ['LA', 'KH', 'FR', 'US'] as const)],
       death_date: null,
-    });
+    };
   }
-  return citizens;
 }
