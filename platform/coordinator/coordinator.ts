@@ -28,6 +28,7 @@ import { compileFilter, unsharedFilterFields } from '../agreements/filter.ts';
 import { allowsMethod, isActive, type Agreement, type Degradation } from '../agreements/model.ts';
 import { deadLetterTopics } from '../topics/plan.ts';
 import { DutiesLease } from './duties.ts';
+import { BACKFILL_FETCH_BOUNDS, LiveFirst } from './live-first.ts';
 import { CoordinatorState, type KeyState, type StreamRef } from './state.ts';
 import { deriveShare, messagesFor, streamKey, type ShareStream } from './stream.ts';
 
@@ -150,6 +151,9 @@ export class Coordinator {
   private readonly fail: (error: LtError) => void;
   /** Resolves if the coordinator stops reading for good (LT_CONSUMER_STOPPED, with the cause). */
   readonly failed: Promise<LtError>;
+
+  /** Live batches before backfill batches (live-first.ts). */
+  private readonly liveFirst = new LiveFirst();
 
   /** The once-only duties of several coordinators on one platform schema (duties.ts). */
   private readonly duties: DutiesLease;
@@ -561,12 +565,15 @@ export class Coordinator {
     };
   }
 
-  /** The settings of the coordinator's consumers, live and backfill: bounded fetches (SOURCE_FETCH_BOUNDS). */
-  private consumerConfig(groupId: string): ConsumerConfig {
+  /** The settings of the coordinator's consumers, live and backfill, with bounded fetches. */
+  private consumerConfig(
+    groupId: string,
+    bounds: { maxBytesPerPartition: number; maxBytes: number } = SOURCE_FETCH_BOUNDS,
+  ): ConsumerConfig {
     return {
       groupId,
       allowAutoTopicCreation: false,
-      ...SOURCE_FETCH_BOUNDS,
+      ...bounds,
       ...(this.options.sessionTimeoutMs === undefined
         ? {}
         : { sessionTimeout: this.options.sessionTimeoutMs }),
@@ -596,13 +603,15 @@ export class Coordinator {
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 3,
       eachBatch: (payload) =>
-        this.handleBatch(payload, {
-          consumer,
-          sender: this.sender,
-          log: this.log,
-          group: this.options.groupId ?? consumerGroups.coordinator,
-          metrics: this.metrics,
-        }),
+        this.liveFirst.live(Number(payload.batch.messages.at(-1)?.timestamp), () =>
+          this.handleBatch(payload, {
+            consumer,
+            sender: this.sender,
+            log: this.log,
+            group: this.options.groupId ?? consumerGroups.coordinator,
+            metrics: this.metrics,
+          }),
+        ),
     });
   }
 
@@ -674,7 +683,7 @@ export class Coordinator {
       [stream.agreementId, stream.revision, source],
     );
     const until = new Map(rows.map((row) => [row.partition, Number(row.until_offset)]));
-    const consumer = this.options.kafka.consumer(this.consumerConfig(groupId));
+    const consumer = this.options.kafka.consumer(this.consumerConfig(groupId, BACKFILL_FETCH_BOUNDS));
     watchConsumer(consumer, `the backfill of ${stream.agreementId}`, this.log, this.fail);
     this.backfillRunners.set(key, consumer);
     const loop: BatchLoop = {
@@ -705,6 +714,8 @@ export class Coordinator {
             payload.pause();
             return;
           }
+          // live delivery first: the history takes what live batches leave (live-first.ts)
+          await this.liveFirst.quiet(payload.heartbeat, () => payload.isRunning() && !payload.isStale());
           await this.handleBatch(payload, loop, stream);
         },
       });
