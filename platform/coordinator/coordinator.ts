@@ -337,13 +337,15 @@ export class Coordinator {
     const fromStart = new Set<string>();
     for (const agreement of active) {
       const ref = { agreementId: agreement.id, revision: agreement.revision };
-      // the other streams of the dataset, but those this refresh starts from the log start (nothing is live there)
-      const others = active
-        .filter((other) => other.dataset === agreement.dataset && other.id !== agreement.id)
-        .map((other) => ({ agreementId: other.id, revision: other.revision }))
-        .filter((other) => !fromStart.has(streamKey(other)));
-      const stream =
-        previous.get(streamKey(ref)) ?? (await this.prepareIsolated(agreement, others, fromStart));
+      let stream = previous.get(streamKey(ref)) ?? null;
+      if (!stream) {
+        // the other streams of the dataset, but those this refresh starts from the log start (nothing is live there)
+        const others = active
+          .filter((other) => other.dataset === agreement.dataset && other.id !== agreement.id)
+          .map((other) => ({ agreementId: other.id, revision: other.revision }))
+          .filter((other) => !fromStart.has(streamKey(other)));
+        stream = await this.prepareIsolated(agreement, others, fromStart);
+      }
       if (stream) next.set(agreement.dataset, [...(next.get(agreement.dataset) ?? []), stream]);
     }
     const activeIds = new Set(active.map((agreement) => agreement.id));
@@ -518,7 +520,7 @@ export class Coordinator {
 
   /**
    * `others`: the other active agreements of its dataset, at their revisions; the stream's key is added to
-   * `fromStart` when the main consumer is to derive it from the log start (state.ts startBackfill).
+   * `fromStart` when the main consumer is to derive it from the log start (state.ts decideHistory).
    */
   private async prepare(
     agreement: Agreement,
@@ -555,7 +557,7 @@ export class Coordinator {
     const ref = { agreementId: agreement.id, revision: agreement.revision };
     const offsets = await this.sourceOffsets(source);
     const history = await inTransaction(this.options.pool, (client) =>
-      new CoordinatorState(client).startBackfill(ref, source, offsets, others),
+      new CoordinatorState(client).decideHistory(ref, source, offsets, others),
     );
     if (history === 'fromStart') fromStart.add(streamKey(ref));
     this.log.info(

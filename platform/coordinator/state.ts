@@ -110,7 +110,7 @@ export class CoordinatorState {
    * or decided so earlier) keeps it. Returns `backfill`, `live` (it has progress already) or `fromStart`
    * (decided now: the main consumer from the log start).
    */
-  async startBackfill(
+  async decideHistory(
     stream: StreamRef,
     topic: string,
     offsets: { partition: number; low: number; high: number }[],

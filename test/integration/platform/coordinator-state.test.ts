@@ -51,7 +51,7 @@ describe('the coordinator state', () => {
     ];
     const decide = (stream: StreamRef, others: StreamRef[]) =>
       inTransaction(pool, (client) =>
-        new CoordinatorState(client).startBackfill(stream, topic, offsets, others),
+        new CoordinatorState(client).decideHistory(stream, topic, offsets, others),
       );
     const a = { agreementId: 'AGR-A', revision: 1 };
     const b = { agreementId: 'AGR-B', revision: 1 };
