@@ -1,9 +1,9 @@
 // `npm run bench`: every benchmark, one after the other, each in its own process on a fresh local broker, and one
 // report of them: bench/report.json (every figure each benchmark printed) and bench/report.md (the figures
 // against the issues' goals and against this machine's ceilings, measured in the same run).
-//   npm run bench                         # the whole run (about 15 minutes on a quiet 2-core machine)
+//   npm run bench                         # the whole run (about 20 minutes on a quiet 2-core machine)
 //   BENCH_ONLY=query,packages npm run bench   # some of them (the report then holds only those)
-// Runs: publish (security on, then off), end to end with a 1,000,000-event backlog (drain rates, steady p99, peak
+// Runs: publish (security on, off, on, off), end to end with a 1,000,000-event backlog (drain rates, steady p99, peak
 // memory under the backlog, the COPY ceiling), end to end with security off (the kcat ceiling, the security
 // comparison), backfill under live traffic, query latency, packages. Prints as it goes; asserts nothing.
 import { spawn, spawnSync } from 'node:child_process';
@@ -21,8 +21,12 @@ interface Run {
 }
 
 const RUNS: Run[] = [
+  // on, off, on, off: the machine's drift over minutes falls on both modes alike, and each mode's figure is its
+  // better run (noise here only ever slows a run down)
   { name: 'publish', script: 'publish.ts', env: { LIENTHONG_INSECURE: '0' } },
   { name: 'publishInsecure', script: 'publish.ts', env: { LIENTHONG_INSECURE: '1' } },
+  { name: 'publishAgain', script: 'publish.ts', env: { LIENTHONG_INSECURE: '0' } },
+  { name: 'publishInsecureAgain', script: 'publish.ts', env: { LIENTHONG_INSECURE: '1' } },
   {
     name: 'e2e',
     script: 'e2e.ts',
@@ -158,16 +162,24 @@ for (const process_ of (at(e2e, 'peakRssMb') as Json[] | undefined) ?? []) {
     '',
   ]);
 }
+/** The better of a mode's two publish runs, and both runs as text. */
+const bestRate = (path: string, names: string[]): { best: number | null; runs: string } => {
+  const rates = names.map((name) => pathRate(results[name], path)).filter((rate) => rate !== null);
+  return {
+    best: rates.length > 0 ? Math.max(...rates) : null,
+    runs: rates.map((rate) => fmt(rate)).join(', '),
+  };
+};
 for (const path of ['sdk', 'http', 'outbox']) {
-  const on = pathRate(results.publish, path);
-  const off = pathRate(results.publishInsecure, path);
-  const change = on !== null && off !== null ? ((on - off) / off) * 100 : null;
+  const on = bestRate(path, ['publish', 'publishAgain']);
+  const off = bestRate(path, ['publishInsecure', 'publishInsecureAgain']);
+  const change = on.best !== null && off.best !== null ? ((on.best - off.best) / off.best) * 100 : null;
   rows.push([
-    `publish (${path}), events/s, security on (off)`,
-    `${fmt(on)} (${fmt(off)})`,
+    `publish (${path}), events/s, security on (off), better of runs on ${on.runs} / off ${off.runs}`,
+    `${fmt(on.best)} (${fmt(off.best)})`,
     'on ≥ 90 % of off',
     goal(change === null ? null : change >= -10),
-    share(on, kcat),
+    share(on.best, kcat),
     '',
   ]);
 }

@@ -193,7 +193,7 @@ async function prepareTarget(options: ImportOptions, staging: EventStagingTable)
     });
     return {
       async write(client) {
-        await client.query(history.insertFromSql(staging.qualifiedName));
+        await insertHistory(client, history, staging.qualifiedName);
         const upserted = await client.query(history.current.upsertFromSql(staging.qualifiedName), [0]);
         return upserted.rowCount ?? 0;
       },
@@ -209,3 +209,24 @@ async function prepareTarget(options: ImportOptions, staging: EventStagingTable)
     },
   };
 }
+
+/**
+ * The batch's history rows, inserted plainly where nobody else writes them ({@link HistoryTable.insertNewFromSql})
+ * inside a savepoint. Where another writer is in the way (a unique violation: an event id twice in the package, or
+ * the NGDB sink committing one of them meanwhile; or a deadlock with it) it rolls back to the savepoint and runs
+ * the `ON CONFLICT DO NOTHING` form, which skips those rows.
+ */
+async function insertHistory(client: PoolClient, history: HistoryTable, staging: string): Promise<void> {
+  await client.query('SAVEPOINT lt_history_insert');
+  try {
+    await client.query(history.insertNewFromSql(staging));
+  } catch (error) {
+    if (!RETRY_SAFELY.has(String((error as { code?: unknown }).code))) throw error;
+    await client.query('ROLLBACK TO SAVEPOINT lt_history_insert');
+    await client.query(history.insertFromSql(staging));
+  }
+  await client.query('RELEASE SAVEPOINT lt_history_insert');
+}
+
+/** PostgreSQL's SQLSTATEs after which the `ON CONFLICT` form runs: unique_violation, deadlock_detected. */
+const RETRY_SAFELY = new Set(['23505', '40P01']);

@@ -147,15 +147,32 @@ ON CONFLICT ("_event_id") DO NOTHING`;
    * instead of arrays, in event-id order; `_provenance` stays null.
    */
   insertFromSql(staging: string): string {
+    return `${this.insertFromStagingSql(staging, '')}
+ON CONFLICT ("_event_id") DO NOTHING`;
+  }
+
+  /**
+   * {@link insertFromSql} without speculative insertion: the staged events whose id the history has not committed
+   * are inserted plainly (a package import spends about a tenth less in PostgreSQL so). It fails with a unique violation
+   * (23505) when the staging table holds an event id twice or another transaction commits one of them meanwhile;
+   * the caller then rolls back to a savepoint and runs {@link insertFromSql}.
+   */
+  insertNewFromSql(staging: string): string {
+    return this.insertFromStagingSql(
+      staging,
+      `\n WHERE NOT EXISTS (SELECT FROM ${quoteIdent(this.name)} h WHERE h."_event_id" = s."_event_id")`,
+    );
+  }
+
+  private insertFromStagingSql(staging: string, where: string): string {
     const columns = [...this.dataColumns, ...HISTORY_ENVELOPE].filter(
       (column) => column.name !== '_provenance',
     );
     const names = columns.map((column) => quoteIdent(column.name));
     return `INSERT INTO ${quoteIdent(this.name)} (${names.join(', ')})
 SELECT ${columns.map(stagedValue).join(', ')}
-  FROM ${staging} s
- ORDER BY s."_event_id"
-ON CONFLICT ("_event_id") DO NOTHING`;
+  FROM ${staging} s${where}
+ ORDER BY s."_event_id"`;
   }
 
   /** Column-major parameters for {@link insertSql}, rows in event-id order (a stable lock order). */

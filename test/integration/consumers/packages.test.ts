@@ -160,6 +160,79 @@ describe('data packages', () => {
     expect(await checksumOf(target)).toBe(sourceChecksum);
   });
 
+  it.each(['history row', 'current row'] as const)(
+    'a %s another transaction commits while the import inserts it is kept, not an error',
+    async (written) => {
+      const file = await exportTo({ codec: 'null' });
+      const target = await ngdbTarget();
+      const targetHistory = await createNgdbTables(target, dataset);
+      const verified = await verifyPackage({
+        file,
+        dictionary,
+        verifyKey: signingKey.publicKey,
+        target: { kind: 'ngdb' },
+      });
+      const sink = await target.connect();
+      let sinkPid: number | undefined;
+      try {
+        const importing = importPackage({
+          verified,
+          target: { kind: 'ngdb' },
+          pool: target,
+          log,
+          batchSize: 500,
+          // after the first batch (the next one has not begun): the NGDB sink writes one of the package's later
+          // events from the stream at the same moment, and has not committed it yet
+          onProgress: async ({ applied }) => {
+            if (applied !== 500) return;
+            const imported = await target.query<{ id: string }>(
+              `SELECT _event_id::text AS id FROM ${history.name}`,
+            );
+            const present = new Set(imported.rows.map((row) => row.id));
+            const { rows } = await source.query<{ key: string; eventId: string }>(
+              `SELECT personal_id AS key, _event_id::text AS "eventId" FROM ${history.current.name}
+              WHERE NOT _deleted AND _version = 1 ORDER BY personal_id`,
+            );
+            const later = rows.find((row) => !present.has(row.eventId))!;
+            const citizen = citizens.find((candidate) => String(candidate.personal_id) === later.key)!;
+            const event = { ...citizenEvent(dataset, later.key, 1, T1, citizen), eventId: later.eventId };
+            await sink.query('BEGIN');
+            if (written === 'history row')
+              await sink.query(targetHistory.insertSql(), targetHistory.insertParams([event]));
+            else
+              await sink.query(
+                targetHistory.current.upsertSql(),
+                targetHistory.current.upsertParams([targetHistory.current.row(event)]),
+              );
+            sinkPid = (await sink.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+          },
+        });
+        importing.catch(() => undefined); // awaited below
+        // the import's plain INSERT waits on the uncommitted row; committing it makes that INSERT a unique violation
+        for (let waiting = 0; waiting === 0;) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          if (sinkPid === undefined) continue;
+          const blocked = await target.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE $1 = ANY (pg_blocking_pids(pid)) AND query LIKE 'INSERT INTO%'`,
+            [sinkPid],
+          );
+          waiting = blocked.rows[0]!.n;
+        }
+        await sink.query('COMMIT');
+        // the other writer's row stands (same version: the guard keeps it); every other record is the import's
+        expect(await importing).toMatchObject({
+          records: CITIZENS,
+          changed: written === 'history row' ? CITIZENS : CITIZENS - 1,
+        });
+      } finally {
+        sink.release();
+      }
+      expect(await checksumOf(target)).toBe(sourceChecksum);
+      expect((await target.query(`SELECT 1 FROM ${history.name}`)).rowCount).toBe(CITIZENS);
+    },
+  );
+
   it('an older package imported after a newer one changes nothing; alone it gives the state as of its time', async () => {
     const older = await exportTo({ asOf: new Date(T2.getTime() - 1) });
     const newer = await exportTo();
