@@ -1,7 +1,13 @@
 import { LtError } from '../../infra/errors.ts';
 import type { Logger } from '../../infra/logging/logger.ts';
 import { copyFrom } from '../../infra/postgres/copy.ts';
-import { inClientTransaction, inTransaction, type Pool, type PoolClient } from '../../infra/postgres/pool.ts';
+import {
+  inClientTransaction,
+  inTransaction,
+  quoteIdent,
+  type Pool,
+  type PoolClient,
+} from '../../infra/postgres/pool.ts';
 import type { ChangeEvent } from '../../schemas/envelope/change-event.ts';
 import { HistoryTable } from '../../schemas/postgres/history.ts';
 import { EventStagingTable } from '../../schemas/postgres/staging.ts';
@@ -60,10 +66,17 @@ const CHECKPOINT_SQL = `CREATE TABLE IF NOT EXISTS lt_package_import (
 /** How one batch is written into a target's tables. */
 interface TargetWriter {
   /**
-   * Moves the batch the caller's transaction COPYed into the session's staging table into the target's tables
-   * (one INSERT … SELECT each). Returns the number of current-state rows changed.
+   * Writes the batch (its COPY binary rows) into the target's current state in the caller's transaction, the one
+   * that moves the checkpoint: COPYed into the session's staging table, then moved by one INSERT … SELECT.
+   * Returns the number of rows changed.
    */
-  write(client: PoolClient): Promise<number>;
+  write(client: PoolClient, rows: Buffer): Promise<number>;
+  /**
+   * Writes the batch into a table beside the current state (the NGDB's history) in a transaction of a second
+   * session, run while {@link write} runs (PostgreSQL works on both at once) and committed before the checkpoint
+   * moves. Only idempotent writes belong here: after a failure between the two commits the batch is written again.
+   */
+  beside?(client: PoolClient, rows: Buffer): Promise<void>;
 }
 
 /**
@@ -106,19 +119,21 @@ export async function importPackage(options: ImportOptions): Promise<ImportResul
   if (resumedFrom > 0)
     options.log.info({ packageId: manifest.packageId, resumedFrom }, 'resuming an interrupted import');
 
-  // one session for every batch: its staging table is temporary (per session, not WAL-logged)
-  const session = await pool.connect();
+  // one session for every batch (two when the target has a table beside its current state), each with its own
+  // staging table: temporary (per session, not WAL-logged)
+  const sessions = [await pool.connect()];
   let broken = false;
   try {
-    for (const sql of staging.createSql()) await session.query(sql);
-    await loadBatches(options, writer, staging, session, result);
-    await session.query(staging.dropSql());
+    if (writer.beside) sessions.push(await pool.connect());
+    for (const session of sessions) for (const sql of staging.createSql()) await session.query(sql);
+    await loadBatches(options, writer, staging, sessions, result);
+    for (const session of sessions) await session.query(staging.dropSql());
   } catch (error) {
     broken = true;
     throw error;
   } finally {
     // a failed session (its COPY or connection may be in any state) is closed, and its temporary table with it
-    session.release(broken);
+    for (const session of sessions) session.release(broken);
   }
   return result;
 }
@@ -128,7 +143,7 @@ async function loadBatches(
   options: ImportOptions,
   writer: TargetWriter,
   staging: EventStagingTable,
-  session: PoolClient,
+  [session, besideSession]: PoolClient[],
   result: ImportResult,
 ): Promise<void> {
   const { verified } = options;
@@ -140,25 +155,37 @@ async function loadBatches(
   // it (checkpoint order). So memory holds one batch of events and at most two batches of COPY text.
   const commit = async (rows: Buffer, count: number, from: number): Promise<void> => {
     const to = from + count;
-    result.changed += await inClientTransaction(session, async (client) => {
-      await client.query(`SET LOCAL work_mem = '${BATCH_WORK_MEM}'`);
-      const changed =
-        count > 0 ? (await copyFrom(client, staging.copySql(), rows), await writer.write(client)) : 0;
-      const moved = await client.query(
-        `UPDATE lt_package_import
+    const beside =
+      writer.beside && besideSession && count > 0
+        ? inClientTransaction(besideSession, async (client) => {
+            await client.query(`SET LOCAL work_mem = '${BATCH_WORK_MEM}'`);
+            await writer.beside!(client, rows);
+          })
+        : Promise.resolve();
+    beside.catch(() => undefined); // awaited in the transaction below, and after it
+    try {
+      result.changed += await inClientTransaction(session!, async (client) => {
+        await client.query(`SET LOCAL work_mem = '${BATCH_WORK_MEM}'`);
+        const changed = count > 0 ? await writer.write(client, rows) : 0;
+        await beside; // committed first: the checkpoint never covers rows that are not
+        const moved = await client.query(
+          `UPDATE lt_package_import
             SET records_applied = $2, updated_at = now(),
                 finished_at = CASE WHEN $2 = records_total THEN now() END
           WHERE package_id = $1 AND records_applied = $3`,
-        [manifest.packageId, to, from],
-      );
-      if (moved.rowCount !== 1)
-        throw new LtError(
-          'LT_PACKAGE_IMPORT_BUSY',
-          `another import of package ${manifest.packageId} moved its checkpoint`,
-          { hint: 'let the other import finish; then this one has nothing left to do' },
+          [manifest.packageId, to, from],
         );
-      return changed;
-    });
+        if (moved.rowCount !== 1)
+          throw new LtError(
+            'LT_PACKAGE_IMPORT_BUSY',
+            `another import of package ${manifest.packageId} moved its checkpoint`,
+            { hint: 'let the other import finish; then this one has nothing left to do' },
+          );
+        return changed;
+      });
+    } finally {
+      await beside.catch(() => undefined); // its session is not left mid-transaction
+    }
     await options.onProgress?.({ applied: to, total: manifest.records, resumedFrom });
   };
   let applied = resumedFrom;
@@ -192,18 +219,21 @@ async function prepareTarget(options: ImportOptions, staging: EventStagingTable)
       for (const sql of history.createSql()) await client.query(sql);
     });
     return {
-      async write(client) {
-        await insertHistory(client, history, staging.qualifiedName);
+      async write(client, rows) {
+        await copyFrom(client, staging.copySql(), rows);
         const upserted = await client.query(history.current.upsertFromSql(staging.qualifiedName), [0]);
         return upserted.rowCount ?? 0;
       },
+      // unique by event id, so writing a batch's history rows again changes nothing
+      beside: (client, rows) => insertHistory(client, history, staging, rows),
     };
   }
   const table = new SinkTable(verified.dataset);
   await prepareSinkTable(pool, table, options.log);
   const revision = verified.manifest.agreement?.revision ?? 0;
   return {
-    async write(client) {
+    async write(client, rows) {
+      await copyFrom(client, staging.copySql(), rows);
       const upserted = await client.query(table.upsertFromSql(staging.qualifiedName), [revision]);
       return upserted.rowCount ?? 0;
     },
@@ -211,19 +241,32 @@ async function prepareTarget(options: ImportOptions, staging: EventStagingTable)
 }
 
 /**
- * The batch's history rows, inserted plainly where nobody else writes them ({@link HistoryTable.insertNewFromSql})
- * inside a savepoint. Where another writer is in the way (a unique violation: an event id twice in the package, or
- * the NGDB sink committing one of them meanwhile; or a deadlock with it) it rolls back to the savepoint and runs
- * the `ON CONFLICT DO NOTHING` form, which skips those rows.
+ * The batch's history rows, in the fast form where nobody else writes them, inside a savepoint: COPYed straight
+ * into the history ({@link EventStagingTable.copyDirectSql}; else a plain {@link HistoryTable.insertNewFromSql}).
+ * Where another writer is in the way (a unique violation: an event already in the history, as after a forced
+ * re-import, or one the NGDB sink commits meanwhile, or an event id twice in the package; or a deadlock with the
+ * sink) it rolls back to the savepoint and moves the staged rows by `INSERT … ON CONFLICT DO NOTHING`, which skips
+ * those.
  */
-async function insertHistory(client: PoolClient, history: HistoryTable, staging: string): Promise<void> {
+async function insertHistory(
+  client: PoolClient,
+  history: HistoryTable,
+  staging: EventStagingTable,
+  rows: Buffer,
+): Promise<void> {
+  const direct = staging.copyDirectSql(quoteIdent(history.name));
   await client.query('SAVEPOINT lt_history_insert');
   try {
-    await client.query(history.insertNewFromSql(staging));
+    if (direct) await copyFrom(client, direct, rows);
+    else {
+      await copyFrom(client, staging.copySql(), rows);
+      await client.query(history.insertNewFromSql(staging.qualifiedName));
+    }
   } catch (error) {
     if (!RETRY_SAFELY.has(String((error as { code?: unknown }).code))) throw error;
     await client.query('ROLLBACK TO SAVEPOINT lt_history_insert');
-    await client.query(history.insertFromSql(staging));
+    await copyFrom(client, staging.copySql(), rows);
+    await client.query(history.insertFromSql(staging.qualifiedName));
   }
   await client.query('RELEASE SAVEPOINT lt_history_insert');
 }

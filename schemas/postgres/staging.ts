@@ -73,11 +73,14 @@ export class EventStagingTable {
   private readonly columns: StagedColumn[];
   private readonly dataColumns: StagedColumn[];
   private readonly keyColumn: string;
+  /** The target tables' type of each data column, beside the staged one. */
+  private readonly targetTypes: string[];
 
   constructor(dataset: Dataset, name = 'lt_event_stage') {
     this.qualifiedName = `pg_temp.${quoteIdent(name)}`;
     this.keyColumn = dataset.key.field;
     this.dataColumns = dataset.fields.map(stagedField);
+    this.targetTypes = dataset.fields.map((field) => fieldColumn(field).sqlType);
     this.columns = [...this.dataColumns, ...META];
   }
 
@@ -95,8 +98,24 @@ export class EventStagingTable {
   }
 
   copySql(): string {
+    return this.copyIntoSql(this.qualifiedName);
+  }
+
+  /**
+   * The same COPY into `table`, a table with these columns of the same types (the NGDB's history); null when a
+   * column is staged in another type than its target's (decimal, staged as text), so the rows only fit here.
+   */
+  copyDirectSql(table: string): string | null {
+    return this.recast ? null : this.copyIntoSql(table);
+  }
+
+  private get recast(): boolean {
+    return this.dataColumns.some((column, index) => column.sqlType !== this.targetTypes[index]);
+  }
+
+  private copyIntoSql(table: string): string {
     const names = this.columns.map((column) => quoteIdent(column.name));
-    return `COPY ${this.qualifiedName} (${names.join(', ')}) FROM STDIN WITH (FORMAT binary)`;
+    return `COPY ${table} (${names.join(', ')}) FROM STDIN WITH (FORMAT binary)`;
   }
 
   /**
