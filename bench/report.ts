@@ -61,16 +61,66 @@ function runBench(run: Run): Promise<Json> {
   );
 }
 
+const psql = (sql: string) =>
+  spawnSync('psql', ['-tA', '-c', sql], {
+    encoding: 'utf8',
+    env: { ...process.env, PGHOST: '127.0.0.1', PGUSER: 'postgres', PGDATABASE: 'postgres' },
+  });
+
+/** Busy share of every core over the next second (from the kernel's per-core idle counters). */
+async function busyShare(): Promise<number> {
+  const totals = () =>
+    cpus().reduce(
+      (sum, cpu) => {
+        const { idle, ...rest } = cpu.times;
+        return {
+          idle: sum.idle + idle,
+          all: sum.all + idle + Object.values(rest).reduce((a, b) => a + b, 0),
+        };
+      },
+      { idle: 0, all: 0 },
+    );
+  const before = totals();
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const after = totals();
+  return 1 - (after.idle - before.idle) / Math.max(1, after.all - before.all);
+}
+
+/**
+ * Before each benchmark: PostgreSQL writes out what the previous one left dirty (CHECKPOINT, so its checkpointer
+ * does not do it during the next measurement), then the machine is let quiet down — 3 seconds in a row under 10 %
+ * busy, at most 90 s. What it found goes into the report (a latency figure taken on a busy machine says so).
+ */
+async function settle(): Promise<Json> {
+  const started = Date.now();
+  const checkpoint = psql('CHECKPOINT').status === 0;
+  let quiet = 0;
+  let busy = 1;
+  while (quiet < 3 && Date.now() - started < 90_000) {
+    busy = await busyShare();
+    quiet = busy < 0.1 ? quiet + 1 : 0;
+  }
+  return {
+    seconds: Math.round((Date.now() - started) / 1000),
+    checkpoint,
+    quiet: quiet >= 3,
+    lastBusyShare: Number(busy.toFixed(2)),
+  };
+}
+
 const startedAt = new Date();
 const loadAtStart = loadavg();
 const results: Record<string, Json> = {};
-for (const run of chosen) results[run.name] = await runBench(run);
+for (const run of chosen) {
+  const settled = await settle();
+  console.log(
+    `\n(settled in ${String(settled.seconds)} s: ${settled.quiet ? 'quiet' : `still ${String(settled.lastBusyShare)} busy`})`,
+  );
+  results[run.name] = { ...(await runBench(run)), settled };
+}
 const loadAtEnd = loadavg();
 
-const postgres = spawnSync('psql', ['-tA', '-c', 'SHOW server_version'], {
-  encoding: 'utf8',
-  env: { ...process.env, PGHOST: '127.0.0.1', PGUSER: 'postgres', PGDATABASE: 'postgres' },
-});
+const postgres = psql('SHOW server_version');
 const machine = {
   date: startedAt.toISOString(),
   cores: cpus().length,
@@ -251,10 +301,15 @@ for (const row of (at(results.packages, 'results') as Json[] | undefined) ?? [])
 }
 
 const failed = Object.entries(results).filter(([, result]) => result.failed);
+const unsettled = Object.entries(results)
+  .filter(([, result]) => at(result, 'settled', 'quiet') === false)
+  .map(([name]) => name);
 const markdown = [
   '# lienthong benchmark report',
   '',
   `Produced by \`npm run bench\` on ${machine.date.slice(0, 10)} (${machine.minutes} min): ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}, Kafka ${machine.kafka} (one local broker, TLS + SCRAM-SHA-512 + ACLs unless "security off"), PostgreSQL ${machine.postgres}. Load average at start ${machine.loadAverage.start.join(' ')}, at end ${machine.loadAverage.end.join(' ')}. Every figure is from this run; bench/report.json holds all of them.`,
+  '',
+  `Before each benchmark PostgreSQL checkpointed and the machine was let quiet down (under 10 % busy for 3 s in a row, at most 90 s): ${unsettled.length === 0 ? 'it did before every one' : `it did not before ${unsettled.join(', ')}`}.`,
   '',
   `Ceilings of this machine, same data, same run: raw read of the source topic with kcat ${fmt(kcat, ' events/s')}${at(insecure, 'ceilings', 'kafkaRead') ? " (measured with security off: Debian's kcat cannot SCRAM-authenticate to Kafka 4)" : ''}; raw COPY of the same rows into PostgreSQL (psql \\copy into a copy of the NGDB table, its indexes included) ${fmt(copyCeiling, ' rows/s')}.`,
   '',
