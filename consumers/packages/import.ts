@@ -218,6 +218,7 @@ async function prepareTarget(options: ImportOptions, staging: EventStagingTable)
       for (const sql of history.evolveCurrentSql()) await client.query(sql);
       for (const sql of history.createSql()) await client.query(sql);
     });
+    const direct = staging.copyDirectSql(quoteIdent(history.name));
     return {
       async write(client, rows) {
         await copyFrom(client, staging.copySql(), rows);
@@ -225,7 +226,7 @@ async function prepareTarget(options: ImportOptions, staging: EventStagingTable)
         return upserted.rowCount ?? 0;
       },
       // unique by event id, so writing a batch's history rows again changes nothing
-      beside: (client, rows) => insertHistory(client, history, staging, rows),
+      beside: (client, rows) => insertHistory(client, history, staging, direct, rows),
     };
   }
   const table = new SinkTable(verified.dataset);
@@ -252,9 +253,10 @@ async function insertHistory(
   client: PoolClient,
   history: HistoryTable,
   staging: EventStagingTable,
+  /** {@link EventStagingTable.copyDirectSql} into the history, or null. */
+  direct: string | null,
   rows: Buffer,
 ): Promise<void> {
-  const direct = staging.copyDirectSql(quoteIdent(history.name));
   await client.query('SAVEPOINT lt_history_insert');
   try {
     if (direct) await copyFrom(client, direct, rows);

@@ -73,14 +73,16 @@ export class EventStagingTable {
   private readonly columns: StagedColumn[];
   private readonly dataColumns: StagedColumn[];
   private readonly keyColumn: string;
-  /** The target tables' type of each data column, beside the staged one. */
-  private readonly targetTypes: string[];
+  /** Every column is staged in its target's type (no decimal staged as text): the rows fit the history too. */
+  private readonly fitsTarget: boolean;
 
   constructor(dataset: Dataset, name = 'lt_event_stage') {
     this.qualifiedName = `pg_temp.${quoteIdent(name)}`;
     this.keyColumn = dataset.key.field;
     this.dataColumns = dataset.fields.map(stagedField);
-    this.targetTypes = dataset.fields.map((field) => fieldColumn(field).sqlType);
+    this.fitsTarget = this.dataColumns.every(
+      (column, index) => column.sqlType === fieldColumn(dataset.fields[index]!).sqlType,
+    );
     this.columns = [...this.dataColumns, ...META];
   }
 
@@ -106,11 +108,7 @@ export class EventStagingTable {
    * column is staged in another type than its target's (decimal, staged as text), so the rows only fit here.
    */
   copyDirectSql(table: string): string | null {
-    return this.recast ? null : this.copyIntoSql(table);
-  }
-
-  private get recast(): boolean {
-    return this.dataColumns.some((column, index) => column.sqlType !== this.targetTypes[index]);
+    return this.fitsTarget ? this.copyIntoSql(table) : null;
   }
 
   private copyIntoSql(table: string): string {
